@@ -1,0 +1,41 @@
+# Two commands for a fresh machine with Python 3.11 (see README):
+#   make run    install into .venv if needed, then run the default end-to-end job (kedro run)
+#   make test   install into .venv (with test extras) if needed, then run the test suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export PYTHONHASHSEED := 0
+
+.PHONY: install run test benchmark viz mlflow-ui clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	# torch is pinned in pyproject.toml (torch==2.13.0): never pulls a CUDA build on a CPU machine
+	$(BIN)/python -m pip install -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/kedro run
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+
+benchmark: install
+	$(BIN)/kedro run --pipelines benchmark
+
+viz: install
+	$(BIN)/kedro viz build
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000
+
+clean:
+	rm -rf build .viz data/0*/*/ mlflow.db mlartifacts

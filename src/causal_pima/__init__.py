@@ -1,0 +1,2 @@
+"""causalPIMA."""
+__version__ = "0.1.0"

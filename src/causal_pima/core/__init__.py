@@ -1,0 +1,1 @@
+"""Plain PyTorch / numpy implementation of causalPIMA (no kedro, no mlflow, no file I/O)."""

@@ -1,0 +1,198 @@
+"""The causalPIMA model: multimodal PoE VAE with a DAG-structured Gaussian-mixture prior.
+
+DESIGN.md section 3. The forward pass returns every loss term separately (pythae / MultiVae style);
+training loops live in :mod:`causal_pima.core.training`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from causal_pima.core.dag import CausalDAG
+from causal_pima.core.elbo import elbo_terms, gaussian_log_likelihood
+from causal_pima.core.fusion import product_of_experts
+from causal_pima.core.networks import CurveDecoder, CurveEncoder, ImageDecoder, ImageEncoder
+from causal_pima.core.outcomes import joint_outcomes
+from causal_pima.core.prior import GaussianMixturePrior, responsibilities
+
+IMAGE, CURVE = "image", "curve"
+MODALITIES = (IMAGE, CURVE)
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and prior settings (a plain dict of these is saved with every checkpoint).
+
+    ``image_shape`` is ``(C, H, W)``; set ``curve_length`` to 0 for an image-only model and
+    ``image_shape`` to ``None`` for a curve-only model.
+    """
+
+    image_shape: tuple[int, int, int] | None = (3, 32, 32)
+    curve_length: int = 64
+    latent_dim: int = 8
+    n_nodes: int = 3
+    image_channels: tuple[int, ...] = (32, 64, 64)
+    image_hidden_dim: int = 256
+    curve_hidden_dims: tuple[int, ...] = (128, 128)
+    mean_structure: str = "free"
+    variance_floor: float = 1e-3
+    init_temperature: float = 1.0
+    # initial observation noise scales (learned): images in [0, 1], curves standardised
+    image_noise_init: float = 0.1
+    curve_noise_init: float = 0.3
+    noise_min: float = 1e-3
+    modality_names: tuple[str, ...] = field(default=(IMAGE, CURVE))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model parameter(s) {unknown}; known: {sorted(known)}")
+        kwargs = dict(values)
+        for key in ("image_shape", "image_channels", "curve_hidden_dims", "modality_names"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        present = []
+        if self.image_shape is not None and IMAGE in self.modality_names:
+            present.append(IMAGE)
+        if self.curve_length and CURVE in self.modality_names:
+            present.append(CURVE)
+        if not present:
+            raise ValueError("the model needs at least one modality (image_shape or curve_length)")
+        return tuple(present)
+
+
+class CausalPIMA(nn.Module):
+    """Multimodal VAE whose latent prior is a Gaussian mixture over the 2^d outcomes of a learned DAG.
+
+    Batches are dicts ``{"image": [B, C, H, W], "curve": [B, L]}`` (any subset of the model's
+    modalities); an optional ``mask`` dict ``{name: bool [B]}`` marks which specimens have each
+    modality, and a modality absent from the batch is treated as missing for every specimen.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.modalities = c.modalities
+        self.encoders = nn.ModuleDict()
+        self.decoders = nn.ModuleDict()
+        if IMAGE in self.modalities:
+            self.encoders[IMAGE] = ImageEncoder(c.image_shape, c.latent_dim, c.image_channels, c.image_hidden_dim)
+            self.decoders[IMAGE] = ImageDecoder(c.image_shape, c.latent_dim, c.image_channels, c.image_hidden_dim)
+        if CURVE in self.modalities:
+            self.encoders[CURVE] = CurveEncoder(c.curve_length, c.latent_dim, c.curve_hidden_dims)
+            self.decoders[CURVE] = CurveDecoder(c.curve_length, c.latent_dim, c.curve_hidden_dims)
+        # one learned observation noise scale per modality (log sigma)
+        self.log_noise = nn.ParameterDict(
+            {
+                m: nn.Parameter(torch.tensor(math.log(c.image_noise_init if m == IMAGE else c.curve_noise_init)))
+                for m in self.modalities
+            }
+        )
+        self.dag = CausalDAG(c.n_nodes, temperature=c.init_temperature)
+        self.prior = GaussianMixturePrior(c.n_nodes, c.latent_dim, c.mean_structure, c.variance_floor)
+        self.register_buffer("outcomes", torch.as_tensor(joint_outcomes(c.n_nodes), dtype=torch.float32), persistent=False)
+
+    # ------------------------------------------------------------------ encoding
+    def encode(self, batch: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """Fused posterior ``(mu, logvar)`` each ``[B, D]`` from whichever modalities are present."""
+        present = [m for m in self.modalities if m in batch]
+        if not present:
+            raise ValueError(f"batch has none of the model's modalities {self.modalities}")
+        mus, logvars, masks = [], [], []
+        for m in present:
+            mu_m, logvar_m = self.encoders[m](batch[m])
+            mus.append(mu_m)
+            logvars.append(logvar_m)
+            b = mu_m.shape[0]
+            keep = mask.get(m) if mask is not None else None
+            masks.append(torch.ones(b, dtype=torch.bool, device=mu_m.device) if keep is None else keep.bool())
+        return product_of_experts(torch.stack(mus), torch.stack(logvars), torch.stack(masks))
+
+    def decode(self, z: Tensor) -> dict[str, Tensor]:
+        """Likelihood means for every modality, ``{name: [B, ...]}``."""
+        return {m: self.decoders[m](z) for m in self.modalities}
+
+    def noise_scale(self, modality: str) -> Tensor:
+        return self.log_noise[modality].clamp_min(math.log(self.config.noise_min))
+
+    def reconstruction_log_likelihood(self, batch: Mapping[str, Tensor], z: Tensor) -> dict[str, Tensor]:
+        """Per-specimen ``log p(x_m | z)`` ``[B]`` for every modality present in ``batch``."""
+        means = self.decode(z)
+        return {
+            m: gaussian_log_likelihood(batch[m], means[m], self.noise_scale(m))
+            for m in self.modalities
+            if m in batch
+        }
+
+    @staticmethod
+    def sample_latent(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        return mu + eps * torch.exp(0.5 * logvar)
+
+    # ------------------------------------------------------------------ loss terms
+    def forward(
+        self,
+        batch: Mapping[str, Tensor],
+        prior: str = "mixture",
+        l1_weight: float = 0.0,
+        sample: bool = True,
+    ) -> dict[str, Tensor]:
+        """Loss terms for one batch (batch means, 0-dim tensors) plus ``"loss"`` to minimise.
+
+        ``prior="standard"`` is the plain PoE VAE used for pretraining (KL to N(0, I));
+        ``prior="mixture"`` is the causalPIMA ELBO of DESIGN.md section 3.
+        """
+        mu, logvar = self.encode(batch)
+        z = self.sample_latent(mu, logvar) if sample else mu
+        recon = self.reconstruction_log_likelihood(batch, z)
+        if prior == "standard":
+            # KL(N(mu, s^2) || N(0, I)) in closed form
+            kl = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(-1)
+            terms = {f"recon_{m}": v.mean() for m, v in recon.items()}
+            terms["kl"] = kl.mean()
+            terms["elbo"] = sum(terms[f"recon_{m}"] for m in recon) - terms["kl"]
+            terms["loss"] = -terms["elbo"]
+            return terms
+        if prior != "mixture":
+            raise ValueError(f"prior must be 'mixture' or 'standard', got {prior!r}")
+        kl = self.prior.kl(mu, logvar.exp())
+        return elbo_terms(recon, self.dag.log_weights(), kl, self.dag.adjacency(), l1_weight)
+
+    # ------------------------------------------------------------------ read-outs
+    @torch.no_grad()
+    def posterior(self, batch: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Posterior summaries: ``mu``/``var`` ``[B, D]``, ``gamma`` ``[B, K]``, ``node_marginals`` ``[B, d]``."""
+        mu, logvar = self.encode(batch, mask)
+        var = logvar.exp()
+        gamma = responsibilities(self.dag.log_weights(), self.prior.kl(mu, var))
+        return {"mu": mu, "var": var, "gamma": gamma, "node_marginals": gamma @ self.outcomes.to(gamma.dtype)}
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Plain checkpoint dict: tensors and JSON-like config only (no pickled module)."""
+        return {"config": self.config.to_dict(), "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Mapping[str, Any]) -> CausalPIMA:
+        model = cls(ModelConfig.from_dict(checkpoint["config"]))
+        model.load_state_dict(checkpoint["state_dict"])
+        return model

@@ -1,0 +1,409 @@
+"""Training loops for causalPIMA (DESIGN.md section 3, "Training").
+
+1. :func:`pretrain` - the encoders/decoders as a PoE VAE with a standard-normal prior.
+2. :func:`initialise_prior` - over-cluster the training latents, merge to K = 2^d clusters, assign
+   d-bit codes, closed-form mixture update, then a structure search on the DAG alone.
+3. :func:`fit` - alternate gradient epochs (encoders, decoders, DAG; temperature annealed
+   geometrically) with one closed-form mixture update; repeat the structure search at the end.
+
+Plain PyTorch: progress, checkpoints and logging are callbacks supplied by the caller.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from causal_pima.core.dag import edge_indicator, graph_gradient
+from causal_pima.core.initialisation import initialise_outcomes
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.prior import SufficientStatistics, responsibilities
+from causal_pima.core.structure import StructureSearchResult, search_structure
+
+logger = logging.getLogger(__name__)
+
+Batch = dict[str, Tensor]
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss term became NaN or infinite. Carries the last good checkpoint (or ``None``)."""
+
+    def __init__(self, phase: str, epoch: int, term: str, value: float, last_good: dict | None) -> None:
+        self.phase, self.epoch, self.term, self.value, self.last_good = phase, epoch, term, value, last_good
+        kept = (
+            f"the last good checkpoint (end of epoch {last_good['epoch']}) is kept"
+            if last_good is not None
+            else "no epoch had completed, so there is no checkpoint"
+        )
+        super().__init__(f"{phase} diverged at epoch {epoch}: loss term '{term}' became {value}; {kept}")
+
+
+@dataclass
+class PretrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+
+@dataclass
+class InitConfig:
+    clusterer: str = "overcluster_merge"
+    assigner: str = "pca_signs"
+    oversample: int = 3
+
+
+@dataclass
+class StructureConfig:
+    l1_weight: float = 0.02
+    edge_threshold: float = 0.5
+    max_orders: int = 120
+    tie_tolerance: float = 1e-3
+    steps: int = 500
+
+
+@dataclass
+class FitConfig:
+    epochs: int = 15
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    dag_learning_rate: float = 1e-2
+    temperature_min: float = 0.05
+    l1_weight: float = 0.0
+    seed: int = 0
+    init: InitConfig = field(default_factory=InitConfig)
+    structure: StructureConfig = field(default_factory=StructureConfig)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> FitConfig:
+        values = dict(values)
+        init = InitConfig(**values.pop("init", {}))
+        structure = StructureConfig(**values.pop("structure", {}))
+        return cls(init=init, structure=structure, **values)
+
+
+@dataclass
+class EpochRecord:
+    """What a callback sees at the end of every epoch."""
+
+    phase: str
+    epoch: int
+    metrics: dict[str, float]
+    model: CausalPIMA
+    checkpoint: Callable[[], dict]
+
+
+EpochCallback = Callable[[EpochRecord], None]
+
+
+# ---------------------------------------------------------------------------- data helpers
+def as_batches(data: Mapping[str, Tensor], batch_size: int, generator: torch.Generator | None) -> list[Batch]:
+    """Split a dataset dict ``{name: [N, ...]}`` into batches, shuffled when a generator is given."""
+    n = len(next(iter(data.values())))
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return [{k: v[idx] for k, v in data.items()} for idx in order.split(batch_size)]
+
+
+@torch.no_grad()
+def encode_dataset(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> tuple[Tensor, Tensor]:
+    """Fused posterior means and variances ``[N, D]`` of a whole data set."""
+    model.eval()
+    mus, vars_ = [], []
+    for batch in as_batches(data, batch_size, None):
+        mu, logvar = model.encode(batch)
+        mus.append(mu)
+        vars_.append(logvar.exp())
+    return torch.cat(mus), torch.cat(vars_)
+
+
+@torch.no_grad()
+def evaluate(model: CausalPIMA, data: Mapping[str, Tensor], prior: str, seed: int = 12345, batch_size: int = 512) -> dict[str, float]:
+    """Mean loss terms over a data set; the latent sample uses a fixed seed so it is reproducible."""
+    model.eval()
+    state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        totals: dict[str, float] = {}
+        n_total = 0
+        for batch in as_batches(data, batch_size, None):
+            n = len(next(iter(batch.values())))
+            for k, v in model(batch, prior=prior).items():
+                totals[k] = totals.get(k, 0.0) + float(v) * n
+            n_total += n
+    finally:
+        torch.set_rng_state(state)
+    return {k: v / n_total for k, v in totals.items()}
+
+
+def _check_finite(phase: str, epoch: int, terms: Mapping[str, Tensor], last_good: dict | None) -> None:
+    for name, value in terms.items():
+        if not torch.isfinite(value).all():
+            raise TrainingDivergedError(phase, epoch, name, float(value), last_good)
+
+
+def _train_epoch(
+    model: CausalPIMA,
+    optimiser: torch.optim.Optimizer,
+    data: Mapping[str, Tensor],
+    batch_size: int,
+    generator: torch.Generator,
+    prior: str,
+    phase: str,
+    epoch: int,
+    last_good: dict | None,
+    l1_weight: float = 0.0,
+) -> dict[str, float]:
+    model.train()
+    sums: dict[str, float] = {}
+    n_total = 0
+    for batch in as_batches(data, batch_size, generator):
+        terms = model(batch, prior=prior, l1_weight=l1_weight)
+        _check_finite(phase, epoch, terms, last_good)
+        optimiser.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimiser.step()
+        n = len(next(iter(batch.values())))
+        n_total += n
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach()) * n
+    return {f"train_{k}": v / n_total for k, v in sums.items()}
+
+
+def _training_state(model: CausalPIMA, optimiser: torch.optim.Optimizer, phase: str, epoch: int, history: list[dict]) -> dict:
+    return {
+        "phase": phase,
+        "epoch": epoch,
+        "model": model.checkpoint(),
+        "optimiser": copy.deepcopy(optimiser.state_dict()),
+        "history": copy.deepcopy(history),
+        "rng_state": torch.get_rng_state(),
+    }
+
+
+# ---------------------------------------------------------------------------- 1. pretraining
+def pretrain(
+    model: CausalPIMA,
+    train: Mapping[str, Tensor],
+    val: Mapping[str, Tensor],
+    config: PretrainConfig,
+    callbacks: Sequence[EpochCallback] = (),
+) -> list[dict[str, float]]:
+    """Train encoders and decoders as a PoE VAE with a N(0, I) prior.
+
+    The weights of the epoch with the best validation ELBO are kept (model selection on validation
+    data only). Returns the per-epoch history.
+    """
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    params = [p for name, p in model.named_parameters() if not name.startswith("dag.")]
+    optimiser = torch.optim.Adam(params, lr=config.learning_rate)
+    history: list[dict[str, float]] = []
+    best_elbo, best_state = -math.inf, None
+    last_good: dict | None = None
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        metrics = _train_epoch(model, optimiser, train, config.batch_size, generator, "standard", "pretraining", epoch, last_good)
+        metrics.update({f"val_{k}": v for k, v in evaluate(model, val, "standard").items()})
+        metrics.update(epoch=epoch, seconds=time.perf_counter() - start)
+        history.append(metrics)
+        if metrics["val_elbo"] > best_elbo:
+            best_elbo, best_state = metrics["val_elbo"], copy.deepcopy(model.state_dict())
+        record_state = _training_state(model, optimiser, "pretraining", epoch, history)
+        last_good = record_state
+        for callback in callbacks:
+            callback(EpochRecord("pretraining", epoch, metrics, model, lambda s=record_state: s))
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+# ---------------------------------------------------------------------------- 2. initialisation
+@torch.no_grad()
+def mixture_update(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> SufficientStatistics:
+    """One closed-form block update of the mixture from the whole data set (DESIGN.md section 3).
+
+    Sufficient statistics are accumulated batch by batch, so the update equals the full-batch one.
+    """
+    model.eval()
+    log_pi = model.dag.log_weights()
+    stats = SufficientStatistics.zeros(model.prior.n_components, model.prior.latent_dim)
+    for batch in as_batches(data, batch_size, None):
+        mu, logvar = model.encode(batch)
+        var = logvar.exp()
+        stats = stats + SufficientStatistics.from_batch(responsibilities(log_pi, model.prior.kl(mu, var)), mu, var)
+    model.prior.update(stats)
+    return stats
+
+
+@torch.no_grad()
+def set_dag_structure(model: CausalPIMA, result: StructureSearchResult) -> None:
+    """Install a structure-search result so that the adjacency equals the refit weights exactly.
+
+    The node scores follow the chosen order (gap 1 between consecutive nodes); the edge weights are
+    divided by the edge indicator at the current temperature, so ``A = W * chi_tau(grad s)`` equals
+    the refit weights now, and the gradient epochs start from the searched structure.
+    """
+    weights = torch.as_tensor(result.weights, dtype=torch.float32)
+    model.dag.set_structure(result.order, weights, torch.as_tensor(result.biases, dtype=torch.float32))
+    chi = edge_indicator(graph_gradient(model.dag.node_scores.detach()), model.dag.temperature)
+    scaled = torch.where(chi > 0, weights / chi.clamp_min(1e-12), torch.zeros_like(weights))
+    model.dag.edge_weights.copy_(scaled)
+
+
+@torch.no_grad()
+def run_structure_search(
+    model: CausalPIMA, train: Mapping[str, Tensor], val: Mapping[str, Tensor], config: StructureConfig, seed: int
+) -> StructureSearchResult:
+    """Structure search on the DAG alone with everything else frozen (DESIGN.md section 3).
+
+    Training soft outcome counts S0 come from the responsibilities under the current mixture; each
+    candidate order is scored on the validation specimens' prior term. No ground truth is used.
+    """
+    mu, var = encode_dataset(model, train)
+    gamma = responsibilities(model.dag.log_weights(), model.prior.kl(mu, var))
+    val_mu, val_var = encode_dataset(model, val)
+    val_kl = model.prior.kl(val_mu, val_var)
+    result = search_structure(
+        gamma.sum(0).double().numpy(),
+        val_kl.double().numpy(),
+        model.config.n_nodes,
+        l1_weight=config.l1_weight,
+        edge_threshold=config.edge_threshold,
+        max_orders=config.max_orders,
+        tie_tolerance=config.tie_tolerance,
+        seed=seed,
+        steps=config.steps,
+    )
+    set_dag_structure(model, result)
+    return result
+
+
+@torch.no_grad()
+def initialise_prior(
+    model: CausalPIMA,
+    train: Mapping[str, Tensor],
+    val: Mapping[str, Tensor],
+    init: InitConfig,
+    structure: StructureConfig,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Initialise the mixture from clusters of the training latents, then search the DAG structure."""
+    mu, var = encode_dataset(model, train)
+    outcome_init = initialise_outcomes(
+        mu.double().numpy(), model.config.n_nodes, clusterer=init.clusterer, assigner=init.assigner,
+        oversample=init.oversample, seed=seed,
+    )
+    gamma = torch.nn.functional.one_hot(torch.as_tensor(outcome_init.outcome), model.prior.n_components).to(mu.dtype)
+    stats = SufficientStatistics.from_batch(gamma, mu, var)
+    model.prior.update(stats)
+    model.prior.update(stats)  # second pass: the additive least squares uses the new variances as weights
+    logger.info(
+        "mixture initialised: cluster sizes %s, smallest component %d specimens",
+        outcome_init.cluster_sizes.tolist(), outcome_init.smallest_count,
+    )
+    result = run_structure_search(model, train, val, structure, seed)
+    logger.info("initial structure search: order %s, edges %s", result.order, result.edges)
+    return {"cluster_sizes": outcome_init.cluster_sizes.tolist(), "smallest_count": int(outcome_init.smallest_count), "structure": result}
+
+
+# ---------------------------------------------------------------------------- 3. fitting
+def _dag_metrics(model: CausalPIMA) -> dict[str, float]:
+    adj = model.dag.adjacency().detach()
+    d = adj.shape[0]
+    out = {"temperature": float(model.dag.temperature)}
+    for i in range(d):
+        for j in range(d):
+            if i != j:
+                out[f"edge_{i}_{j}"] = float(adj[i, j])
+    return out
+
+
+def fit(
+    model: CausalPIMA,
+    train: Mapping[str, Tensor],
+    val: Mapping[str, Tensor],
+    config: FitConfig,
+    callbacks: Sequence[EpochCallback] = (),
+    resume: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fit causalPIMA from a pretrained model.
+
+    Without ``resume``: initialise the prior (clusters, codes, structure search), then alternate a
+    gradient epoch and a closed-form mixture update for ``config.epochs`` epochs, annealing the
+    temperature geometrically from its initial value to ``temperature_min``; finish with a second
+    structure search and mixture update. With ``resume`` (a checkpoint from a callback), continue
+    after its epoch with the same optimiser and random state.
+
+    Returns ``{"history": [...], "initialisation": {...}, "structure": StructureSearchResult}``.
+    """
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimiser = torch.optim.Adam(
+        [
+            {"params": [p for n, p in model.named_parameters() if not n.startswith("dag.")], "lr": config.learning_rate},
+            {"params": list(model.dag.parameters()), "lr": config.dag_learning_rate},
+        ]
+    )
+    history: list[dict[str, float]] = []
+    start_epoch = 1
+    initialisation: dict[str, Any] = {}
+    tau0 = float(model.dag.temperature)
+    if resume is not None:
+        if resume.get("phase") != "fit":
+            raise ValueError(f"cannot resume a fit from a '{resume.get('phase')}' checkpoint")
+        model.load_state_dict(resume["model"]["state_dict"])
+        optimiser.load_state_dict(resume["optimiser"])
+        history = list(resume["history"])
+        start_epoch = int(resume["epoch"]) + 1
+        tau0 = float(resume.get("initial_temperature", tau0))
+        initialisation = dict(resume.get("initialisation", {}))
+        torch.set_rng_state(resume["rng_state"])
+        generator.manual_seed(config.seed + 7919 * start_epoch)
+    else:
+        initialisation = initialise_prior(model, train, val, config.init, config.structure, config.seed)
+        generator.manual_seed(config.seed + 7919 * start_epoch)
+    # geometric annealing: tau_e = tau0 * r^e reaches temperature_min at the last epoch
+    rate = (config.temperature_min / tau0) ** (1.0 / max(config.epochs, 1)) if tau0 > config.temperature_min else 1.0
+    init_summary = {k: v for k, v in initialisation.items() if k != "structure"}
+
+    last_good: dict | None = dict(resume) if resume is not None else None
+    for epoch in range(start_epoch, config.epochs + 1):
+        start = time.perf_counter()
+        metrics = _train_epoch(
+            model, optimiser, train, config.batch_size, generator, "mixture", "fit", epoch, last_good, config.l1_weight
+        )
+        with torch.no_grad():
+            model.dag.anneal(rate, config.temperature_min)
+        mixture_update(model, train)
+        val_terms = evaluate(model, val, "mixture")
+        _check_finite("fit", epoch, {f"val_{k}": torch.tensor(v) for k, v in val_terms.items()}, last_good)
+        metrics.update({f"val_{k}": v for k, v in val_terms.items()})
+        metrics.update(_dag_metrics(model))
+        metrics.update(epoch=epoch, seconds=time.perf_counter() - start)
+        history.append(metrics)
+        state = _training_state(model, optimiser, "fit", epoch, history)
+        state["initial_temperature"] = tau0
+        state["initialisation"] = init_summary
+        last_good = state
+        for callback in callbacks:
+            callback(EpochRecord("fit", epoch, metrics, model, lambda s=state: s))
+
+    structure = run_structure_search(model, train, val, config.structure, config.seed)
+    mixture_update(model, train)
+    logger.info("final structure search: order %s, edges %s", structure.order, structure.edges)
+    return {"history": history, "initialisation": init_summary, "structure": structure}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and numpy global generators (CPU determinism for the same parameters)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)

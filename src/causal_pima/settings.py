@@ -1,0 +1,19 @@
+"""Kedro project settings. See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html."""
+
+from pathlib import Path
+
+from kedro.config import OmegaConfigLoader
+
+# The project root (the folder holding pyproject.toml). Used to make the MLflow store independent of
+# the working directory: conf/base/mlflow.yml refers to it as ${project_root:}.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "custom_resolvers": {"project_root": lambda: PROJECT_ROOT.as_posix()},
+}
+
+# Hooks of installed plugins (kedro-mlflow) are registered automatically through entry points.
+# Unit tests disable them with DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) (underscore, STACK.md trap 4).
