@@ -115,7 +115,12 @@ BilinearLaw = PhysicsLaw(
 
 PlateauDensificationLaw = PhysicsLaw(
     name="plateau_densification",
-    parameter_names=("modulus", "plateau_stress", "densification_strain", "densification_stiffness"),
+    parameter_names=(
+        "modulus",
+        "plateau_stress",
+        "densification_strain",
+        "densification_stiffness",
+    ),
     default_ranges={
         "modulus": (1.0, 5000.0),
         "plateau_stress": (1e-2, 100.0),
@@ -125,7 +130,9 @@ PlateauDensificationLaw = PhysicsLaw(
     log_scaled=frozenset({"modulus", "plateau_stress"}),
 )
 
-PHYSICS_LAWS: dict[str, PhysicsLaw] = {law.name: law for law in (BilinearLaw, PlateauDensificationLaw)}
+PHYSICS_LAWS: dict[str, PhysicsLaw] = {
+    law.name: law for law in (BilinearLaw, PlateauDensificationLaw)
+}
 
 
 class PhysicsCurveExpert(nn.Module):
@@ -310,6 +317,93 @@ class PhysicsCurveExpert(nn.Module):
         return torch.log(position) - torch.log1p(-position)
 
 
+def initial_parameters_from_curves(
+    law: str | PhysicsLaw,
+    grid: Tensor | np.ndarray | Sequence[float],
+    curves: Tensor | np.ndarray,
+    parameter_ranges: Mapping[str, Sequence[float]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Rough per-component parameter estimates from curves, e.g. each cluster's mean curve.
+
+    Meant as ``initial_parameters`` of :class:`PhysicsCurveExpert`: the law has kinks, so a parameter
+    only gets a gradient from grid points on its side of the kink (the modulus only from points in the
+    elastic part), and a random start can leave it stuck. Estimates:
+
+    * modulus: the largest secant ``stress / strain`` over the first three positive grid points, times
+      0.95 (so that the first point starts in the elastic part);
+    * plateau (``plateau_densification``): median of the points within 25% of the lowest stress past
+      three grid steps; densification strain where the stress first exceeds 1.5 x plateau, shifted by
+      ``ln(1.5) / k``; ``k`` from the log-slope of the points past it (else the range's geometric mean);
+    * ``bilinear``: a straight line fitted to the points past three grid steps gives the hardening
+      slope; it meets the elastic line at the yield point.
+
+    Args:
+        law: a key of ``PHYSICS_LAWS`` or a ``PhysicsLaw``.
+        grid: ``[L]`` strains, increasing, starting at or below the first positive strain.
+        curves: ``[K, L]`` physical stress.
+        parameter_ranges: as for :class:`PhysicsCurveExpert`; estimates are clipped inside them.
+
+    Returns:
+        ``{name: float64 [K]}`` inside the ranges.
+    """
+    law = _resolve_law(law)
+    lower, upper = (b.double().numpy() for b in _parameter_bounds(law, parameter_ranges))
+    strain = np.asarray(grid, dtype=np.float64).reshape(-1)
+    stress = np.asarray(curves, dtype=np.float64)
+    stress = stress.reshape(1, -1) if stress.ndim == 1 else stress
+    if stress.shape[1] != strain.size:
+        raise ValueError(f"curves must be [K, {strain.size}], got {stress.shape}")
+    positive = np.flatnonzero(strain > 0)
+    if positive.size < 5:
+        raise ValueError("need at least 5 positive grid strains to estimate parameters")
+    first = positive[:3]
+    modulus = 0.95 * np.max(stress[:, first] / strain[first], axis=1)  # [K]
+    beyond = positive[3:]  # past three grid steps
+
+    estimates: dict[str, np.ndarray] = {}
+    if law.name == "plateau_densification":
+        names = law.parameter_names
+        default_k = math.sqrt(
+            lower[names.index("densification_stiffness")]
+            * upper[names.index("densification_stiffness")]
+        )
+        plateau = np.empty(len(stress))
+        densification = np.empty(len(stress))
+        stiffness = np.full(len(stress), default_k)
+        for k, curve in enumerate(stress):
+            tail = curve[beyond]
+            floor = tail.min()
+            plateau[k] = np.median(tail[tail <= floor + 0.25 * abs(floor)])
+            above = np.flatnonzero(tail > 1.5 * plateau[k])
+            if above.size >= 2 and plateau[k] > 0:
+                strains_above = strain[beyond][above]
+                slope = np.polyfit(strains_above, np.log(tail[above] / plateau[k]), 1)[0]
+                stiffness[k] = slope if slope > 0 else default_k
+            densification[k] = (
+                strain[beyond][above[0]] - math.log(1.5) / stiffness[k] if above.size else upper[2]
+            )
+        estimates = {
+            "modulus": modulus,
+            "plateau_stress": plateau,
+            "densification_strain": densification,
+            "densification_stiffness": stiffness,
+        }
+    else:
+        slope, intercept = np.polyfit(strain[beyond], stress[:, beyond].T, 1)  # [K] each
+        yield_strain = intercept / np.maximum(modulus - slope, 1e-12)
+        estimates = {
+            "yield_strain": yield_strain,
+            "yield_stress": modulus * yield_strain,
+            "hardening_slope": slope,
+        }
+    # Clip strictly inside the ranges (the sigmoid map cannot reach its bounds).
+    margin = 1e-3 * (upper - lower)
+    return {
+        name: np.clip(estimates[name], lower[j] + margin[j], upper[j] - margin[j])
+        for j, name in enumerate(law.parameter_names)
+    }
+
+
 def _resolve_law(law: str | PhysicsLaw) -> PhysicsLaw:
     if isinstance(law, PhysicsLaw):
         return law
@@ -336,7 +430,9 @@ def _parameter_bounds(
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(f"range of {name!r} must be finite with low < high, got {(low, high)}")
         if name in law.log_scaled and low <= 0:
-            raise ValueError(f"{name!r} is log-scaled, so its range must be positive, got {(low, high)}")
+            raise ValueError(
+                f"{name!r} is log-scaled, so its range must be positive, got {(low, high)}"
+            )
     if law.name == "bilinear" and ranges["yield_strain"][0] <= 0:
         raise ValueError("yield_strain range must be positive (the elastic slope divides by it)")
     lower = torch.tensor([ranges[name][0] for name in law.parameter_names], dtype=torch.float32)

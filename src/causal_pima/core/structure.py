@@ -27,11 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from causal_pima.core.dag import mixture_log_weights
+from causal_pima.core.dag import mixture_log_weights, node_logits
 from causal_pima.core.elbo import prior_term
 from causal_pima.core.outcomes import joint_outcomes
+
+# Stop the proximal-gradient loop early once no parameter moves by more than this in one step.
+CONVERGED_CHANGE = 1e-10
 
 
 def forward_edge_mask(order: Sequence[int], edge_mask: np.ndarray | None = None) -> np.ndarray:
@@ -64,7 +68,10 @@ def _curvature_bound(frequencies: Tensor, d: int) -> float:
     ``[d+1, d+1]`` matrix bounds every node's block.
     """
     design = torch.cat(
-        [torch.ones(2**d, 1, dtype=torch.float64), torch.as_tensor(joint_outcomes(d), dtype=torch.float64)],
+        [
+            torch.ones(2**d, 1, dtype=torch.float64),
+            torch.as_tensor(joint_outcomes(d), dtype=torch.float64),
+        ],
         dim=1,
     )  # [K, d+1]
     second_moment = design.T @ (frequencies[:, None] * design)
@@ -72,10 +79,17 @@ def _curvature_bound(frequencies: Tensor, d: int) -> float:
 
 
 def _mean_log_likelihood(
-    weights: Tensor, biases: Tensor, frequencies: Tensor, mask: Tensor
+    weights: Tensor, biases: Tensor, frequencies: Tensor, mask: Tensor, outcomes: Tensor
 ) -> Tensor:
-    """``sum_k f_k log pi_k(W * mask, b)`` (0-dim) with ``f`` the count frequencies ``[K]``."""
-    return (frequencies * mixture_log_weights(weights * mask, biases)).sum()
+    """``sum_k f_k log pi_k(W * mask, b)`` (0-dim) with ``f`` the count frequencies ``[K]``.
+
+    Same value as ``frequencies @ dag.mixture_log_weights(W * mask, b)``, written with
+    ``log Bernoulli(n; sigmoid(l)) = n l - softplus(l)``: ``F.logsigmoid`` costs milliseconds per call
+    on tiny tensors when the CPU is oversubscribed (torch 2.13), and this loop calls it thousands of times.
+    """
+    logits = node_logits(weights * mask, biases, outcomes)  # [K, d]
+    log_pi = (outcomes * logits - F.softplus(logits)).sum(dim=-1)  # [K]
+    return (frequencies * log_pi).sum()
 
 
 def fit_logistic_network(
@@ -99,7 +113,7 @@ def fit_logistic_network(
         order: topological order, a permutation of ``0..d-1``.
         l1_weight: ``lambda`` in nats per specimen per unit of ``|W|``.
         edge_mask: optional boolean ``[d, d]`` restricting the free edges further.
-        steps: proximal-gradient iterations.
+        steps: maximum proximal-gradient iterations (stops earlier once converged).
         lr: step size; ``None`` (default) uses ``1 / L`` with ``L`` a bound on the curvature (always
             stable). Larger steps may diverge.
 
@@ -110,7 +124,9 @@ def fit_logistic_network(
     n_outcomes = counts.shape[0]
     d = int(round(math.log2(n_outcomes))) if n_outcomes > 0 else -1
     if counts.ndim != 1 or 2**d != n_outcomes or d != len(order):
-        raise ValueError(f"counts must be [2**d] with d = len(order) = {len(order)}, got {tuple(counts.shape)}")
+        raise ValueError(
+            f"counts must be [2**d] with d = len(order) = {len(order)}, got {tuple(counts.shape)}"
+        )
     if (counts < 0).any() or counts.sum() <= 0:
         raise ValueError("counts must be non-negative with a positive sum")
     if l1_weight < 0:
@@ -118,16 +134,20 @@ def fit_logistic_network(
     frequencies = counts / counts.sum()
     mask = torch.as_tensor(forward_edge_mask(order, edge_mask), dtype=torch.float64)
     step = 1.0 / _curvature_bound(frequencies, d) if lr is None else float(lr)
+    outcomes = torch.as_tensor(joint_outcomes(d), dtype=torch.float64)  # [K, d]
 
     def objective(weights: Tensor, biases: Tensor) -> Tensor:
         """Penalised mean negative log-likelihood (0-dim), the quantity minimised."""
-        return -_mean_log_likelihood(weights, biases, frequencies, mask) + l1_weight * weights.abs().sum()
+        return (
+            -_mean_log_likelihood(weights, biases, frequencies, mask, outcomes)
+            + l1_weight * weights.abs().sum()
+        )
 
     def proximal_step(weights: Tensor, biases: Tensor) -> tuple[Tensor, Tensor]:
         """One gradient step on the smooth part, then soft-thresholding of the weights."""
         weights = weights.detach().requires_grad_(True)
         biases = biases.detach().requires_grad_(True)
-        loss = -_mean_log_likelihood(weights, biases, frequencies, mask)
+        loss = -_mean_log_likelihood(weights, biases, frequencies, mask, outcomes)
         grad_weights, grad_biases = torch.autograd.grad(loss, (weights, biases))
         moved = weights - step * grad_weights
         shrunk = torch.sign(moved) * torch.clamp(moved.abs() - step * l1_weight, min=0.0)
@@ -150,7 +170,12 @@ def fit_logistic_network(
             beta = (momentum - 1.0) / next_momentum
             lookahead_weights = new_weights + beta * (new_weights - weights)
             lookahead_biases = new_biases + beta * (new_biases - biases)
+            change = max(
+                float((new_weights - weights).abs().max()), float((new_biases - biases).abs().max())
+            )
             weights, biases, momentum, current = new_weights, new_biases, next_momentum, new_value
+            if change < CONVERGED_CHANGE:
+                break
     return weights.numpy(), biases.numpy()
 
 
@@ -239,7 +264,9 @@ def search_structure(
     rows = []
     fits = []
     for order in candidate_orders(n_nodes, max_orders, seed):
-        weights, biases = fit_logistic_network(train_counts, order, l1_weight=l1_weight, steps=steps)
+        weights, biases = fit_logistic_network(
+            train_counts, order, l1_weight=l1_weight, steps=steps
+        )
         fits.append((weights, biases))
         rows.append(
             {
@@ -253,7 +280,9 @@ def search_structure(
     # Fewest edges among the near-best, then the best score, then the earliest candidate.
     best_score = candidates["val_score"].max()
     tied = candidates[candidates["val_score"] >= best_score - tie_tolerance]
-    chosen = tied.sort_values(["n_edges", "val_score"], ascending=[True, False], kind="stable").index[0]
+    chosen = tied.sort_values(
+        ["n_edges", "val_score"], ascending=[True, False], kind="stable"
+    ).index[0]
     candidates["chosen"] = candidates.index == chosen
 
     order = list(candidates.at[chosen, "order"])
@@ -261,7 +290,10 @@ def search_structure(
     weights, biases = fit_logistic_network(
         train_counts, order, l1_weight=0.0, edge_mask=chosen_edges, steps=steps
     )
-    edges = [(int(i), int(j), float(weights[i, j])) for i, j in zip(*np.nonzero(chosen_edges), strict=True)]
+    edges = [
+        (int(i), int(j), float(weights[i, j]))
+        for i, j in zip(*np.nonzero(chosen_edges), strict=True)
+    ]
     return StructureSearchResult(
         order=order,
         weights=weights,

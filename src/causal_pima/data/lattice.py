@@ -90,7 +90,9 @@ class LatticeConfig:
     def __post_init__(self) -> None:
         problems = []
         if self.image_height < 8 or self.image_width < 8:
-            problems.append(f"image size must be >= 8 pixels, got {self.image_height}x{self.image_width}")
+            problems.append(
+                f"image size must be >= 8 pixels, got {self.image_height}x{self.image_width}"
+            )
         if self.cells_across <= 0:
             problems.append(f"cells_across must be > 0, got {self.cells_across}")
         if not 0 < self.strut_width_thin < self.strut_width_thick < 1:
@@ -217,7 +219,9 @@ def lattice_law_parameters(
         densification_stiffness``.
     """
     family, thickness, defect = _feature_arrays(features)
-    density = config.relative_density(family, thickness) * np.asarray(density_factor, dtype=np.float64)
+    density = config.relative_density(family, thickness) * np.asarray(
+        density_factor, dtype=np.float64
+    )
     stretching = family == 1
     modulus = config.solid_modulus * np.where(
         stretching,
@@ -277,9 +281,11 @@ def render_lattice_images(
 ) -> np.ndarray:
     """Grayscale images of a 2-D projection of the strut tiling.
 
-    Struts are anti-aliased segments (coverage falls linearly across one pixel at the edge) of width
-    ``strut_width * cell * sqrt(density_factor)`` (density ~ width**2). Defective specimens lose
-    ``1 + Poisson(missing_struts_mean)`` struts and get ``1 + Poisson(pores_mean)`` round pores on
+    The projected tiling is a union of infinite line families cut into struts at the nodes (cell
+    corners): both diagonal families for bending cells, plus the horizontal and vertical families for
+    stretching cells. Struts are anti-aliased (coverage falls linearly across one pixel at the edge)
+    and ``strut_width * cell * sqrt(density_factor)`` wide (density ~ width**2). Defective specimens
+    lose ``1 + Poisson(missing_struts_mean)`` struts and get ``1 + Poisson(pores_mean)`` round pores on
     their remaining struts.
 
     Args:
@@ -292,20 +298,30 @@ def render_lattice_images(
     family, thickness, defect = _feature_arrays(features)
     height, width = config.image_height, config.image_width
     cell = min(height, width) / config.cells_across
-    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32) + np.float32(0.5)
-    pixels = np.stack([cols.ravel(), rows.ravel()], axis=1)  # [P, 2] as (x, y)
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
+    x, y = cols.ravel(), rows.ravel()  # [P] pixel centres
     images = np.empty((len(features), 1, height, width), dtype=np.float32)
     for i in range(len(features)):
         phase = rng.uniform(0.0, cell, size=2) if config.random_phase else np.zeros(2)
         relative_width = config.strut_width_thick if thickness[i] else config.strut_width_thin
         strut_width = relative_width * cell * math.sqrt(float(density_factor[i]))
-        segments = _tiling_segments(int(family[i]), cell, phase, height, width, strut_width)
+        families = _LINE_FAMILIES[: 4 if family[i] else 2]
+        # Pixel coordinates in cell units, relative to the node at the tiling's origin.
+        u, v = (x - phase[0]) / cell, (y - phase[1]) / cell
+        missing: set[tuple[int, int, int]] = set()
         pores = np.empty((0, 3))
         if defect[i]:
-            segments, pores = _print_defects(segments, cell, height, width, rng, config)
-        coverage = _segment_coverage(segments, strut_width, pixels)
+            missing, pores = _print_defects(families, phase, cell, height, width, rng, config)
+        coverage = np.zeros(x.shape)
+        for line_family in families:
+            distance, strut = _nearest_strut(line_family, u, v)
+            line_coverage = np.clip(0.5 * strut_width + 0.5 - distance * cell, 0.0, 1.0)
+            for missing_family, k, j in missing:
+                if missing_family == line_family:
+                    line_coverage[(strut[0] == k) & (strut[1] == j)] = 0.0
+            coverage = np.maximum(coverage, line_coverage)
         if len(pores):
-            coverage *= 1.0 - _disc_coverage(pores, pixels)
+            coverage *= 1.0 - _disc_coverage(pores, x, y)
         image = config.background + (config.strut_intensity - config.background) * coverage
         image = image + config.image_noise * rng.standard_normal(image.shape)
         images[i, 0] = np.clip(image, 0.0, 1.0).reshape(height, width)
@@ -428,78 +444,87 @@ def _feature_arrays(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.
     return arrays[0], arrays[1], arrays[2]
 
 
-def _tiling_segments(
-    family: int, cell: float, phase: np.ndarray, height: int, width: int, strut_width: float
-) -> np.ndarray:
-    """Struts ``[S, 4]`` (x0, y0, x1, y1) of the projected tiling that can touch the image.
+# Line families of the projected tiling, in cell units with nodes at integer points:
+# 0: diagonals v - u = k, 1: anti-diagonals u + v = k, 2: horizontals v = k, 3: verticals u = k.
+_LINE_FAMILIES = (0, 1, 2, 3)
 
-    Bending (family 0): both diagonals of each cell. Stretching (family 1): the bottom and left edge of
-    each cell (neighbours supply the others) plus both diagonals, i.e. a triangulated grid.
+
+def _nearest_strut(line_family: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Distance (cell units) from points ``[P]`` to the nearest line of a family, and that strut.
+
+    A strut is identified by ``(k, j)``: line ``k`` of the family, segment ``j`` between the nodes
+    ``j`` and ``j + 1`` along it (numbered by their ``u``, or ``v`` for verticals).
+
+    Returns:
+        ``(distance [P], (k [P], j [P]))``.
     """
-    n_x = int(math.ceil(width / cell)) + 2
-    n_y = int(math.ceil(height / cell)) + 2
-    ix, iy = np.meshgrid(np.arange(-1, n_x), np.arange(-1, n_y), indexing="ij")
-    x = (phase[0] + ix.ravel() * cell)[:, None]
-    y = (phase[1] + iy.ravel() * cell)[:, None]
-    unit = [(0, 0, 1, 1), (1, 0, 0, 1)]  # diagonals
-    if family == 1:
-        unit += [(0, 0, 1, 0), (0, 0, 0, 1)]  # bottom and left edges
-    offsets = np.array(unit, dtype=np.float64) * cell  # [U, 4]
-    segments = (np.concatenate([x, y, x, y], axis=1)[:, None, :] + offsets[None]).reshape(-1, 4)
-    pad = strut_width + 1.0
-    touches = (
-        (np.minimum(segments[:, 0], segments[:, 2]) < width + pad)
-        & (np.maximum(segments[:, 0], segments[:, 2]) > -pad)
-        & (np.minimum(segments[:, 1], segments[:, 3]) < height + pad)
-        & (np.maximum(segments[:, 1], segments[:, 3]) > -pad)
-    )
-    return segments[touches]
+    if line_family == 0:
+        k = np.round(v - u)
+        return np.abs(v - u - k) / math.sqrt(2.0), (k, np.floor((u + v - k) / 2.0))
+    if line_family == 1:
+        k = np.round(u + v)
+        return np.abs(u + v - k) / math.sqrt(2.0), (k, np.floor((u - v + k) / 2.0))
+    if line_family == 2:
+        k = np.round(v)
+        return np.abs(v - k), (k, np.floor(u))
+    k = np.round(u)
+    return np.abs(u - k), (k, np.floor(v))
+
+
+def _strut_points(line_family: int, k: int, j: int, t: np.ndarray) -> np.ndarray:
+    """Points ``[T, 2]`` (u, v) at fractions ``t [T]`` along strut ``(k, j)`` of a family."""
+    start, step = {
+        0: ((j, j + k), (1.0, 1.0)),
+        1: ((j, k - j), (1.0, -1.0)),
+        2: ((j, k), (1.0, 0.0)),
+        3: ((k, j), (0.0, 1.0)),
+    }[line_family]
+    return np.asarray(start, dtype=np.float64)[None, :] + t[:, None] * np.asarray(step)[None, :]
 
 
 def _print_defects(
-    segments: np.ndarray,
+    families: tuple[int, ...],
+    phase: np.ndarray,
     cell: float,
     height: int,
     width: int,
     rng: np.random.Generator,
     config: LatticeConfig,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Remove struts whose midpoint is in the image and place pores on visible struts.
+) -> tuple[set[tuple[int, int, int]], np.ndarray]:
+    """Pick missing struts (midpoint inside the image) and pores on the remaining visible struts.
 
     Returns:
-        ``(segments [S', 4], pores [Q, 3])`` with pores as ``(x, y, radius)`` in pixels.
+        ``(missing {(family, k, j)}, pores [Q, 3])``, pores as ``(x, y, radius)`` in pixels.
     """
-    midpoint = 0.5 * (segments[:, :2] + segments[:, 2:])
-    visible = np.flatnonzero(
-        (midpoint[:, 0] > 0) & (midpoint[:, 0] < width) & (midpoint[:, 1] > 0) & (midpoint[:, 1] < height)
-    )
-    n_missing = min(1 + rng.poisson(config.missing_struts_mean), max(len(visible) - 1, 0))
-    missing = rng.choice(visible, size=n_missing, replace=False)
-    keep = np.ones(len(segments), dtype=bool)
-    keep[missing] = False
-    remaining_visible = np.setdiff1d(visible, missing)
+
+    def random_visible_strut(exclude: set) -> tuple[int, int, int]:
+        # Struts are found from random points, so every strut near the image can be hit. The bound
+        # only matters for degenerate settings (a cell much larger than the image).
+        for _ in range(1000):
+            line_family = int(rng.choice(families))
+            point_u = (rng.uniform(0, width) - phase[0]) / cell
+            point_v = (rng.uniform(0, height) - phase[1]) / cell
+            _, (k, j) = _nearest_strut(line_family, np.array([point_u]), np.array([point_v]))
+            strut = (line_family, int(k[0]), int(j[0]))
+            mid = _strut_points(*strut, np.array([0.5]))[0] * cell + phase
+            if 0 < mid[0] < width and 0 < mid[1] < height and strut not in exclude:
+                break
+        return strut
+
+    n_missing = 1 + rng.poisson(config.missing_struts_mean)
+    missing: set[tuple[int, int, int]] = set()
+    for _ in range(n_missing):
+        missing.add(random_visible_strut(missing))
     n_pores = 1 + rng.poisson(config.pores_mean)
-    on_strut = rng.choice(remaining_visible, size=n_pores, replace=True)
-    position = rng.uniform(0.2, 0.8, size=n_pores)[:, None]
-    centres = segments[on_strut, :2] + position * (segments[on_strut, 2:] - segments[on_strut, :2])
-    radius = np.full((n_pores, 1), config.pore_radius * cell)
-    return segments[keep], np.concatenate([centres, radius], axis=1)
+    pores = np.empty((n_pores, 3))
+    for p in range(n_pores):
+        strut = random_visible_strut(missing)
+        centre = _strut_points(*strut, rng.uniform(0.2, 0.8, size=1))[0] * cell + phase
+        pores[p] = (centre[0], centre[1], config.pore_radius * cell)
+    return missing, pores
 
 
-def _segment_coverage(segments: np.ndarray, strut_width: float, pixels: np.ndarray) -> np.ndarray:
-    """Anti-aliased union of struts of width ``strut_width``: float32 ``[P]`` in ``[0, 1]``."""
-    if len(segments) == 0:
-        return np.zeros(len(pixels), dtype=np.float32)
-    start = segments[:, None, :2].astype(np.float32)  # [S, 1, 2]
-    direction = (segments[:, None, 2:] - segments[:, None, :2]).astype(np.float32)
-    relative = pixels[None, :, :] - start  # [S, P, 2]
-    length_sq = np.maximum((direction**2).sum(-1), 1e-12)  # [S, 1]
-    t = np.clip((relative * direction).sum(-1) / length_sq, 0.0, 1.0)  # [S, P]
-    distance = np.sqrt(((relative - t[..., None] * direction) ** 2).sum(-1)).min(axis=0)  # [P]
-    return np.clip(0.5 * strut_width + 0.5 - distance, 0.0, 1.0).astype(np.float32)
-
-
-def _disc_coverage(discs: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """Anti-aliased union of discs ``[Q, 3]`` (x, y, radius): float32 ``[P]`` in ``[0, 1]``."""
-    distance = np.sqrt(((pixels[None, :, :] - discs[:, None, :2]) ** 2).sum(-1))  # [Q, P]
-    return np.clip(discs[:, 2:3] + 0.5 - distance, 0.0, 1.0).max(axis=0).astype(np.float32)
+def _disc_coverage(discs: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Anti-aliased union of discs ``[Q, 3]`` (x, y, radius) at pixel centres ``x, y [P]``: ``[P]``."""
+    distance = np.hypot(x[None, :] - discs[:, 0:1], y[None, :] - discs[:, 1:2])  # [Q, P]
+    return np.clip(discs[:, 2:3] + 0.5 - distance, 0.0, 1.0).max(axis=0)

@@ -8,6 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    # read once at import: os.umask can only be read by setting it, which is not thread safe
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
 
@@ -20,9 +30,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600 files; give the result the permissions a plain open() would
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         write(tmp_path)
         os.replace(tmp_path, path)

@@ -11,6 +11,23 @@ from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from causal_pima.datasets.atomic import atomic_write
 
 
+def _first_module(data: Any, path: str = "<root>") -> str | None:
+    """Path of the first ``nn.Module`` inside nested dicts / lists, or ``None``."""
+    if isinstance(data, torch.nn.Module):
+        return path
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list | tuple):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        found = _first_module(value, f"{path}.{key}" if path != "<root>" else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 class TorchCheckpointDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
     """A checkpoint dict (``state_dict`` tensors plus a plain ``config`` dict) in ``torch.save`` format.
 
@@ -35,8 +52,9 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict[str, Any], dict[str, 
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def save(self, data: dict[str, Any]) -> None:
-        if isinstance(data, torch.nn.Module):
-            raise DatasetError("save a checkpoint dict (state_dict + config), not a live nn.Module")
+        bad = _first_module(data)
+        if bad is not None:
+            raise DatasetError(f"checkpoint holds a live nn.Module at '{bad}': save its state_dict and config instead")
         atomic_write(self._get_save_path(), lambda tmp: torch.save(data, tmp))
 
     def _exists(self) -> bool:

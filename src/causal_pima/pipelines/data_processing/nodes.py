@@ -45,6 +45,8 @@ def validate_specimens(
     if not (np.isfinite(grid).all() and (np.diff(grid) > 0).all()):
         raise SpecimenValidationError("grid must be finite and strictly increasing")
     n = images.shape[0]
+    if n == 0:
+        raise SpecimenValidationError("the raw specimen set is empty (0 specimens)")
     if curves.shape[0] != n:
         raise SpecimenValidationError(f"{n} images but {curves.shape[0]} curves: every specimen needs both")
     if labels is not None and len(labels) and len(labels) != n:
@@ -66,7 +68,9 @@ def validate_specimens(
         values = labels[column].to_numpy()
         bad = ~np.isin(values, (0, 1))
         if bad.any():
-            raise SpecimenValidationError(f"specimen {_first_bad(bad)}: label '{column}' is {values[_first_bad(bad)]!r}, expected 0 or 1")
+            value = values[_first_bad(bad)]
+            value = value.item() if hasattr(value, "item") else value
+            raise SpecimenValidationError(f"specimen {_first_bad(bad)}: label '{column}' is {value!r}, expected 0 or 1")
     return {
         "n_specimens": int(n),
         "image_shape": list(images.shape[1:]),
@@ -84,8 +88,12 @@ def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.
     if (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
         raise ValueError(f"data_processing.split fractions must be >= 0 and sum to 1, got {dict(fractions)}")
     n = int(report["n_specimens"])
-    counts = np.floor(weights * n).astype(int)
-    counts[0] += n - counts.sum()  # rounding remainder goes to train
+    # largest-remainder rounding: sizes differ from weights * n by less than 1 and sum to n
+    shares = weights * n
+    counts = np.floor(shares + 1e-9).astype(int)
+    remainder = shares - counts
+    for i in np.argsort(-remainder, kind="stable")[: n - counts.sum()]:
+        counts[i] += 1
     order = np.random.default_rng(int(params.get("seed", 0))).permutation(n)
     split = np.empty(n, dtype=object)
     for name, chunk in zip(SPLITS, np.split(order, np.cumsum(counts)[:-1]), strict=True):
@@ -95,7 +103,8 @@ def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.
 
 def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
     """Per-grid-point mean and std of the curves, from the training split only."""
-    train = np.asarray(raw_specimens["curves"], dtype=np.float64)[split["split"].to_numpy() == "train"]
+    train_index = split.loc[split["split"] == "train", "specimen_index"].to_numpy()
+    train = np.asarray(raw_specimens["curves"], dtype=np.float64)[train_index]
     if len(train) < 2:
         raise ValueError(f"the training split has {len(train)} specimens; at least 2 are needed to standardise curves")
     std = train.std(axis=0)

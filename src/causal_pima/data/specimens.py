@@ -1,0 +1,553 @@
+"""Validate and resample a loaded specimen manifest (DESIGN.md section 4, "Lattice").
+
+Input is what ``causal_pima.datasets.SpecimenManifestDataset.load`` returns: the manifest table
+(``specimen_id``, ``image``, ``curve`` paths relative to the manifest's folder, optional label and
+geometry columns) and per-specimen images / curve tables, where a file that could not be read is
+replaced by a message string. Output is the model-ready specimen set: images centre-cropped and
+resized to ``[N, C, S, S]`` in ``[0, 1]``, curves resampled onto one strain grid ``[N, L]``, labels,
+and a table of rejected specimens.
+
+Every problem (missing or unreadable file, too few points, NaN, strain not increasing, duplicate id,
+a curve that does not cover the grid, ...) either raises a ``SpecimenError`` naming the specimen, the
+file and the problem (``on_error: raise``) or puts the specimen in the rejected table with that
+reason (``on_error: skip``). Nothing is dropped silently. Pure functions, no file I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+REJECTED_COLUMNS = ("specimen_id", "file", "reason")
+# Manifest columns that are not labels.
+STRUCTURE_COLUMNS = ("specimen_id", "image", "curve")
+
+
+class SpecimenError(ValueError):
+    """A specimen (or the manifest) failed validation.
+
+    Attributes:
+        specimen_id: the offending specimen (``None`` for a manifest-level problem).
+        file: the file involved.
+        problem: what is wrong, in words.
+    """
+
+    def __init__(self, specimen_id: str | None, file: str, problem: str) -> None:
+        self.specimen_id = specimen_id
+        self.file = file
+        self.problem = problem
+        where = (
+            f"specimen {specimen_id!r}, file {file}" if specimen_id is not None else f"file {file}"
+        )
+        super().__init__(f"{where}: {problem}")
+
+
+class _Problem(Exception):
+    """Internal: one specimen's problem, before the specimen id and file are attached."""
+
+    def __init__(self, problem: str, file: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.file = file
+
+
+@dataclass(frozen=True)
+class IngestionConfig:
+    """Ingestion parameters; build from a params dict with ``IngestionConfig(**params)``.
+
+    Attributes:
+        image_size: side ``S`` of the square output images.
+        channels: 1 (grayscale; RGB is converted by luminance) or 3 (grayscale is repeated).
+        n_grid_points, min_strain, max_strain: the common strain grid ``linspace(min, max, n)``.
+        curve_type: ``"auto"`` (strain/stress columns if present, else force/displacement),
+            ``"stress_strain"`` or ``"force_displacement"``.
+        strain_column, stress_column, force_column, displacement_column: curve column names.
+        gauge_length, cross_section_area: specimen geometry for force/displacement curves, used where
+            the manifest has no (or a missing) value in ``gauge_length_column`` /
+            ``cross_section_area_column``. Units must match: stress = force / area,
+            strain = displacement / gauge length.
+        strain_scale: multiplies strain after conversion (0.01 for strain in percent).
+        min_points: fewest points a curve may have (after merging duplicate strains when sorting).
+        non_increasing_strain: ``"reject"`` a curve whose strain is not strictly increasing, or
+            ``"sort"`` it by strain (points with equal strain are averaged).
+        on_error: ``"raise"`` at the first problem, or ``"skip"`` the specimen and list it.
+        label_columns: manifest columns to keep as labels; ``None`` keeps every column that is not
+            ``specimen_id``, ``image``, ``curve`` or a geometry column.
+    """
+
+    image_size: int = 64
+    channels: int = 1
+    n_grid_points: int = 64
+    min_strain: float = 0.0
+    max_strain: float = 0.7
+    curve_type: str = "auto"
+    strain_column: str = "strain"
+    stress_column: str = "stress"
+    force_column: str = "force"
+    displacement_column: str = "displacement"
+    gauge_length: float | None = None
+    cross_section_area: float | None = None
+    gauge_length_column: str = "gauge_length"
+    cross_section_area_column: str = "cross_section_area"
+    strain_scale: float = 1.0
+    min_points: int = 8
+    non_increasing_strain: str = "reject"
+    on_error: str = "raise"
+    label_columns: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.image_size < 1:
+            problems.append(f"image_size must be >= 1, got {self.image_size}")
+        if self.channels not in (1, 3):
+            problems.append(f"channels must be 1 or 3, got {self.channels}")
+        if self.n_grid_points < 2:
+            problems.append(f"n_grid_points must be >= 2, got {self.n_grid_points}")
+        if not self.min_strain < self.max_strain:
+            problems.append(
+                f"need min_strain < max_strain, got {self.min_strain} and {self.max_strain}"
+            )
+        if self.curve_type not in ("auto", "stress_strain", "force_displacement"):
+            problems.append(
+                "curve_type must be 'auto', 'stress_strain' or 'force_displacement', "
+                f"got {self.curve_type!r}"
+            )
+        if self.min_points < 2:
+            problems.append(f"min_points must be >= 2, got {self.min_points}")
+        if self.non_increasing_strain not in ("reject", "sort"):
+            problems.append(
+                f"non_increasing_strain must be 'reject' or 'sort', got {self.non_increasing_strain!r}"
+            )
+        if self.on_error not in ("raise", "skip"):
+            problems.append(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
+        if not self.strain_scale > 0:
+            problems.append(f"strain_scale must be > 0, got {self.strain_scale}")
+        if problems:
+            raise ValueError("invalid IngestionConfig: " + "; ".join(problems))
+
+    def grid(self) -> np.ndarray:
+        """The common strain grid, float64 ``[n_grid_points]``."""
+        return strain_grid(self.n_grid_points, self.max_strain, self.min_strain)
+
+
+# ------------------------------------------------------------------------------- pure building blocks
+
+
+def strain_grid(n_points: int = 64, max_strain: float = 0.7, min_strain: float = 0.0) -> np.ndarray:
+    """Evenly spaced strains ``[n_points]`` from ``min_strain`` to ``max_strain`` (both included)."""
+    return np.linspace(float(min_strain), float(max_strain), int(n_points))
+
+
+def force_displacement_to_stress_strain(
+    force: np.ndarray, displacement: np.ndarray, gauge_length: float, cross_section_area: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Engineering strain and stress: ``strain = displacement / L0``, ``stress = force / A``.
+
+    Args:
+        force, displacement: ``[n]``.
+        gauge_length: ``L0 > 0`` (same length unit as the displacement).
+        cross_section_area: ``A > 0`` (stress unit = force unit / area unit, e.g. N / mm^2 = MPa).
+
+    Returns:
+        ``(strain [n], stress [n])`` float64.
+    """
+    if not (np.isfinite(gauge_length) and gauge_length > 0):
+        raise ValueError(f"gauge length must be a positive number, got {gauge_length}")
+    if not (np.isfinite(cross_section_area) and cross_section_area > 0):
+        raise ValueError(f"cross-section area must be a positive number, got {cross_section_area}")
+    strain = np.asarray(displacement, dtype=np.float64) / float(gauge_length)
+    stress = np.asarray(force, dtype=np.float64) / float(cross_section_area)
+    return strain, stress
+
+
+def resample_curve(strain: np.ndarray, stress: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Piecewise-linear interpolation of a curve onto ``grid`` (``np.interp``).
+
+    Args:
+        strain: ``[n]`` strictly increasing, covering ``grid``.
+        stress: ``[n]``.
+        grid: ``[L]``.
+
+    Returns:
+        float64 ``[L]``.
+    """
+    return np.interp(np.asarray(grid, dtype=np.float64), strain, stress)
+
+
+def image_to_unit_float(image: np.ndarray) -> np.ndarray:
+    """Pixel values as float32 in ``[0, 1]``: uint8 / 255, uint16 / 65535, bool as 0/1, floats as is.
+
+    Raises:
+        ValueError: for an unsupported dtype, NaN, or float values outside ``[0, 1]``.
+    """
+    image = np.asarray(image)
+    if image.dtype == np.bool_:
+        return image.astype(np.float32)
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255.0)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / np.float32(65535.0)
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        if image.size and (image.min() < 0 or image.max() > 255):
+            raise ValueError(
+                f"integer image of dtype {image.dtype} with values outside 0..255 "
+                f"(min {image.min()}, max {image.max()}, dtype range {info.min}..{info.max})"
+            )
+        return image.astype(np.float32) / np.float32(255.0)
+    if np.issubdtype(image.dtype, np.floating):
+        values = image.astype(np.float32)
+        if np.isnan(values).any():
+            raise ValueError(f"image contains NaN ({int(np.isnan(values).sum())} pixels)")
+        if values.size and (values.min() < 0.0 or values.max() > 1.0):
+            raise ValueError(
+                f"float image values outside [0, 1] (min {values.min():.4g}, max {values.max():.4g})"
+            )
+        return values
+    raise ValueError(f"unsupported image dtype {image.dtype}")
+
+
+def centre_crop_resize(image: np.ndarray, size: int, channels: int = 1) -> np.ndarray:
+    """Centre-crop to a square, resize to ``size x size``, convert to ``channels``.
+
+    The crop keeps the central ``min(H, W)`` rows / columns (the extra pixel of an odd margin is
+    dropped on the bottom / right). Shrinking averages over pixel areas (box filter); enlarging is
+    bilinear; an image already ``size`` square is returned unchanged. RGB -> gray by luminance
+    ``0.299 R + 0.587 G + 0.114 B``; gray -> RGB by repetition; an alpha channel is dropped.
+
+    Args:
+        image: ``[H, W]`` or ``[H, W, C]`` (C in 1..4), any dtype accepted by
+            :func:`image_to_unit_float`.
+        size: output side.
+        channels: 1 or 3.
+
+    Returns:
+        float32 ``[channels, size, size]`` in ``[0, 1]``.
+    """
+    pixels = image_to_unit_float(image)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or min(pixels.shape[:2]) < 1:
+        raise ValueError(
+            f"image has shape {tuple(np.shape(image))}; expected [H, W] or [H, W, C<=4]"
+        )
+    if pixels.shape[2] in (2, 4):  # gray + alpha, RGB + alpha
+        pixels = pixels[:, :, :-1]
+    if channels == 1 and pixels.shape[2] == 3:
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        pixels = (pixels * weights).sum(axis=2, keepdims=True, dtype=np.float32)
+    elif channels == 3 and pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    elif channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+
+    height, width = pixels.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    pixels = pixels[top : top + side, left : left + side, :]
+    if side != size:
+        resample = Image.Resampling.BOX if side > size else Image.Resampling.BILINEAR
+        pixels = np.stack(
+            [
+                np.asarray(
+                    Image.fromarray(np.ascontiguousarray(pixels[:, :, c])).resize(
+                        (size, size), resample=resample
+                    ),
+                    dtype=np.float32,
+                )
+                for c in range(pixels.shape[2])
+            ],
+            axis=2,
+        )
+    return np.clip(np.transpose(pixels, (2, 0, 1)), 0.0, 1.0).astype(np.float32)
+
+
+def clean_curve(
+    strain: np.ndarray, stress: np.ndarray, config: IngestionConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check one curve (already in strain / stress) and return it ready for :func:`resample_curve`.
+
+    Checks, in order: NaN / non-finite values; strain strictly increasing (else reject, or sort and
+    average equal strains, per ``non_increasing_strain``); at least ``min_points`` points; the curve
+    covers ``[min_strain, max_strain]``.
+
+    Raises:
+        ValueError: with the problem in words.
+    """
+    strain = np.asarray(strain, dtype=np.float64)
+    stress = np.asarray(stress, dtype=np.float64)
+    for name, values in (("strain", strain), ("stress", stress)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(
+                f"NaN or non-finite {name}: {int(bad.sum())} value(s), first at data row "
+                f"{int(np.flatnonzero(bad)[0])}"
+            )
+    if strain.size >= 2:
+        step = np.diff(strain)
+        if (step <= 0).any():
+            first = int(np.flatnonzero(step <= 0)[0])
+            if config.non_increasing_strain == "reject":
+                raise ValueError(
+                    "strain is not strictly increasing: data rows "
+                    f"{first} -> {first + 1} go from {strain[first]:.6g} to {strain[first + 1]:.6g}"
+                )
+            strain, stress = _sorted_unique(strain, stress)
+    if strain.size < config.min_points:
+        raise ValueError(f"too few points: {strain.size} < min_points {config.min_points}")
+    tolerance = 1e-9 * max(1.0, abs(config.max_strain))
+    if strain[0] > config.min_strain + tolerance:
+        raise ValueError(
+            f"curve starts at strain {strain[0]:.6g}, above the grid minimum {config.min_strain:.6g}"
+        )
+    if strain[-1] < config.max_strain - tolerance:
+        raise ValueError(
+            f"curve does not reach the grid maximum strain {config.max_strain:.6g}: "
+            f"it ends at {strain[-1]:.6g}"
+        )
+    return strain, stress
+
+
+# ------------------------------------------------------------------------------------ the node
+
+
+def ingest_specimens(
+    raw_specimens: Mapping, params: Mapping | None = None
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
+    """Kedro node: validate a loaded manifest, crop/resize images, resample curves.
+
+    Args:
+        raw_specimens: ``SpecimenManifestDataset.load()`` output: ``{"manifest": DataFrame,
+            "images": {id: array | message}, "curves": {id: DataFrame | message}, "folder": str}``
+            (optional ``"manifest_file"``).
+        params: keyword arguments of :class:`IngestionConfig`.
+
+    Returns:
+        ``(specimens, labels, rejected)``:
+
+        * ``specimens``: ``{"specimen_id": str [N], "images": float32 [N, C, S, S] in [0, 1],
+          "curves": float32 [N, L], "strain_grid": float32 [L]}``, manifest order;
+        * ``labels``: DataFrame ``[N]``, ``specimen_id`` plus the label columns;
+        * ``rejected``: DataFrame with columns ``specimen_id, file, reason`` (empty if none).
+
+    Raises:
+        SpecimenError: at the first problem with ``on_error: raise``; for a manifest without the
+            ``specimen_id`` / ``image`` / ``curve`` columns; or when every specimen is rejected.
+    """
+    config = IngestionConfig(**dict(params or {}))
+    return prepare_specimens(
+        raw_specimens["manifest"],
+        raw_specimens.get("images", {}),
+        raw_specimens.get("curves", {}),
+        config,
+        folder=raw_specimens.get("folder"),
+        manifest_file=raw_specimens.get("manifest_file"),
+    )
+
+
+def prepare_specimens(
+    manifest: pd.DataFrame,
+    images: Mapping[str, np.ndarray | str],
+    curves: Mapping[str, pd.DataFrame | str],
+    config: IngestionConfig | None = None,
+    folder: str | None = None,
+    manifest_file: str | None = None,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
+    """Same as :func:`ingest_specimens`, with the pieces passed separately (see there)."""
+    config = IngestionConfig() if config is None else config
+    manifest_name = manifest_file or (
+        os.path.join(folder, "specimens.csv") if folder else "manifest"
+    )
+    if "specimen_id" not in manifest.columns:
+        raise SpecimenError(
+            None,
+            manifest_name,
+            f"manifest lacks the 'specimen_id' column; it has {list(manifest.columns)}",
+        )
+    label_columns = _label_columns(manifest, config, manifest_name)
+    grid = config.grid()
+    ids = [_specimen_id(value) for value in manifest["specimen_id"]]
+    counts = pd.Series([i for i in ids if i]).value_counts()
+
+    accepted_rows, accepted_images, accepted_curves, rejected = [], [], [], []
+    for row, specimen_id in enumerate(ids):
+        record = manifest.iloc[row]
+        image_file = _joined(folder, record.get("image", f"<image of {specimen_id}>"))
+        curve_file = _joined(folder, record.get("curve", f"<curve of {specimen_id}>"))
+        try:
+            if not specimen_id:
+                raise _Problem(f"missing specimen_id (manifest row {row})", manifest_name)
+            if counts[specimen_id] > 1:
+                raise _Problem(
+                    f"duplicate specimen_id: it appears {counts[specimen_id]} times in the manifest",
+                    manifest_name,
+                )
+            image = _prepared_image(images.get(specimen_id), config, image_file)
+            curve = _prepared_curve(curves.get(specimen_id), record, grid, config, curve_file)
+        except _Problem as problem:
+            error = SpecimenError(specimen_id or None, problem.file or "", problem.problem)
+            if config.on_error == "raise":
+                raise error from None
+            logger.warning("skipping specimen: %s", error)
+            rejected.append((specimen_id, problem.file or "", problem.problem))
+            continue
+        accepted_rows.append(row)
+        accepted_images.append(image)
+        accepted_curves.append(curve)
+
+    rejected_table = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
+    if not accepted_rows:
+        raise SpecimenError(
+            None,
+            manifest_name,
+            f"no specimen passed validation ({len(rejected)} rejected; first reasons: "
+            f"{rejected_table['reason'].head(3).tolist()})",
+        )
+    if rejected:
+        logger.warning(
+            "%d of %d specimens rejected (see the rejected table)", len(rejected), len(ids)
+        )
+
+    accepted_ids = np.array([ids[row] for row in accepted_rows], dtype=str)
+    specimens = {
+        "specimen_id": accepted_ids,
+        "images": np.stack(accepted_images).astype(np.float32),
+        "curves": np.stack(accepted_curves).astype(np.float32),
+        "strain_grid": grid.astype(np.float32),
+    }
+    labels = manifest.iloc[accepted_rows][label_columns].reset_index(drop=True)
+    labels.insert(0, "specimen_id", accepted_ids)
+    return specimens, labels, rejected_table
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def _prepared_image(
+    image: np.ndarray | str | None, config: IngestionConfig, file: str
+) -> np.ndarray:
+    if image is None:
+        raise _Problem("no image was loaded for this specimen", file)
+    if isinstance(image, str):
+        raise _Problem(f"image: {image}", file)
+    try:
+        return centre_crop_resize(image, config.image_size, config.channels)
+    except ValueError as error:
+        raise _Problem(f"bad image: {error}", file) from None
+
+
+def _prepared_curve(
+    curve: pd.DataFrame | str | None,
+    record: pd.Series,
+    grid: np.ndarray,
+    config: IngestionConfig,
+    file: str,
+) -> np.ndarray:
+    if curve is None:
+        raise _Problem("no curve was loaded for this specimen", file)
+    if isinstance(curve, str):
+        raise _Problem(f"curve: {curve}", file)
+    try:
+        strain, stress = _strain_stress(curve, record, config)
+        strain, stress = clean_curve(strain * config.strain_scale, stress, config)
+    except ValueError as error:
+        raise _Problem(f"bad curve: {error}", file) from None
+    return resample_curve(strain, stress, grid)
+
+
+def _strain_stress(
+    curve: pd.DataFrame, record: pd.Series, config: IngestionConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Strain and stress columns of a curve table, converting force / displacement if needed."""
+    has_stress = {config.strain_column, config.stress_column} <= set(curve.columns)
+    has_force = {config.force_column, config.displacement_column} <= set(curve.columns)
+    kind = config.curve_type
+    if kind == "auto":
+        kind = "stress_strain" if has_stress else "force_displacement" if has_force else ""
+    if kind == "stress_strain" and has_stress:
+        return _numeric(curve, config.strain_column), _numeric(curve, config.stress_column)
+    if kind == "force_displacement" and has_force:
+        gauge_length = _geometry(record, config.gauge_length_column, config.gauge_length)
+        area = _geometry(record, config.cross_section_area_column, config.cross_section_area)
+        if gauge_length is None or area is None:
+            raise ValueError(
+                "a force/displacement curve needs the gauge length and cross-section area (manifest "
+                f"columns {config.gauge_length_column!r} / {config.cross_section_area_column!r} or "
+                "parameters gauge_length / cross_section_area)"
+            )
+        return force_displacement_to_stress_strain(
+            _numeric(curve, config.force_column),
+            _numeric(curve, config.displacement_column),
+            gauge_length,
+            area,
+        )
+    expected = {
+        "stress_strain": f"{config.strain_column!r} and {config.stress_column!r}",
+        "force_displacement": f"{config.force_column!r} and {config.displacement_column!r}",
+        "": (
+            f"{config.strain_column!r} and {config.stress_column!r}, or "
+            f"{config.force_column!r} and {config.displacement_column!r}"
+        ),
+    }[kind]
+    raise ValueError(f"missing columns: expected {expected}, found {list(curve.columns)}")
+
+
+def _numeric(curve: pd.DataFrame, column: str) -> np.ndarray:
+    """A curve column as float64; non-numeric entries become NaN (reported by ``clean_curve``)."""
+    return pd.to_numeric(curve[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _geometry(record: pd.Series, column: str, default: float | None) -> float | None:
+    """Per-specimen geometry from the manifest if present and numeric, else the parameter."""
+    if column in record.index:
+        value = pd.to_numeric(pd.Series([record[column]]), errors="coerce").iloc[0]
+        if pd.notna(value):
+            return float(value)
+    return None if default is None else float(default)
+
+
+def _sorted_unique(strain: np.ndarray, stress: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort by strain (stable); points with equal strain are replaced by their mean stress."""
+    order = np.argsort(strain, kind="stable")
+    strain, stress = strain[order], stress[order]
+    unique, first_index, counts = np.unique(strain, return_index=True, return_counts=True)
+    sums = np.add.reduceat(stress, first_index)
+    return unique, sums / counts
+
+
+def _specimen_id(value: object) -> str:
+    """Manifest id as a string; ``""`` for a missing one."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    return str(value).strip()
+
+
+def _joined(folder: str | None, path: object) -> str:
+    if path is None or (isinstance(path, float) and np.isnan(path)) or path is pd.NA:
+        return ""
+    path = str(path)
+    return os.path.join(folder, path) if folder and not os.path.isabs(path) else path
+
+
+def _label_columns(
+    manifest: pd.DataFrame, config: IngestionConfig, manifest_name: str
+) -> list[str]:
+    if config.label_columns is not None:
+        missing = [c for c in config.label_columns if c not in manifest.columns]
+        if missing:
+            raise SpecimenError(
+                None,
+                manifest_name,
+                f"label column(s) {missing} not in the manifest columns {list(manifest.columns)}",
+            )
+        return list(config.label_columns)
+    skip = set(STRUCTURE_COLUMNS) | {config.gauge_length_column, config.cross_section_area_column}
+    return [c for c in manifest.columns if c not in skip]

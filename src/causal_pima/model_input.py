@@ -1,0 +1,42 @@
+"""Bridge between model-input sets (dicts of numpy arrays from the catalog) and model tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from causal_pima.core.model import CURVE, IMAGE, ModelConfig
+
+_ARRAY_KEY = {IMAGE: "images", CURVE: "curves"}
+
+
+def specimen_tensors(specimen_set: Mapping[str, np.ndarray], modalities: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``{"image": [N, C, H, W], "curve": [N, L]}`` float32 tensors for the requested modalities."""
+    out = {}
+    for m in modalities:
+        if m not in _ARRAY_KEY:
+            raise ValueError(f"unknown modality '{m}'; known: {sorted(_ARRAY_KEY)}")
+        out[m] = torch.from_numpy(np.ascontiguousarray(specimen_set[_ARRAY_KEY[m]], dtype=np.float32))
+    return out
+
+
+def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Mapping[str, Any], n_nodes: int = 3) -> ModelConfig:
+    """A :class:`ModelConfig` whose input shapes come from the data and the rest from parameters.
+
+    ``model_params.modalities`` selects the modalities (``[image, curve]`` by default; ``[image]``
+    for the image-only ablation).
+    """
+    params = dict(model_params)
+    modalities = tuple(params.pop("modalities", (IMAGE, CURVE)))
+    params.setdefault("n_nodes", n_nodes)
+    return ModelConfig.from_dict(
+        {
+            **params,
+            "image_shape": list(train_set["images"].shape[1:]) if IMAGE in modalities else None,
+            "curve_length": int(train_set["curves"].shape[1]) if CURVE in modalities else 0,
+            "modality_names": list(modalities),
+        }
+    )

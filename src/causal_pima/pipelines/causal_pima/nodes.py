@@ -1,0 +1,151 @@
+"""Nodes of the ``causal_pima`` pipeline: fitting, DAG read-out, posteriors and figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
+from causal_pima.core.dag import conditional_probability_tables
+from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.training import FitConfig, as_batches, fit
+from causal_pima.datasets import TorchCheckpointDataset
+from causal_pima.model_input import specimen_tensors
+from causal_pima.pipelines.pretraining.nodes import metrics_history
+from causal_pima.plots import dag_figure, latent_projection_figure, reconstruction_figure, training_history_figure
+
+PRIOR_KEYS = ("n_nodes", "mean_structure", "variance_floor", "init_temperature")
+
+
+def node_names(n_nodes: int) -> list[str]:
+    return [f"N{j}" for j in range(n_nodes)]
+
+
+def model_from_pretrained(pretrained_model: Mapping[str, Any], prior_params: Mapping[str, Any]) -> CausalPIMA:
+    """A causalPIMA model with the pretrained networks and a fresh prior/DAG from ``prior_params``."""
+    unknown = sorted(set(prior_params) - set(PRIOR_KEYS))
+    if unknown:
+        raise ValueError(f"unknown causal_pima.prior parameter(s) {unknown}; known: {list(PRIOR_KEYS)}")
+    config = ModelConfig.from_dict({**pretrained_model["config"], **prior_params})
+    model = CausalPIMA(config)
+    networks = {k: v for k, v in pretrained_model["state_dict"].items() if k.startswith(("encoders.", "decoders.", "log_noise."))}
+    missing = [k for k in model.state_dict() if k.startswith(("encoders.", "decoders.", "log_noise.")) and k not in networks]
+    if missing:
+        raise ValueError(f"pretrained model lacks network weights {missing[:5]}: was it pretrained with other model parameters?")
+    model.load_state_dict(networks, strict=False)
+    return model
+
+
+def learned_dag_record(model: CausalPIMA, structure, initialisation: Mapping[str, Any], edge_threshold: float) -> dict[str, Any]:
+    """JSON record of the learned DAG (node scores, adjacency, edges with strengths, tables)."""
+    names = node_names(model.config.n_nodes)
+    adj = model.dag.adjacency().detach().double()
+    tables = conditional_probability_tables(adj, model.dag.biases.detach().double(), edge_threshold)
+    edges = [
+        {"from": names[i], "to": names[j], "strength": float(adj[i, j])}
+        for i in range(len(names))
+        for j in range(len(names))
+        if float(adj[i, j]) != 0.0 and abs(float(adj[i, j])) >= edge_threshold
+    ]
+    candidates = structure.candidates.copy()
+    candidates["order"] = candidates["order"].map(lambda o: [names[i] for i in o])
+    return {
+        "node_names": names,
+        "order": [names[i] for i in structure.order],
+        "node_scores": model.dag.node_scores.detach().tolist(),
+        "temperature": float(model.dag.temperature),
+        "edge_threshold": float(edge_threshold),
+        "adjacency": adj.tolist(),
+        "biases": model.dag.biases.detach().tolist(),
+        "edges": edges,
+        # same layout as the circles SCM configuration: p_one[c], c = sum_p value(parents[p]) * 2**p
+        "conditional_probability_tables": {
+            names[j]: {"parents": [names[i] for i in parents], "p_one": table.tolist()} for j, (parents, table) in tables.items()
+        },
+        "structure_search": {"val_score": float(structure.val_score), "candidates": candidates.to_dict(orient="records")},
+        "initialisation": dict(initialisation),
+    }
+
+
+def fit_causal_pima(
+    pretrained_model: Mapping[str, Any],
+    train_set: Mapping[str, np.ndarray],
+    val_set: Mapping[str, np.ndarray],
+    params: Mapping[str, Any],
+    checkpoint_path: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame, dict]:
+    """Fit causalPIMA (DESIGN.md section 3, training steps 2-4).
+
+    Every completed epoch is checkpointed to ``checkpoint_path`` (atomic write through a Kedro
+    dataset); with ``params.resume: true`` an interrupted fit continues after its last epoch. A
+    divergence stops with an error naming the epoch and the loss term, leaving that checkpoint.
+
+    Returns the fitted model checkpoint, the learned DAG record, the history and MLflow metrics.
+    """
+    params = dict(params)
+    prior_params = params.pop("prior", {})
+    resume_requested = bool(params.pop("resume", False))
+    fit_config = FitConfig.from_dict(params)
+    torch.manual_seed(fit_config.seed)
+    model = model_from_pretrained(pretrained_model, prior_params)
+    train = specimen_tensors(train_set, model.modalities)
+    val = specimen_tensors(val_set, model.modalities)
+
+    store = TorchCheckpointDataset(checkpoint_path) if checkpoint_path else None
+    resume = store.load() if (store is not None and resume_requested and store.exists()) else None
+    callbacks = [ProgressBar(fit_config.epochs, "causalPIMA fit"), KeepLastCheckpoint(store.save if store else None)]
+    result = fit(model, train, val, fit_config, callbacks, resume=resume)
+
+    history = pd.DataFrame(result["history"])
+    if len(history):
+        history = history[["epoch", *[c for c in history.columns if c != "epoch"]]]
+    dag = learned_dag_record(model, result["structure"], result["initialisation"], fit_config.structure.edge_threshold)
+    return model.checkpoint(), dag, history, metrics_history(history, "fit") if len(history) else {}
+
+
+@torch.no_grad()
+def compute_posteriors(fitted_model: Mapping[str, Any], train_set, val_set, test_set) -> pd.DataFrame:
+    """Per-specimen responsibilities gamma_k, node marginals q(N_j = 1 | x) and the most likely outcome."""
+    model = CausalPIMA.from_checkpoint(fitted_model)
+    frames = []
+    for split, data in (("train", train_set), ("val", val_set), ("test", test_set)):
+        parts = [model.posterior(b) for b in as_batches(specimen_tensors(data, model.modalities), 512, None)]
+        gamma = torch.cat([p["gamma"] for p in parts]).numpy()
+        marginals = torch.cat([p["node_marginals"] for p in parts]).numpy()
+        frame = pd.DataFrame({"specimen_id": data["specimen_id"].astype(str), "split": split, "outcome": gamma.argmax(1)})
+        frame = frame.join(pd.DataFrame(gamma, columns=[f"gamma_{k}" for k in range(gamma.shape[1])]))
+        frame = frame.join(pd.DataFrame(marginals, columns=[f"q_{n}" for n in node_names(marginals.shape[1])]))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_fit_history(history: pd.DataFrame) -> Figure:
+    return training_history_figure(history, "causalPIMA fit")
+
+
+@torch.no_grad()
+def plot_latent_projection(fitted_model: Mapping[str, Any], test_set: Mapping[str, np.ndarray]) -> Figure:
+    model = CausalPIMA.from_checkpoint(fitted_model)
+    post = model.posterior(specimen_tensors(test_set, model.modalities))
+    return latent_projection_figure(post["mu"].numpy(), post["gamma"].argmax(1).numpy(), model.prior.means.numpy(), model.config.n_nodes)
+
+
+def plot_learned_dag(learned_dag: Mapping[str, Any]) -> Figure:
+    edges = [(e["from"], e["to"], e["strength"]) for e in learned_dag["edges"]]
+    return dag_figure(edges, learned_dag["node_names"], "Learned DAG (edge strength = logit weight)")
+
+
+@torch.no_grad()
+def plot_reconstructions(fitted_model: Mapping[str, Any], test_set: Mapping[str, np.ndarray], n: int = 8) -> Figure:
+    model = CausalPIMA.from_checkpoint(fitted_model)
+    batch = specimen_tensors({k: v[:n] for k, v in test_set.items() if k in ("images", "curves")}, model.modalities)
+    mu, _ = model.encode(batch)
+    recon = model.decode(mu)
+    return reconstruction_figure({k: v.numpy() for k, v in batch.items()}, {k: v.numpy() for k, v in recon.items()}, test_set.get("grid"), n=min(n, len(mu)))
+
+

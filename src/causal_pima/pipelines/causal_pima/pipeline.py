@@ -1,0 +1,29 @@
+"""``causal_pima``: one modular pipeline per data set (namespace = data set name)."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node
+
+from causal_pima.pipelines.causal_pima import nodes
+
+
+def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
+    # the per-epoch training checkpoint (resume / last good state) lives beside the model outputs
+    fit = update_wrapper(partial(nodes.fit_causal_pima, checkpoint_path=f"data/06_models/{dataset}/fit_checkpoint.pt"), nodes.fit_causal_pima)
+    return Pipeline(
+        [
+            node(
+                fit,
+                ["pretrained_model", "train_set", "val_set", "params:causal_pima"],
+                ["fitted_model", "learned_dag", "training_history", "training_metrics"],
+                name="fit_causal_pima",
+            ),
+            node(nodes.compute_posteriors, ["fitted_model", "train_set", "val_set", "test_set"], "posteriors", name="compute_posteriors"),
+            node(nodes.plot_fit_history, "training_history", "training_figure", name="plot_fit_history"),
+            node(nodes.plot_latent_projection, ["fitted_model", "test_set"], "latent_figure", name="plot_latent_projection"),
+            node(nodes.plot_learned_dag, "learned_dag", "learned_dag_figure", name="plot_learned_dag"),
+            node(nodes.plot_reconstructions, ["fitted_model", "test_set"], "reconstruction_figure", name="plot_reconstructions"),
+        ],
+        namespace=dataset,
+        parameters={"params:causal_pima"},
+    )

@@ -1,0 +1,20 @@
+"""``pretraining``: one modular pipeline per data set (namespace = data set name)."""
+
+from kedro.pipeline import Pipeline, node
+
+from causal_pima.pipelines.pretraining import nodes
+
+
+def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                nodes.pretrain_model,
+                ["train_set", "val_set", "params:model", "params:pretraining"],
+                ["pretrained_model", "pretraining_history", "pretraining_metrics", "pretraining_figure"],
+                name="pretrain_model",
+            ),
+        ],
+        namespace=dataset,
+        parameters={"params:model", "params:pretraining"},
+    )
