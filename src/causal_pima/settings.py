@@ -4,6 +4,8 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
+from causal_pima.hooks import ModelArtifactHook
+
 # The project root (the folder holding pyproject.toml). Used to make the MLflow store independent of
 # the working directory: conf/base/mlflow.yml refers to it as ${project_root:}.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -17,3 +19,5 @@ CONFIG_LOADER_ARGS = {
 
 # Hooks of installed plugins (kedro-mlflow) are registered automatically through entry points.
 # Unit tests disable them with DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) (underscore, STACK.md trap 4).
+
+HOOKS = (ModelArtifactHook(),)

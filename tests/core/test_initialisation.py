@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import ortho_group
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
 
 from causal_pima.core.initialisation import (
     ASSIGNERS,
@@ -24,6 +25,14 @@ from causal_pima.core.outcomes import joint_outcomes, outcome_index
 
 N_NODES = 3
 LATENT_DIM = 6
+
+
+@pytest.fixture(autouse=True)
+def single_openmp_thread():
+    """k-means on 3000 points needs no threads; OpenMP's spin-waiting makes it ~50x slower when the
+    test machine's cores are oversubscribed (several suites at once)."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
 
 
 def cube_blobs(

@@ -12,6 +12,7 @@ from scipy.optimize import minimize
 from causal_pima.core.dag import mixture_log_weights
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.core.structure import (
+    _outcome_log_weights,
     candidate_orders,
     fit_logistic_network,
     forward_edge_mask,
@@ -180,12 +181,12 @@ def test_fit_respects_order_mask_and_l1_gives_exact_zeros() -> None:
     assert np.count_nonzero(restricted) == 1 and restricted[0, 2] != 0.0
 
 
-def test_numpy_reference_matches_dag_module() -> None:
+def test_log_weights_agree_with_dag_module_and_numpy_reference() -> None:
     for true_weights, true_biases in GRAPHS.values():
-        log_pi = mixture_log_weights(torch.as_tensor(true_weights), torch.as_tensor(true_biases))
-        np.testing.assert_allclose(
-            log_pi.exp().numpy(), outcome_probabilities(true_weights, true_biases)
-        )
+        weights, biases = torch.as_tensor(true_weights), torch.as_tensor(true_biases)
+        reference = np.log(outcome_probabilities(true_weights, true_biases))
+        np.testing.assert_allclose(mixture_log_weights(weights, biases).numpy(), reference)
+        np.testing.assert_allclose(_outcome_log_weights(weights, biases).numpy(), reference)
 
 
 def test_candidate_orders() -> None:

@@ -270,9 +270,12 @@ def _leaky_set(n: int = 200) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.Da
     return raw, labels, split
 
 
+POINTWISE = {**PARAMS, "curve_scaling": "pointwise"}
+
+
 def test_curve_scaler_uses_the_training_split_only():
     raw, _, split = _leaky_set()
-    scaler = fit_curve_scaler(raw, split, PARAMS)
+    scaler = fit_curve_scaler(raw, split, POINTWISE)
     train = raw["curves"].astype(np.float64)[split["split"].to_numpy() == "train"]
     assert scaler["n_train"] == 160 == len(train)
     np.testing.assert_allclose(scaler["mean"], train.mean(axis=0), rtol=1e-12, atol=0)
@@ -284,10 +287,27 @@ def test_curve_scaler_uses_the_training_split_only():
     assert len(scaler["mean"]) == len(scaler["std"]) == L
 
 
+def test_global_curve_scaler_pools_one_std_over_the_training_split():
+    raw, _, split = _leaky_set()
+    scaler = fit_curve_scaler(raw, split, {**PARAMS, "curve_scaling": "global"})
+    train = raw["curves"].astype(np.float64)[split["split"].to_numpy() == "train"]
+    pooled = np.sqrt(((train - train.mean(axis=0)) ** 2).mean())
+    assert scaler["scaling"] == "global"
+    np.testing.assert_allclose(scaler["mean"], train.mean(axis=0), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(scaler["std"], np.full(L, pooled), rtol=1e-12, atol=0)
+    assert abs(pooled - 0.5) < 0.1  # the train curves' spread, untouched by the held-out ~1e4 curves
+
+
+def test_unknown_curve_scaling_is_rejected():
+    raw, _, split = _leaky_set()
+    with pytest.raises(ValueError, match="curve_scaling must be 'global' or 'pointwise'"):
+        fit_curve_scaler(raw, split, {**PARAMS, "curve_scaling": "robust"})
+
+
 def test_curve_scaler_floors_a_constant_grid_point():
     raw, _, split = _leaky_set()
     raw["curves"][:, 3] = 7.0
-    scaler = fit_curve_scaler(raw, split, {**PARAMS, "curve_std_floor": 1e-3})
+    scaler = fit_curve_scaler(raw, split, {**POINTWISE, "curve_std_floor": 1e-3})
     assert scaler["std"][3] == 1e-3 and scaler["mean"][3] == 7.0
 
 
@@ -301,7 +321,7 @@ def test_curve_scaler_needs_two_training_specimens():
 def test_standardised_train_curves_have_mean_0_and_std_1_per_grid_point():
     raw, labels, split = _leaky_set()
     report = validate_specimens(raw, labels, PARAMS)
-    scaler = fit_curve_scaler(raw, split, PARAMS)
+    scaler = fit_curve_scaler(raw, split, POINTWISE)
     train, val, test = build_model_input(raw, labels, split, scaler, report)
     assert train["curves"].shape == (160, L) and train["curves"].dtype == np.float32
     np.testing.assert_allclose(train["curves"].astype(np.float64).mean(axis=0), 0.0, atol=1e-5)

@@ -83,9 +83,13 @@ def node_logits(adj: Tensor, biases: Tensor, outcomes: Tensor) -> Tensor:
 
 
 def _node_log_probabilities(adj: Tensor, biases: Tensor, outcomes: Tensor) -> Tensor:
-    """``[K, d]`` log Bernoulli(n_kj; sigmoid(logit_kj)), via logsigmoid for stability."""
+    """``[K, d]`` log Bernoulli(n_kj; sigmoid(l_kj)) = n_kj * l_kj - softplus(l_kj), stable for any l.
+
+    (softplus rather than logsigmoid: the same value, but logsigmoid's CPU kernel is far slower on
+    these tiny tensors when other threads compete for the cores.)
+    """
     logits = node_logits(adj, biases, outcomes)
-    return torch.where(outcomes > 0.5, F.logsigmoid(logits), F.logsigmoid(-logits))
+    return outcomes * logits - F.softplus(logits)
 
 
 def mixture_log_weights(adj: Tensor, biases: Tensor) -> Tensor:

@@ -37,8 +37,8 @@ class ModelConfig:
     curve_length: int = 64
     latent_dim: int = 8
     n_nodes: int = 3
-    image_channels: tuple[int, ...] = (32, 64, 64)
-    image_hidden_dim: int = 256
+    image_channels: tuple[int, ...] = (16, 32, 32)
+    image_hidden_dim: int = 128
     curve_hidden_dims: tuple[int, ...] = (128, 128)
     mean_structure: str = "free"
     variance_floor: float = 1e-3
@@ -156,13 +156,19 @@ class CausalPIMA(nn.Module):
         prior: str = "mixture",
         l1_weight: float = 0.0,
         sample: bool = True,
+        kl_weight: float = 1.0,
+        mask: Mapping[str, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """Loss terms for one batch (batch means, 0-dim tensors) plus ``"loss"`` to minimise.
 
         ``prior="standard"`` is the plain PoE VAE used for pretraining (KL to N(0, I));
-        ``prior="mixture"`` is the causalPIMA ELBO of DESIGN.md section 3.
+        ``prior="mixture"`` is the causalPIMA ELBO of DESIGN.md section 3. ``kl_weight`` < 1 (KL
+        warm-up during pretraining) changes only ``"loss"``; ``"elbo"`` is always the true bound.
+        ``mask`` hides modalities from the encoder only (every present modality is still
+        reconstructed): any q is a valid ELBO, and training with hidden modalities teaches each
+        expert alone to locate z, which cross-modal prediction needs (see :func:`modality_dropout_mask`).
         """
-        mu, logvar = self.encode(batch)
+        mu, logvar = self.encode(batch, mask)
         z = self.sample_latent(mu, logvar) if sample else mu
         recon = self.reconstruction_log_likelihood(batch, z)
         if prior == "standard":
@@ -170,13 +176,28 @@ class CausalPIMA(nn.Module):
             kl = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(-1)
             terms = {f"recon_{m}": v.mean() for m, v in recon.items()}
             terms["kl"] = kl.mean()
-            terms["elbo"] = sum(terms[f"recon_{m}"] for m in recon) - terms["kl"]
-            terms["loss"] = -terms["elbo"]
+            recon_total = sum(terms[f"recon_{m}"] for m in recon)
+            terms["elbo"] = recon_total - terms["kl"]
+            terms["loss"] = -(recon_total - kl_weight * terms["kl"])
             return terms
         if prior != "mixture":
             raise ValueError(f"prior must be 'mixture' or 'standard', got {prior!r}")
         kl = self.prior.kl(mu, logvar.exp())
         return elbo_terms(recon, self.dag.log_weights(), kl, self.dag.adjacency(), l1_weight)
+
+    def modality_dropout_mask(self, batch: Mapping[str, Tensor], probability: float) -> dict[str, Tensor] | None:
+        """Encoder mask that, for a fraction ``probability`` of specimens, keeps one random modality.
+
+        Uses the global torch generator (seeded by the training loop). ``None`` when there is
+        nothing to drop (probability 0 or a single modality).
+        """
+        present = [m for m in self.modalities if m in batch]
+        if probability <= 0 or len(present) < 2:
+            return None
+        b = len(batch[present[0]])
+        drop = torch.rand(b) < probability
+        keep = torch.randint(len(present), (b,))
+        return {m: ~drop | (keep == i) for i, m in enumerate(present)}
 
     # ------------------------------------------------------------------ read-outs
     @torch.no_grad()

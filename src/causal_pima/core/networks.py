@@ -56,7 +56,12 @@ class ImageEncoder(nn.Module):
 
 
 class ImageDecoder(nn.Module):
-    """Mirror of :class:`ImageEncoder`: ``[B, latent_dim]`` -> image means ``[B, C, H, W]`` in (0, 1)."""
+    """Mirror of :class:`ImageEncoder`: ``[B, latent_dim]`` -> image means ``[B, C, H, W]``.
+
+    The output layer is linear, not a sigmoid: with a Gaussian likelihood on mostly-black images a
+    sigmoid saturates towards 0 and its vanishing gradient traps training on the "mean image"
+    plateau. Clip to [0, 1] only for display.
+    """
 
     def __init__(
         self,
@@ -75,7 +80,7 @@ class ImageDecoder(nn.Module):
         layers: list[nn.Module] = []
         for in_ch, out_ch in zip(rev, rev[1:] + [c], strict=True):
             layers += [nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1), nn.SiLU()]
-        layers[-1] = nn.Sigmoid()  # last activation: pixel means in (0, 1)
+        layers.pop()  # linear output (see class docstring)
         self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from causal_pima.core.dag import mixture_log_weights, node_logits
+from causal_pima.core.dag import mixture_log_weights
 from causal_pima.core.elbo import prior_term
 from causal_pima.core.outcomes import joint_outcomes
 
@@ -78,18 +77,16 @@ def _curvature_bound(frequencies: Tensor, d: int) -> float:
     return 0.25 * float(torch.linalg.eigvalsh(second_moment).max())
 
 
-def _mean_log_likelihood(
-    weights: Tensor, biases: Tensor, frequencies: Tensor, mask: Tensor, outcomes: Tensor
-) -> Tensor:
-    """``sum_k f_k log pi_k(W * mask, b)`` (0-dim) with ``f`` the count frequencies ``[K]``.
+def _outcome_log_weights(weights: Tensor, biases: Tensor) -> Tensor:
+    """``log pi [K]`` of the logistic network with adjacency ``weights [d, d]`` and ``biases [d]``."""
+    return mixture_log_weights(weights, biases)
 
-    Same value as ``frequencies @ dag.mixture_log_weights(W * mask, b)``, written with
-    ``log Bernoulli(n; sigmoid(l)) = n l - softplus(l)``: ``F.logsigmoid`` costs milliseconds per call
-    on tiny tensors when the CPU is oversubscribed (torch 2.13), and this loop calls it thousands of times.
-    """
-    logits = node_logits(weights * mask, biases, outcomes)  # [K, d]
-    log_pi = (outcomes * logits - F.softplus(logits)).sum(dim=-1)  # [K]
-    return (frequencies * log_pi).sum()
+
+def _mean_log_likelihood(
+    weights: Tensor, biases: Tensor, frequencies: Tensor, mask: Tensor
+) -> Tensor:
+    """``sum_k f_k log pi_k(W * mask, b)`` (0-dim) with ``f`` the count frequencies ``[K]``."""
+    return (frequencies * _outcome_log_weights(weights * mask, biases)).sum()
 
 
 def fit_logistic_network(
@@ -134,12 +131,11 @@ def fit_logistic_network(
     frequencies = counts / counts.sum()
     mask = torch.as_tensor(forward_edge_mask(order, edge_mask), dtype=torch.float64)
     step = 1.0 / _curvature_bound(frequencies, d) if lr is None else float(lr)
-    outcomes = torch.as_tensor(joint_outcomes(d), dtype=torch.float64)  # [K, d]
 
     def objective(weights: Tensor, biases: Tensor) -> Tensor:
         """Penalised mean negative log-likelihood (0-dim), the quantity minimised."""
         return (
-            -_mean_log_likelihood(weights, biases, frequencies, mask, outcomes)
+            -_mean_log_likelihood(weights, biases, frequencies, mask)
             + l1_weight * weights.abs().sum()
         )
 
@@ -147,7 +143,7 @@ def fit_logistic_network(
         """One gradient step on the smooth part, then soft-thresholding of the weights."""
         weights = weights.detach().requires_grad_(True)
         biases = biases.detach().requires_grad_(True)
-        loss = -_mean_log_likelihood(weights, biases, frequencies, mask, outcomes)
+        loss = -_mean_log_likelihood(weights, biases, frequencies, mask)
         grad_weights, grad_biases = torch.autograd.grad(loss, (weights, biases))
         moved = weights - step * grad_weights
         shrunk = torch.sign(moved) * torch.clamp(moved.abs() - step * l1_weight, min=0.0)
@@ -225,7 +221,7 @@ class StructureSearchResult:
 
 def _validation_score(weights: np.ndarray, biases: np.ndarray, val_kl: Tensor) -> float:
     """Mean over validation specimens of ``logsumexp_k(log pi_k - KL_bk)`` (nats per specimen)."""
-    log_pi = mixture_log_weights(torch.as_tensor(weights), torch.as_tensor(biases))
+    log_pi = _outcome_log_weights(torch.as_tensor(weights), torch.as_tensor(biases))
     return float(prior_term(log_pi, val_kl).mean())
 
 
@@ -252,7 +248,7 @@ def search_structure(
         tie_tolerance: candidates within this many nats per specimen of the best score count as tied;
             the one with the fewest edges wins (then the higher score, then the earlier candidate).
         seed: seed of the order sample.
-        steps: proximal-gradient iterations per fit.
+        steps: maximum proximal-gradient iterations per fit.
 
     Returns:
         :class:`StructureSearchResult` with the refit (unpenalised) weights on the chosen edge set.

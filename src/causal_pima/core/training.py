@@ -52,13 +52,16 @@ class PretrainConfig:
     epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 1e-3
+    noise_learning_rate: float = 2e-2
+    kl_warmup_epochs: int = 0
+    modality_dropout: float = 0.3
     seed: int = 0
 
 
 @dataclass
 class InitConfig:
     clusterer: str = "overcluster_merge"
-    assigner: str = "pca_signs"
+    assigner: str = "pca_signs_additive"
     oversample: int = 3
 
 
@@ -76,9 +79,11 @@ class FitConfig:
     epochs: int = 15
     batch_size: int = 128
     learning_rate: float = 1e-3
+    noise_learning_rate: float = 2e-2
     dag_learning_rate: float = 1e-2
     temperature_min: float = 0.05
     l1_weight: float = 0.0
+    modality_dropout: float = 0.3
     seed: int = 0
     init: InitConfig = field(default_factory=InitConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)
@@ -144,6 +149,16 @@ def evaluate(model: CausalPIMA, data: Mapping[str, Tensor], prior: str, seed: in
     return {k: v / n_total for k, v in totals.items()}
 
 
+def _parameter_groups(model: CausalPIMA, lr: float, noise_lr: float, dag_lr: float | None) -> list[dict]:
+    """Adam groups: networks; observation noise scales (faster: they must track the fit quickly);
+    DAG parameters (only when fitting, ``dag_lr`` not None)."""
+    networks = [p for n, p in model.named_parameters() if n.startswith(("encoders.", "decoders."))]
+    groups = [{"params": networks, "lr": lr}, {"params": list(model.log_noise.parameters()), "lr": noise_lr}]
+    if dag_lr is not None:
+        groups.append({"params": list(model.dag.parameters()), "lr": dag_lr})
+    return groups
+
+
 def _check_finite(phase: str, epoch: int, terms: Mapping[str, Tensor], last_good: dict | None) -> None:
     for name, value in terms.items():
         if not torch.isfinite(value).all():
@@ -161,12 +176,16 @@ def _train_epoch(
     epoch: int,
     last_good: dict | None,
     l1_weight: float = 0.0,
+    kl_weight: float = 1.0,
+    modality_dropout: float = 0.0,
 ) -> dict[str, float]:
     model.train()
     sums: dict[str, float] = {}
     n_total = 0
     for batch in as_batches(data, batch_size, generator):
-        terms = model(batch, prior=prior, l1_weight=l1_weight)
+        mask = model.modality_dropout_mask(batch, modality_dropout)
+        extra = {"kl_weight": kl_weight} if prior == "standard" else {}
+        terms = model(batch, prior=prior, l1_weight=l1_weight, mask=mask, **extra)
         _check_finite(phase, epoch, terms, last_good)
         optimiser.zero_grad(set_to_none=True)
         terms["loss"].backward()
@@ -204,14 +223,19 @@ def pretrain(
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    params = [p for name, p in model.named_parameters() if not name.startswith("dag.")]
-    optimiser = torch.optim.Adam(params, lr=config.learning_rate)
+    optimiser = torch.optim.Adam(_parameter_groups(model, config.learning_rate, config.noise_learning_rate, None))
     history: list[dict[str, float]] = []
     best_elbo, best_state = -math.inf, None
     last_good: dict | None = None
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
-        metrics = _train_epoch(model, optimiser, train, config.batch_size, generator, "standard", "pretraining", epoch, last_good)
+        # KL warm-up: the KL weight rises linearly to 1 over the first epochs (avoids the collapsed
+        # "mean image" plateau); the reported ELBO is always the true bound
+        kl_weight = min(1.0, (epoch - 1) / config.kl_warmup_epochs) if config.kl_warmup_epochs > 0 else 1.0
+        metrics = _train_epoch(
+            model, optimiser, train, config.batch_size, generator, "standard", "pretraining", epoch, last_good,
+            kl_weight=kl_weight, modality_dropout=config.modality_dropout,
+        )
         metrics.update({f"val_{k}": v for k, v in evaluate(model, val, "standard").items()})
         metrics.update(epoch=epoch, seconds=time.perf_counter() - start)
         history.append(metrics)
@@ -348,10 +372,7 @@ def fit(
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.Adam(
-        [
-            {"params": [p for n, p in model.named_parameters() if not n.startswith("dag.")], "lr": config.learning_rate},
-            {"params": list(model.dag.parameters()), "lr": config.dag_learning_rate},
-        ]
+        _parameter_groups(model, config.learning_rate, config.noise_learning_rate, config.dag_learning_rate)
     )
     history: list[dict[str, float]] = []
     start_epoch = 1
@@ -379,7 +400,8 @@ def fit(
     for epoch in range(start_epoch, config.epochs + 1):
         start = time.perf_counter()
         metrics = _train_epoch(
-            model, optimiser, train, config.batch_size, generator, "mixture", "fit", epoch, last_good, config.l1_weight
+            model, optimiser, train, config.batch_size, generator, "mixture", "fit", epoch, last_good,
+            l1_weight=config.l1_weight, modality_dropout=config.modality_dropout,
         )
         with torch.no_grad():
             model.dag.anneal(rate, config.temperature_min)

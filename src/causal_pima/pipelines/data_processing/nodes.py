@@ -102,14 +102,27 @@ def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.
 
 
 def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Per-grid-point mean and std of the curves, from the training split only."""
+    """Curve standardisation statistics from the training split only.
+
+    The mean is per grid point. ``curve_scaling: global`` (default) divides by one pooled standard
+    deviation, so grid points where the curves carry only measurement noise stay small;
+    ``pointwise`` divides every grid point by its own standard deviation (which blows that noise
+    up to unit variance). Returns ``{"mean": [L], "std": [L], "n_train", "scaling"}``.
+    """
     train_index = split.loc[split["split"] == "train", "specimen_index"].to_numpy()
     train = np.asarray(raw_specimens["curves"], dtype=np.float64)[train_index]
     if len(train) < 2:
         raise ValueError(f"the training split has {len(train)} specimens; at least 2 are needed to standardise curves")
-    std = train.std(axis=0)
+    scaling = params.get("curve_scaling", "global")
+    mean = train.mean(axis=0)
+    if scaling == "global":
+        std = np.full(train.shape[1], np.sqrt(((train - mean) ** 2).mean()))
+    elif scaling == "pointwise":
+        std = train.std(axis=0)
+    else:
+        raise ValueError(f"data_processing.curve_scaling must be 'global' or 'pointwise', got {scaling!r}")
     floor = float(params.get("curve_std_floor", 1e-6))
-    return {"mean": train.mean(axis=0).tolist(), "std": np.maximum(std, floor).tolist(), "n_train": len(train)}
+    return {"mean": mean.tolist(), "std": np.maximum(std, floor).tolist(), "n_train": len(train), "scaling": scaling}
 
 
 def build_model_input(

@@ -40,7 +40,7 @@ def pretrain_model(
     The weights of the epoch with the best validation ELBO are kept.
     """
     params = dict(pretraining_params)
-    config = PretrainConfig(**{k: params[k] for k in ("epochs", "batch_size", "learning_rate", "seed") if k in params})
+    config = PretrainConfig(**params)
     torch.manual_seed(config.seed)  # the network initialisation is part of the seeded run
     model = CausalPIMA(model_config_from_data(train_set, model_params))
     train = specimen_tensors(train_set, model.modalities)

@@ -1,0 +1,199 @@
+"""Nodes of the ``evaluation`` pipeline (DESIGN.md section 5).
+
+Ground truth (labels, true DAG) is used here and only here: for evaluation, never for selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from causal_pima.core.model import CURVE, IMAGE, CausalPIMA  # noqa: E402
+from causal_pima.core.outcomes import outcome_index  # noqa: E402
+from causal_pima.core.prediction import cross_modal_prediction, reconstruction_rmse, sample_interventional_latents  # noqa: E402
+from causal_pima.core.training import evaluate  # noqa: E402
+from causal_pima.data.scm import BinarySCM  # noqa: E402
+from causal_pima.evaluation import (  # noqa: E402
+    clustering_scores,
+    cpdag_shd,
+    edge_scores,
+    interventional_tv,
+    map_learned_graph,
+    match_nodes,
+    node_accuracy,
+    shd,
+    signed_edges,
+)
+from causal_pima.model_input import specimen_tensors  # noqa: E402
+from causal_pima.plots import dag_figure  # noqa: E402
+
+
+def learned_tables(learned_dag: Mapping[str, Any]) -> tuple[dict[int, list[int]], dict[int, np.ndarray]]:
+    """Parents and tables of the learned DAG record, indexed by node number."""
+    index = {name: j for j, name in enumerate(learned_dag["node_names"])}
+    parents, tables = {}, {}
+    for name, cpt in learned_dag["conditional_probability_tables"].items():
+        parents[index[name]] = [index[p] for p in cpt["parents"]]
+        tables[index[name]] = np.asarray(cpt["p_one"], dtype=float)
+    return parents, tables
+
+
+def test_posteriors(posteriors: pd.DataFrame, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    test = posteriors[posteriors["split"] == "test"]
+    return test[[f"q_N{j}" for j in range(n_nodes)]].to_numpy(), test["outcome"].to_numpy()
+
+
+def graph_metrics(learned_dag: Mapping[str, Any], matching, true_scm: BinarySCM) -> dict[str, Any]:
+    """SHD, CPDAG SHD, precision/recall/F1 and interventional TV of the learned graph in feature space."""
+    names = list(true_scm.features)
+    parents, tables = learned_tables(learned_dag)
+    learned_scm = map_learned_graph(parents, tables, matching, names)
+    pred_adj = np.zeros((len(names), len(names)), dtype=int)
+    for child, ps in learned_scm.parents.items():
+        for p in ps:
+            pred_adj[names.index(p), names.index(child)] = 1
+    true_adj = true_scm.adjacency()
+    strengths = signed_edges(np.asarray(learned_dag["adjacency"]), matching)
+    learned_edges = [[names[i], names[j], float(strengths[i, j])] for i, j in zip(*np.nonzero(pred_adj), strict=True)]
+    tv = interventional_tv(learned_scm, true_scm)
+    return {
+        "shd": int(shd(true_adj, pred_adj)),
+        "cpdag_shd": int(cpdag_shd(true_adj, pred_adj)),
+        **{k: float(v) for k, v in edge_scores(true_adj, pred_adj).items()},
+        "interventional_tv": float(tv["mean"]),
+        "interventional_tv_per_intervention": {k: float(v) for k, v in tv["per_intervention"].items()},
+        "learned_edges": learned_edges,
+        "true_edges": [list(e) for e in true_scm.edges()],
+        "learned_tables": learned_scm.to_config(),
+    }
+
+
+@torch.no_grad()
+def model_metrics(fitted_model: Mapping[str, Any], test_set: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Held-out ELBO, per-modality reconstruction RMSE and cross-modal prediction (image -> curve)."""
+    model = CausalPIMA.from_checkpoint(fitted_model)
+    data = specimen_tensors(test_set, model.modalities)
+    terms = evaluate(model, data, "mixture")
+    out: dict[str, Any] = {
+        "test_elbo": float(terms["elbo"]),
+        "test_elbo_terms": {k: float(v) for k, v in terms.items() if k.startswith(("recon_", "prior"))},
+        "reconstruction_error": reconstruction_rmse(model, data),
+    }
+    if IMAGE in model.modalities and CURVE in model.modalities:
+        predicted = cross_modal_prediction(model, data, IMAGE, CURVE)
+        rmse = float((predicted - data[CURVE]).pow(2).mean().sqrt())
+        # baseline: the training mean curve, which is 0 in standardised units
+        baseline = float(data[CURVE].pow(2).mean().sqrt())
+        out["cross_modal"] = {"image_to_curve_rmse": rmse, "mean_curve_rmse": baseline, "units": "standardised curve"}
+    return out
+
+
+def evaluate_fit(
+    fitted_model: Mapping[str, Any],
+    learned_dag: Mapping[str, Any],
+    posteriors: pd.DataFrame,
+    test_set: Mapping[str, np.ndarray],
+    true_dag: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """All metrics of DESIGN.md section 5 on the test split; returns the report and MLflow metrics."""
+    n_nodes = len(learned_dag["node_names"])
+    true_scm = BinarySCM.from_config(true_dag["scm"])
+    names = list(true_scm.features)
+    label_names = [str(n) for n in test_set["label_names"]]
+    missing = [f for f in names if f not in label_names]
+    if missing:
+        raise ValueError(f"test set has no labels for true features {missing} (labels: {label_names})")
+    labels = test_set["labels"][:, [label_names.index(f) for f in names]]
+    marginals, outcome = test_posteriors(posteriors, n_nodes)
+    matching = match_nodes(marginals, labels)
+    accuracy = node_accuracy(marginals, labels, matching, feature_names=names)
+    metrics: dict[str, Any] = {
+        **graph_metrics(learned_dag, matching, true_scm),
+        "node_accuracy": float(accuracy.pop("mean")),
+        "node_accuracy_per_feature": {k: float(v) for k, v in accuracy.items()},
+        **{k: float(v) for k, v in clustering_scores(outcome, outcome_index(labels)).items()},
+        **model_metrics(fitted_model, test_set),
+        "matching": {
+            f"N{j}": {"feature": names[f], "flipped": bool(matching.flipped[j])} for j, f in matching.node_to_feature.items()
+        },
+        "n_test": int(len(labels)),
+    }
+    scalar = {
+        k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    for modality, value in metrics["reconstruction_error"].items():
+        scalar[f"reconstruction_error_{modality}"] = value
+    for key, value in metrics.get("cross_modal", {}).items():
+        if isinstance(value, float):
+            scalar[f"cross_modal_{key}"] = value
+    mlflow_metrics = {f"eval.{k}": {"step": 0, "value": float(v)} for k, v in scalar.items()}
+    return metrics, mlflow_metrics
+
+
+def plot_dag_comparison(dag_metrics: Mapping[str, Any], true_dag: Mapping[str, Any]) -> Figure:
+    """Learned (mapped to feature names) and true DAG side by side."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    names = list(true_dag["features"])
+    dag_figure(dag_metrics["learned_edges"], names, f"learned (SHD {dag_metrics['shd']}, CPDAG SHD {dag_metrics['cpdag_shd']})", ax=axes[0])
+    dag_figure([tuple(e) for e in true_dag["edges"]], names, "true", ax=axes[1])
+    fig.tight_layout()
+    return fig
+
+
+def plot_node_marginals(posteriors: pd.DataFrame, test_set: Mapping[str, np.ndarray], dag_metrics: Mapping[str, Any]) -> Figure:
+    """Histograms of q(N_j = 1 | x) on the test split, split by the value of the matched true feature."""
+    matching = dag_metrics["matching"]
+    label_names = [str(n) for n in test_set["label_names"]]
+    test = posteriors[posteriors["split"] == "test"]
+    nodes = sorted(matching)
+    fig, axes = plt.subplots(1, max(len(nodes), 1), figsize=(3.3 * max(len(nodes), 1), 3), squeeze=False)
+    for ax, node in zip(axes[0], nodes, strict=False):
+        feature = matching[node]["feature"]
+        truth = test_set["labels"][:, label_names.index(feature)]
+        for value, colour in ((0, "tab:orange"), (1, "tab:blue")):
+            ax.hist(test[f"q_{node}"].to_numpy()[truth == value], bins=20, range=(0, 1), alpha=0.6, color=colour, label=f"{feature} = {value}")
+        flip = " (flipped)" if matching[node]["flipped"] else ""
+        ax.set_title(f"q({node} = 1 | x) vs {feature}{flip}", fontsize=9)
+        ax.set_xlabel("node marginal")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def plot_do_grid(fitted_model: Mapping[str, Any], dag_metrics: Mapping[str, Any], n_samples: int = 6, seed: int = 0) -> Figure:
+    """Images (or curves) decoded from the interventional prior for each node and value."""
+    model = CausalPIMA.from_checkpoint(fitted_model)
+    d = model.config.n_nodes
+    generator = torch.Generator().manual_seed(seed)
+    image = IMAGE in model.modalities
+    fig, axes = plt.subplots(2 * d, n_samples, figsize=(1.3 * n_samples, 1.35 * 2 * d), squeeze=False)
+    for j in range(d):
+        info = dag_metrics.get("matching", {}).get(f"N{j}")
+        label = f"N{j}" + (f" ({info['feature']}{', flipped' if info['flipped'] else ''})" if info else "")
+        for v in (0, 1):
+            z = sample_interventional_latents(model, j, v, n_samples, generator)
+            decoded = model.decode(z)
+            row = 2 * j + v
+            for i in range(n_samples):
+                ax = axes[row, i]
+                if image:
+                    ax.imshow(np.clip(decoded[IMAGE][i].permute(1, 2, 0).numpy().squeeze(), 0, 1), cmap="gray" if model.config.image_shape[0] == 1 else None)
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                else:
+                    ax.plot(decoded[CURVE][i].numpy(), linewidth=0.8)
+                    ax.tick_params(labelsize=4)
+            axes[row, 0].set_ylabel(f"do({label}={v})", fontsize=6)
+    fig.suptitle("Samples from the interventional prior do(N_j = v)", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,22 @@
+"""``evaluation``: one modular pipeline per data set (namespace = data set name)."""
+
+from kedro.pipeline import Pipeline, node
+
+from causal_pima.pipelines.evaluation import nodes
+
+
+def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                nodes.evaluate_fit,
+                ["fitted_model", "learned_dag", "posteriors", "test_set", "true_dag"],
+                ["dag_metrics", "evaluation_metrics"],
+                name="evaluate_fit",
+            ),
+            node(nodes.plot_dag_comparison, ["dag_metrics", "true_dag"], "dag_comparison_figure", name="plot_dag_comparison"),
+            node(nodes.plot_node_marginals, ["posteriors", "test_set", "dag_metrics"], "node_marginals_figure", name="plot_node_marginals"),
+            node(nodes.plot_do_grid, ["fitted_model", "dag_metrics"], "do_grid_figure", name="plot_do_grid"),
+        ],
+        namespace=dataset,
+    )
