@@ -17,31 +17,35 @@ from sklearn.decomposition import PCA  # noqa: E402
 
 
 def training_history_figure(history: pd.DataFrame, title: str) -> Figure:
-    """Loss terms by epoch (train and validation ELBO, reconstruction and prior terms) and temperature."""
+    """One panel per loss term (train solid, validation dashed) and, when fitting, the temperature
+    with the edge strengths A_ij by epoch."""
+    terms = [c.split("_", 1)[1] for c in history.columns if c.startswith("train_") and c not in ("train_loss", "train_l1")]
     has_tau = "temperature" in history
-    fig, axes = plt.subplots(1, 2 if has_tau else 1, figsize=(11 if has_tau else 6, 3.8), squeeze=False)
-    ax = axes[0, 0]
-    for column in sorted(c for c in history.columns if c.startswith(("train_", "val_")) and c.split("_", 1)[1] in {"elbo", "prior", "kl"} | {c.split("_", 1)[1] for c in history.columns if "recon_" in c}):
-        ax.plot(history["epoch"], history[column], label=column, linestyle="-" if column.startswith("train") else "--")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("nats per specimen")
-    ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2)
+    n = len(terms) + int(has_tau)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
+    for ax, term in zip(axes[0], terms, strict=False):
+        ax.plot(history["epoch"], history[f"train_{term}"], label="train")
+        if f"val_{term}" in history:
+            ax.plot(history["epoch"], history[f"val_{term}"], linestyle="--", label="validation")
+        ax.set_title(term, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylabel("nats per specimen")
+    axes[0, 0].legend(fontsize=7)
     if has_tau:
-        ax2 = axes[0, 1]
-        ax2.plot(history["epoch"], history["temperature"], color="k", label="temperature")
-        ax2.set_yscale("log")
-        ax2.set_xlabel("epoch")
-        ax2.set_ylabel("temperature tau")
-        edge_cols = [c for c in history.columns if c.startswith("edge_")]
+        ax = axes[0, -1]
+        ax.plot(history["epoch"], history["temperature"], color="k", label="temperature")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title("temperature (black) and edges", fontsize=9)
+        edge_cols = [c for c in history.columns if c.startswith("edge_") and history[c].abs().max() > 1e-6]
         if edge_cols:
-            ax3 = ax2.twinx()
+            twin = ax.twinx()
             for c in edge_cols:
-                if history[c].abs().max() > 1e-6:
-                    ax3.plot(history["epoch"], history[c], alpha=0.7, label=c.replace("edge_", "A ").replace("_", "->"))
-            ax3.set_ylabel("edge strength A_ij (logit)")
-            ax3.legend(fontsize=7, loc="upper right")
-        ax2.set_title("temperature and edge strengths")
+                twin.plot(history["epoch"], history[c], alpha=0.8, label=c.replace("edge_", "A ").replace("_", "->"))
+            twin.set_ylabel("edge strength A_ij (logit)", fontsize=8)
+            twin.legend(fontsize=7, loc="best")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -59,7 +63,7 @@ def latent_projection_figure(latent_means: np.ndarray, outcome: np.ndarray, mixt
         ax.scatter(centres[k, 0], centres[k, 1], marker="X", s=120, color=cmap(k % cmap.N), edgecolor="k")
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
-    ax.set_title("Latent means by most likely outcome (N0..N{}); X = mixture means".format(n_nodes - 1))
+    ax.set_title(f"Latent means by most likely outcome (N0..N{n_nodes - 1}); X = mixture means")
     ax.legend(fontsize=7, markerscale=3, loc="best")
     fig.tight_layout()
     return fig

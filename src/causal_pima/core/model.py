@@ -41,6 +41,9 @@ class ModelConfig:
     image_hidden_dim: int = 128
     curve_hidden_dims: tuple[int, ...] = (128, 128)
     mean_structure: str = "free"
+    # "dag": mixture weights are the Markov factorisation of the learned DAG (causalPIMA);
+    # "free": K free weights updated in closed form, no DAG (the PIMA baseline)
+    mixture_weights: str = "dag"
     variance_floor: float = 1e-3
     init_temperature: float = 1.0
     # initial observation noise scales (learned): images in [0, 1], curves standardised
@@ -108,9 +111,21 @@ class CausalPIMA(nn.Module):
                 for m in self.modalities
             }
         )
+        if c.mixture_weights not in ("dag", "free"):
+            raise ValueError(f"mixture_weights must be 'dag' or 'free', got {c.mixture_weights!r}")
         self.dag = CausalDAG(c.n_nodes, temperature=c.init_temperature)
+        k = 2**c.n_nodes
+        self.register_buffer("free_log_weights", torch.full((k,), -math.log(k)))
         self.prior = GaussianMixturePrior(c.n_nodes, c.latent_dim, c.mean_structure, c.variance_floor)
         self.register_buffer("outcomes", torch.as_tensor(joint_outcomes(c.n_nodes), dtype=torch.float32), persistent=False)
+
+    @property
+    def uses_dag(self) -> bool:
+        return self.config.mixture_weights == "dag"
+
+    def log_weights(self) -> Tensor:
+        """``[K]`` log mixture weights: from the DAG, or the free closed-form weights."""
+        return self.dag.log_weights() if self.uses_dag else self.free_log_weights
 
     # ------------------------------------------------------------------ encoding
     def encode(self, batch: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
@@ -183,7 +198,8 @@ class CausalPIMA(nn.Module):
         if prior != "mixture":
             raise ValueError(f"prior must be 'mixture' or 'standard', got {prior!r}")
         kl = self.prior.kl(mu, logvar.exp())
-        return elbo_terms(recon, self.dag.log_weights(), kl, self.dag.adjacency(), l1_weight)
+        adj = self.dag.adjacency() if self.uses_dag else None
+        return elbo_terms(recon, self.log_weights(), kl, adj, l1_weight)
 
     def modality_dropout_mask(self, batch: Mapping[str, Tensor], probability: float) -> dict[str, Tensor] | None:
         """Encoder mask that, for a fraction ``probability`` of specimens, keeps one random modality.
@@ -205,7 +221,7 @@ class CausalPIMA(nn.Module):
         """Posterior summaries: ``mu``/``var`` ``[B, D]``, ``gamma`` ``[B, K]``, ``node_marginals`` ``[B, d]``."""
         mu, logvar = self.encode(batch, mask)
         var = logvar.exp()
-        gamma = responsibilities(self.dag.log_weights(), self.prior.kl(mu, var))
+        gamma = responsibilities(self.log_weights(), self.prior.kl(mu, var))
         return {"mu": mu, "var": var, "gamma": gamma, "node_marginals": gamma @ self.outcomes.to(gamma.dtype)}
 
     def checkpoint(self) -> dict[str, Any]:

@@ -258,13 +258,16 @@ def mixture_update(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: in
     Sufficient statistics are accumulated batch by batch, so the update equals the full-batch one.
     """
     model.eval()
-    log_pi = model.dag.log_weights()
+    log_pi = model.log_weights()
     stats = SufficientStatistics.zeros(model.prior.n_components, model.prior.latent_dim)
     for batch in as_batches(data, batch_size, None):
         mu, logvar = model.encode(batch)
         var = logvar.exp()
         stats = stats + SufficientStatistics.from_batch(responsibilities(log_pi, model.prior.kl(mu, var)), mu, var)
     model.prior.update(stats)
+    if not model.uses_dag:
+        # free weights (PIMA baseline): closed-form maximiser of sum_k S0_k log pi_k
+        model.free_log_weights.copy_(torch.log(stats.s0.clamp_min(1e-8) / stats.s0.sum()))
     return stats
 
 
@@ -293,7 +296,7 @@ def run_structure_search(
     candidate order is scored on the validation specimens' prior term. No ground truth is used.
     """
     mu, var = encode_dataset(model, train)
-    gamma = responsibilities(model.dag.log_weights(), model.prior.kl(mu, var))
+    gamma = responsibilities(model.log_weights(), model.prior.kl(mu, var))
     val_mu, val_var = encode_dataset(model, val)
     val_kl = model.prior.kl(val_mu, val_var)
     result = search_structure(
@@ -334,6 +337,9 @@ def initialise_prior(
         "mixture initialised: cluster sizes %s, smallest component %d specimens",
         outcome_init.cluster_sizes.tolist(), outcome_init.smallest_count,
     )
+    if not model.uses_dag:
+        model.free_log_weights.copy_(torch.log(stats.s0.clamp_min(1e-8) / stats.s0.sum()))
+        return {"cluster_sizes": outcome_init.cluster_sizes.tolist(), "smallest_count": int(outcome_init.smallest_count), "structure": None}
     result = run_structure_search(model, train, val, structure, seed)
     logger.info("initial structure search: order %s, edges %s", result.order, result.edges)
     return {"cluster_sizes": outcome_init.cluster_sizes.tolist(), "smallest_count": int(outcome_init.smallest_count), "structure": result}
@@ -367,12 +373,13 @@ def fit(
     structure search and mixture update. With ``resume`` (a checkpoint from a callback), continue
     after its epoch with the same optimiser and random state.
 
-    Returns ``{"history": [...], "initialisation": {...}, "structure": StructureSearchResult}``.
+    Returns ``{"history": [...], "initialisation": {...}, "structure": StructureSearchResult}``
+    (``structure`` is ``None`` for free mixture weights, the PIMA baseline).
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.Adam(
-        _parameter_groups(model, config.learning_rate, config.noise_learning_rate, config.dag_learning_rate)
+        _parameter_groups(model, config.learning_rate, config.noise_learning_rate, config.dag_learning_rate if model.uses_dag else None)
     )
     history: list[dict[str, float]] = []
     start_epoch = 1
@@ -409,7 +416,8 @@ def fit(
         val_terms = evaluate(model, val, "mixture")
         _check_finite("fit", epoch, {f"val_{k}": torch.tensor(v) for k, v in val_terms.items()}, last_good)
         metrics.update({f"val_{k}": v for k, v in val_terms.items()})
-        metrics.update(_dag_metrics(model))
+        if model.uses_dag:
+            metrics.update(_dag_metrics(model))
         metrics.update(epoch=epoch, seconds=time.perf_counter() - start)
         history.append(metrics)
         state = _training_state(model, optimiser, "fit", epoch, history)
@@ -419,9 +427,11 @@ def fit(
         for callback in callbacks:
             callback(EpochRecord("fit", epoch, metrics, model, lambda s=state: s))
 
-    structure = run_structure_search(model, train, val, config.structure, config.seed)
+    structure = None
+    if model.uses_dag:
+        structure = run_structure_search(model, train, val, config.structure, config.seed)
+        logger.info("final structure search: order %s, edges %s", structure.order, structure.edges)
     mixture_update(model, train)
-    logger.info("final structure search: order %s, edges %s", structure.order, structure.edges)
     return {"history": history, "initialisation": init_summary, "structure": structure}
 
 

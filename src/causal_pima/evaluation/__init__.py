@@ -3,6 +3,7 @@
 No kedro, mlflow, torch or file I/O here.
 """
 
+from causal_pima.evaluation.bic_search import exhaustive_bic_search, family_bic, mle_tables
 from causal_pima.evaluation.clustering import clustering_scores, node_accuracy
 from causal_pima.evaluation.graphs import cpdag, cpdag_shd, edge_scores, shd
 from causal_pima.evaluation.interventions import interventional_tv, marginal, total_variation
@@ -13,20 +14,35 @@ from causal_pima.evaluation.matching import (
     match_nodes,
     signed_edges,
 )
+from causal_pima.evaluation.two_stage import (
+    TwoStageResult,
+    cluster_codes,
+    learned_dag_record,
+    predict_outcomes,
+    two_stage_structure,
+)
 
 __all__ = [
     "NodeMatching",
+    "TwoStageResult",
     "agreement_matrix",
+    "cluster_codes",
     "clustering_scores",
     "cpdag",
     "cpdag_shd",
     "edge_scores",
+    "exhaustive_bic_search",
+    "family_bic",
     "interventional_tv",
+    "learned_dag_record",
     "map_learned_graph",
     "marginal",
     "match_nodes",
+    "mle_tables",
     "node_accuracy",
+    "predict_outcomes",
     "shd",
     "signed_edges",
     "total_variation",
+    "two_stage_structure",
 ]

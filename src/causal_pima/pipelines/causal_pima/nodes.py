@@ -17,7 +17,12 @@ from causal_pima.core.training import FitConfig, as_batches, fit
 from causal_pima.datasets import TorchCheckpointDataset
 from causal_pima.model_input import specimen_tensors
 from causal_pima.pipelines.pretraining.nodes import metrics_history
-from causal_pima.plots import dag_figure, latent_projection_figure, reconstruction_figure, training_history_figure
+from causal_pima.plots import (
+    dag_figure,
+    latent_projection_figure,
+    reconstruction_figure,
+    training_history_figure,
+)
 
 PRIOR_KEYS = ("n_nodes", "mean_structure", "variance_floor", "init_temperature")
 
@@ -42,8 +47,21 @@ def model_from_pretrained(pretrained_model: Mapping[str, Any], prior_params: Map
 
 
 def learned_dag_record(model: CausalPIMA, structure, initialisation: Mapping[str, Any], edge_threshold: float) -> dict[str, Any]:
-    """JSON record of the learned DAG (node scores, adjacency, edges with strengths, tables)."""
+    """JSON record of the learned DAG (node scores, adjacency, edges with strengths, tables).
+
+    For free mixture weights (the PIMA baseline, ``structure`` None) there is no DAG: the record
+    holds the weights and no edges or tables.
+    """
     names = node_names(model.config.n_nodes)
+    if structure is None:
+        return {
+            "node_names": names,
+            "mixture_weights": "free",
+            "log_weights": model.log_weights().tolist(),
+            "edges": [],
+            "conditional_probability_tables": None,
+            "initialisation": dict(initialisation),
+        }
     adj = model.dag.adjacency().detach().double()
     tables = conditional_probability_tables(adj, model.dag.biases.detach().double(), edge_threshold)
     edges = [
@@ -56,6 +74,7 @@ def learned_dag_record(model: CausalPIMA, structure, initialisation: Mapping[str
     candidates["order"] = candidates["order"].map(lambda o: [names[i] for i in o])
     return {
         "node_names": names,
+        "mixture_weights": "dag",
         "order": [names[i] for i in structure.order],
         "node_scores": model.dag.node_scores.detach().tolist(),
         "temperature": float(model.dag.temperature),

@@ -1,0 +1,181 @@
+"""Benchmark nodes: every run reuses the project's own node functions in memory.
+
+Methods (same networks and epoch budget for all):
+- ``causal_pima``: the full model (image + curve, DAG prior);
+- ``pima``: free mixture weights, no DAG (what the DAG prior adds);
+- ``image_only``: causalPIMA on the image alone (what the second modality adds);
+- ``two_stage``: the pretrained plain VAE, K-means with 2^d clusters on its latent means, codes
+  assigned the same way, then an exhaustive BIC search over DAGs on the codes.
+
+Ground truth is used only inside the evaluation of each run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.outcomes import joint_outcomes
+from causal_pima.core.training import encode_dataset, evaluate
+from causal_pima.data.scm import BinarySCM
+from causal_pima.evaluation.two_stage import learned_dag_record, predict_outcomes, two_stage_structure
+from causal_pima.model_input import specimen_tensors
+from causal_pima.pipelines.causal_pima.nodes import compute_posteriors, fit_causal_pima
+from causal_pima.pipelines.circles.nodes import generate_features, render_specimens
+from causal_pima.pipelines.data_processing.nodes import build_model_input, fit_curve_scaler, split_specimens, validate_specimens
+from causal_pima.pipelines.evaluation.nodes import discovery_metrics, model_metrics, scalar_metrics, test_posteriors, true_labels
+from causal_pima.pipelines.pretraining.nodes import pretrain_model
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("causal_pima", "pima", "image_only", "two_stage")
+
+# valid range of every metric that the benchmark table reports (checked in CI)
+METRIC_RANGES = {
+    "shd": (0, None), "cpdag_shd": (0, None),
+    "directed_precision": (0, 1), "directed_recall": (0, 1), "directed_f1": (0, 1),
+    "skeleton_precision": (0, 1), "skeleton_recall": (0, 1), "skeleton_f1": (0, 1),
+    "node_accuracy": (0.5, 1), "ari": (-1, 1), "nmi": (0, 1), "interventional_tv": (0, 1),
+    "test_elbo": (None, None), "wall_seconds": (0, None),
+}
+
+
+def _circles_data(circles_params: Mapping[str, Any], processing_params: Mapping[str, Any], configuration: str, seed: int, n: int):
+    params = {**circles_params, "configuration": configuration, "seed": seed, "n_specimens": n}
+    features, true_dag = generate_features(params)
+    raw = render_specimens(features, params)
+    report = validate_specimens(raw, features, processing_params)
+    split = split_specimens(report, {**processing_params, "seed": seed})
+    scaler = fit_curve_scaler(raw, split, processing_params)
+    train, val, test = build_model_input(raw, features, split, scaler, report)
+    return train, val, test, true_dag
+
+
+def _fit_and_evaluate(pretrained, train, val, test, true_dag, fit_params, prior_overrides) -> dict[str, Any]:
+    params = {**fit_params, "prior": {**fit_params.get("prior", {}), **prior_overrides}}
+    fitted, learned_dag, _, _ = fit_causal_pima(pretrained, train, val, params)
+    posteriors = compute_posteriors(fitted, train, val, test)
+    true_scm = BinarySCM.from_config(true_dag["scm"])
+    marginals, outcome = test_posteriors(posteriors, len(learned_dag["node_names"]))
+    return {**discovery_metrics(marginals, outcome, learned_dag, true_labels(test, true_scm), true_scm), **model_metrics(fitted, test)}
+
+
+@torch.no_grad()
+def _two_stage(pretrained, train, test, true_dag, seed: int) -> dict[str, Any]:
+    model = CausalPIMA.from_checkpoint(pretrained)
+    n_nodes = len(true_dag["features"])
+    train_mu, _ = encode_dataset(model, specimen_tensors(train, model.modalities))
+    test_mu, _ = encode_dataset(model, specimen_tensors(test, model.modalities))
+    result = two_stage_structure(train_mu.double().numpy(), n_nodes, seed=seed)
+    outcome = predict_outcomes(train_mu.double().numpy(), result.outcome, test_mu.double().numpy())
+    marginals = joint_outcomes(n_nodes)[outcome].astype(float)
+    true_scm = BinarySCM.from_config(true_dag["scm"])
+    metrics = discovery_metrics(marginals, outcome, learned_dag_record(result), true_labels(test, true_scm), true_scm)
+    terms = evaluate(model, specimen_tensors(test, model.modalities), "standard")
+    return {**metrics, "test_elbo": float(terms["elbo"])}
+
+
+def run_benchmark(
+    benchmark: Mapping[str, Any],
+    circles_params: Mapping[str, Any],
+    processing_params: Mapping[str, Any],
+    model_params: Mapping[str, Any],
+    pretraining_params: Mapping[str, Any],
+    fit_params: Mapping[str, Any],
+) -> pd.DataFrame:
+    """One row per (configuration, seed, method) with every metric and the wall time.
+
+    Pretraining is shared where the networks are the same (causal_pima, pima and two_stage use the
+    multimodal pretrained model; image_only has its own); each method's ``wall_seconds`` counts the
+    pretraining it uses plus its own fit, so the methods are compared on equal terms.
+    """
+    methods = list(benchmark.get("methods", METHODS))
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown benchmark method(s) {unknown}; choose from {list(METHODS)}")
+    pre = {**pretraining_params, **benchmark.get("pretraining", {})}
+    fit = {**fit_params, **benchmark.get("causal_pima", {}), "resume": False}
+    rows = []
+    for configuration in benchmark["configurations"]:
+        for seed in benchmark["seeds"]:
+            seed = int(seed)
+            train, val, test, true_dag = _circles_data(circles_params, processing_params, configuration, seed, int(benchmark["n_specimens"]))
+            n_nodes = len(true_dag["features"])
+            fit_seeded = {**fit, "seed": seed}
+            pretrained: dict[str, Any] = {}
+            pretrain_seconds: dict[str, float] = {}
+
+            def pretrained_for(modalities: tuple[str, ...], _train=train, _val=val, _seed=seed):
+                if modalities not in pretrained:
+                    start = time.perf_counter()
+                    pretrained[modalities] = pretrain_model(_train, _val, {**model_params, "modalities": list(modalities)}, {**pre, "seed": _seed})[0]
+                    pretrain_seconds[modalities] = time.perf_counter() - start
+                return pretrained[modalities], pretrain_seconds[modalities]
+
+            for method in methods:
+                modalities = ("image",) if method == "image_only" else ("image", "curve")
+                checkpoint, pre_seconds = pretrained_for(modalities)
+                start = time.perf_counter()
+                if method == "two_stage":
+                    metrics = _two_stage(checkpoint, train, test, true_dag, seed)
+                else:
+                    overrides = {"n_nodes": n_nodes, **({"mixture_weights": "free"} if method == "pima" else {})}
+                    metrics = _fit_and_evaluate(checkpoint, train, val, test, true_dag, fit_seeded, overrides)
+                row = {"configuration": configuration, "seed": seed, "method": method, **scalar_metrics(metrics)}
+                row["wall_seconds"] = pre_seconds + time.perf_counter() - start
+                logger.info("benchmark %s seed %d %s: %s", configuration, seed, method,
+                            {k: round(v, 3) for k, v in row.items() if isinstance(v, float)})
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+SUMMARY_METRICS = ("cpdag_shd", "shd", "skeleton_f1", "node_accuracy", "ari", "interventional_tv", "test_elbo", "wall_seconds")
+
+
+def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any]) -> tuple[str, dict]:
+    """Markdown table of mean +- std per configuration and method (every seed counted, bad ones
+    included), and the same numbers for MLflow."""
+    columns = [m for m in SUMMARY_METRICS if m in results]
+    grouped = results.groupby(["configuration", "method"], sort=False)
+    lines = [
+        f"Benchmark on circles: {len(benchmark['seeds'])} seed(s) {list(benchmark['seeds'])}, N = {benchmark['n_specimens']}; mean +- std over seeds ('-': not applicable).",
+        "",
+        "| configuration | method | " + " | ".join(columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    mlflow_metrics: dict[str, dict[str, float]] = {}
+    for (configuration, method), group in grouped:
+        cells = []
+        for metric in columns:
+            values = group[metric].dropna()
+            if values.empty:
+                cells.append("-")
+                continue
+            mean, std = float(values.mean()), float(values.std(ddof=0))
+            cells.append(f"{mean:.3g} +- {std:.2g}")
+            mlflow_metrics[f"benchmark.{configuration}.{method}.{metric}"] = {"step": 0, "value": mean}
+        lines.append(f"| {configuration} | {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n", mlflow_metrics
+
+
+def check_metric_ranges(results: pd.DataFrame) -> list[str]:
+    """Problems with metrics outside their valid range (empty when every value is valid)."""
+    problems = []
+    for metric, (low, high) in METRIC_RANGES.items():
+        if metric not in results:
+            continue
+        values = results[metric].dropna().to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            problems.append(f"{metric} has non-finite values")
+        if low is not None and (values < low - 1e-9).any():
+            problems.append(f"{metric} below {low}: {values.min()}")
+        if high is not None and (values > high + 1e-9).any():
+            problems.append(f"{metric} above {high}: {values.max()}")
+    return problems
