@@ -85,3 +85,13 @@ def batch(circles_train) -> dict[str, torch.Tensor]:
 def model() -> CausalPIMA:
     """A freshly initialised small model (seed 0)."""
     return small_model(0)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tiny networks on one thread (restored afterwards): on a shared 2-core machine
+    intra-op threads of such small tensors mostly wait for each other (3-4x slower under load)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

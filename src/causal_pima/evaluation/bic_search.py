@@ -79,7 +79,10 @@ def _family_bic(data: np.ndarray, child: int, parents: Sequence[int]) -> float:
     totals = counts.sum(axis=1, keepdims=True)
     positive = counts > 0  # 0 * log 0 = 0
     log_likelihood = float(
-        (counts[positive] * np.log(counts[positive] / np.broadcast_to(totals, counts.shape)[positive])).sum()
+        (
+            counts[positive]
+            * np.log(counts[positive] / np.broadcast_to(totals, counts.shape)[positive])
+        ).sum()
     )
     return log_likelihood - 0.5 * np.log(data.shape[0]) * 2 ** len(parents)
 
@@ -141,9 +144,7 @@ def exhaustive_bic_search(
     data = _binary_data(data)
     d = data.shape[1]
     if not 1 <= d <= MAX_NODES:
-        raise ValueError(
-            f"exhaustive BIC search supports 1 <= d <= {MAX_NODES} nodes, got d = {d}"
-        )
+        raise ValueError(f"exhaustive BIC search supports 1 <= d <= {MAX_NODES} nodes, got d = {d}")
     if max_parents is None:
         max_parents = d - 1
     if isinstance(max_parents, bool) or int(max_parents) != max_parents or max_parents < 0:
@@ -202,7 +203,9 @@ def exhaustive_bic_search(
 def _check_dag(adjacency: np.ndarray, d: int) -> np.ndarray:
     adjacency = np.asarray(adjacency)
     if adjacency.shape != (d, d):
-        raise ValueError(f"adjacency must have shape ({d}, {d}) for d = {d} data columns, got {adjacency.shape}")
+        raise ValueError(
+            f"adjacency must have shape ({d}, {d}) for d = {d} data columns, got {adjacency.shape}"
+        )
     adjacency = (adjacency != 0).astype(np.int64)
     if np.diag(adjacency).any():
         raise ValueError("adjacency has a self-loop")

@@ -73,7 +73,9 @@ def cluster_codes(
     n_nodes = int(n_nodes)
     n_clusters = 2**n_nodes
     if latents.shape[0] < n_clusters:
-        raise ValueError(f"need at least {n_clusters} specimens for {n_clusters} clusters, got {latents.shape[0]}")
+        raise ValueError(
+            f"need at least {n_clusters} specimens for {n_clusters} clusters, got {latents.shape[0]}"
+        )
     labels = kmeans_clusters(latents, n_clusters, seed=seed)
     codes = np.asarray(ASSIGNERS[assigner](latents, labels, n_nodes), dtype=np.int64)  # [K]
     return codes[labels]

@@ -1,15 +1,20 @@
 """``causal_pima``: one modular pipeline per data set (namespace = data set name)."""
 
 from functools import partial, update_wrapper
+from pathlib import Path
 
 from kedro.pipeline import Pipeline, node
+from kedro.utils import find_kedro_project
 
 from causal_pima.pipelines.causal_pima import nodes
 
 
 def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
-    # the per-epoch training checkpoint (resume / last good state) lives beside the model outputs
-    fit = update_wrapper(partial(nodes.fit_causal_pima, checkpoint_path=f"data/06_models/{dataset}/fit_checkpoint.pt"), nodes.fit_causal_pima)
+    # the per-epoch training checkpoint (resume / last good state) lives beside the model outputs,
+    # under the Kedro project root like the catalog's relative paths
+    root = find_kedro_project(Path.cwd()) or Path.cwd()
+    checkpoint = root / "data" / "06_models" / dataset / "fit_checkpoint.pt"
+    fit = update_wrapper(partial(nodes.fit_causal_pima, checkpoint_path=str(checkpoint)), nodes.fit_causal_pima)
     return Pipeline(
         [
             node(

@@ -66,21 +66,29 @@ def generate_raw(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
 
 
 def plot_sample_images(raw_manifest: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> Figure:
-    """A grid of the first ``params.n_figure_images`` (default 16) readable specimen images.
+    """A grid of ``params.n_figure_images`` (default 16) readable specimen images.
 
-    Each image is titled with its id and its true features in words.
+    Specimens are taken round-robin over the joint feature outcomes (in manifest order within each),
+    so rare outcomes such as defective thick struts appear too; each image is titled with its id and
+    its true features in words.
     """
     n_images = int((params or {}).get("n_figure_images", 16))
     manifest = raw_manifest["manifest"]
     features = [c for c in LATTICE_FEATURES if c in manifest.columns]
-    shown = []
+    by_outcome: dict[tuple[int, ...], list[tuple[pd.Series, np.ndarray]]] = {}
     for _, record in manifest.iterrows():
         image = raw_manifest["images"].get(str(record["specimen_id"]))
         if image is None or isinstance(image, str):
             continue  # unreadable: ingestion reports it
-        shown.append((record, image_to_unit_float(image)))
-        if len(shown) == n_images:
-            break
+        outcome = tuple(int(record[f]) for f in features)
+        by_outcome.setdefault(outcome, []).append((record, image_to_unit_float(image)))
+    shown: list[tuple[pd.Series, np.ndarray]] = []
+    queues = [by_outcome[key] for key in sorted(by_outcome)]
+    depth = 0
+    while len(shown) < n_images and any(depth < len(queue) for queue in queues):
+        shown += [queue[depth] for queue in queues if depth < len(queue)][: n_images - len(shown)]
+        depth += 1
+    shown.sort(key=lambda item: tuple(int(item[0][f]) for f in features))
     cols = max(1, int(np.ceil(np.sqrt(len(shown)))))
     rows = max(1, int(np.ceil(len(shown) / cols)))
     fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.5 * rows), squeeze=False)
