@@ -32,6 +32,13 @@ def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Ma
     params = dict(model_params)
     modalities = tuple(params.pop("modalities", (IMAGE, CURVE)))
     params.setdefault("n_nodes", n_nodes)
+    if params.get("curve_decoder") == "physics" and CURVE in modalities:
+        # the physics expert predicts physical curves and compares them after the same standardisation
+        params.update(
+            curve_grid=[float(v) for v in train_set["grid"]],
+            curve_mean=[float(v) for v in train_set["curve_mean"]],
+            curve_std=[float(v) for v in train_set["curve_std"]],
+        )
     return ModelConfig.from_dict(
         {
             **params,

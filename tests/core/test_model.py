@@ -125,7 +125,9 @@ def test_masking_a_modality_equals_encoding_without_it(model, batch):
 
 def test_masked_modality_is_still_reconstructed(model, batch):
     b = len(batch["image"])
-    terms = model(batch, prior="standard", sample=False, mask={"curve": torch.zeros(b, dtype=torch.bool)})
+    terms = model(
+        batch, prior="standard", sample=False, mask={"curve": torch.zeros(b, dtype=torch.bool)}
+    )
     assert "recon_curve" in terms and torch.isfinite(terms["recon_curve"])
     # and the encoder output cannot depend on a hidden modality, even NaN input
     poisoned = dict(batch, curve=torch.full_like(batch["curve"], float("nan")))
@@ -205,7 +207,7 @@ def test_image_only_config_has_no_curve_networks(batch):
         terms = model(batch, prior="mixture")  # a curve in the batch is ignored
         assert "recon_curve" not in terms and torch.isfinite(terms["loss"])
     with pytest.raises(ValueError, match="at least one modality"):
-        small_config(curve_length=0, image_shape=None).modalities
+        _ = small_config(curve_length=0, image_shape=None).modalities
 
 
 def test_free_mixture_weights_use_free_log_weights(batch):

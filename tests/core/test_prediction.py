@@ -49,7 +49,10 @@ def test_cross_modal_prediction_uses_only_the_source(model, circles_train):
     # the target's observed values play no part
     garbage = dict(data, curve=torch.full_like(data["curve"], float("nan")))
     assert torch.equal(cross_modal_prediction(model, garbage, "image", "curve"), expected)
-    assert cross_modal_prediction(model, {"curve": data["curve"]}, "curve", "image").shape == data["image"].shape
+    assert (
+        cross_modal_prediction(model, {"curve": data["curve"]}, "curve", "image").shape
+        == data["image"].shape
+    )
 
 
 def test_cross_modal_prediction_raises_for_missing_modality(circles_train):
@@ -72,7 +75,9 @@ def _separated_model() -> CausalPIMA:
         model.prior.variances.fill_(0.01)
         model.dag.node_scores.copy_(torch.tensor([0.0, 1.0, 2.0]))
         model.dag.temperature.fill_(0.05)
-        model.dag.edge_weights.copy_(torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0]]))
+        model.dag.edge_weights.copy_(
+            torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0]])
+        )
         model.dag.biases.copy_(torch.tensor([1.0, -1.0, -3.0]))
     return model
 
@@ -91,7 +96,8 @@ def test_interventional_samples_only_from_components_with_the_forced_value(node,
     # component frequencies follow the interventional weights (children see the forced value)
     weights = interventional_log_weights(model.dag.adjacency(), model.dag.biases, node, value).exp()
     frequencies = torch.bincount(nearest, minlength=8).float() / n
-    torch.testing.assert_close(frequencies, weights.detach(), rtol=0, atol=0.03)  # 4000 draws: sd <= 0.008
+    # 4000 draws: sd <= 0.008
+    torch.testing.assert_close(frequencies, weights.detach(), rtol=0, atol=0.03)
     # every allowed component is drawn
     assert ((frequencies > 0) == (weights > 1e-3)).all()
 
@@ -107,7 +113,8 @@ def test_intervention_on_parent_changes_the_child_but_not_the_other_root():
         hue_rate.append(nodes[:, 2].float().mean().item())
         other_root.append(nodes[:, 1].float().mean().item())
     assert hue_rate[1] - hue_rate[0] > 0.3  # edge weight 3 in logit units
-    assert other_root[0] == pytest.approx(other_root[1], abs=0.05)  # P(N_1 = 1) = sigmoid(-1) in both
+    # P(N_1 = 1) = sigmoid(-1) under both interventions
+    assert other_root[0] == pytest.approx(other_root[1], abs=0.05)
     assert other_root[0] == pytest.approx(torch.sigmoid(torch.tensor(-1.0)).item(), abs=0.03)
 
 

@@ -69,11 +69,20 @@ def test_pretrain_lowers_loss_and_is_reproducible(pretrained, circles_train, cir
     assert losses[2] < losses[0]
     assert history[2]["val_elbo"] > history[0]["val_elbo"]
     for row in history:
-        for key in ("train_loss", "train_elbo", "train_kl", "val_elbo", "val_recon_image", "val_recon_curve"):
+        for key in (
+            "train_loss",
+            "train_elbo",
+            "train_kl",
+            "val_elbo",
+            "val_recon_image",
+            "val_recon_curve",
+        ):
             assert key in row and row[key] == row[key], key  # present and not NaN
     again = pretrain(small_model(0), circles_train, circles_val, PRETRAIN)
     assert _without_seconds(again) == _without_seconds(history)  # == on floats
-    other = pretrain(small_model(0), circles_train, circles_val, PretrainConfig(epochs=3, batch_size=32, seed=1))
+    other = pretrain(
+        small_model(0), circles_train, circles_val, PretrainConfig(epochs=3, batch_size=32, seed=1)
+    )
     assert other[0]["train_loss"] != history[0]["train_loss"]
     assert _without_seconds(other) != _without_seconds(history)
 
@@ -91,7 +100,13 @@ def test_pretrain_callbacks_see_every_epoch(circles_train, circles_val):
     saved: list[dict] = []
     keeper = KeepLastCheckpoint(on_save=saved.append)
     bar = ProgressBar(2, "pretraining", disable=True)
-    pretrain(small_model(0), circles_train, circles_val, PretrainConfig(epochs=2, batch_size=64), [records.append, keeper, bar])
+    pretrain(
+        small_model(0),
+        circles_train,
+        circles_val,
+        PretrainConfig(epochs=2, batch_size=64),
+        [records.append, keeper, bar],
+    )
     assert [(r.phase, r.epoch) for r in records] == [("pretraining", 1), ("pretraining", 2)]
     assert [s["epoch"] for s in saved] == [1, 2]
     assert keeper.last is saved[-1]
@@ -133,9 +148,14 @@ def test_fit_runs_initialisation_and_structure_search(fitted, circles_train):
     # the final structure is installed in the model: the adjacency equals the refit weights
     model = CausalPIMA.from_checkpoint(checkpoint)
     torch.testing.assert_close(
-        model.dag.adjacency().detach(), torch.as_tensor(structure.weights, dtype=torch.float32), rtol=1e-5, atol=1e-6
+        model.dag.adjacency().detach(),
+        torch.as_tensor(structure.weights, dtype=torch.float32),
+        rtol=1e-5,
+        atol=1e-6,
     )
-    torch.testing.assert_close(model.dag.biases.detach(), torch.as_tensor(structure.biases, dtype=torch.float32))
+    torch.testing.assert_close(
+        model.dag.biases.detach(), torch.as_tensor(structure.biases, dtype=torch.float32)
+    )
 
 
 def test_fit_anneals_temperature_geometrically(fitted):
@@ -158,13 +178,17 @@ def test_fit_anneals_temperature_geometrically(fitted):
 
 
 def test_fit_temperature_three_epochs(pretrained, circles_train, circles_val):
-    config = FitConfig(epochs=3, batch_size=128, seed=0, temperature_min=0.1, structure=StructureConfig(steps=50))
+    config = FitConfig(
+        epochs=3, batch_size=128, seed=0, temperature_min=0.1, structure=StructureConfig(steps=50)
+    )
     model = _clone(pretrained[1])
     history = fit(model, circles_train, circles_val, config)["history"]
     temperatures = [row["temperature"] for row in history]
     rate = 0.1 ** (1 / 3)
     assert temperatures == pytest.approx([rate, rate**2, 0.1], rel=1e-6)
-    assert temperatures[1] / temperatures[0] == pytest.approx(temperatures[2] / temperatures[1], rel=1e-6)
+    assert temperatures[1] / temperatures[0] == pytest.approx(
+        temperatures[2] / temperatures[1], rel=1e-6
+    )
     assert temperatures[-1] == float(torch.tensor(0.1))
 
 
@@ -177,13 +201,23 @@ def test_fit_is_reproducible(fitted, pretrained, circles_train, circles_val):
     assert again["structure"].order == result["structure"].order
     for key, value in model.state_dict().items():
         assert torch.equal(value, checkpoint["state_dict"][key]), key
-    other = fit(_clone(pretrained[1]), circles_train, circles_val, FitConfig(epochs=2, batch_size=64, seed=1))
+    other = fit(
+        _clone(pretrained[1]),
+        circles_train,
+        circles_val,
+        FitConfig(epochs=2, batch_size=64, seed=1),
+    )
     assert other["history"][0]["train_loss"] != result["history"][0]["train_loss"]
 
 
 def test_fit_config_from_dict_nested():
     config = FitConfig.from_dict(
-        {"epochs": 4, "temperature_min": 0.1, "init": {"oversample": 2, "clusterer": "kmeans"}, "structure": {"steps": 10}}
+        {
+            "epochs": 4,
+            "temperature_min": 0.1,
+            "init": {"oversample": 2, "clusterer": "kmeans"},
+            "structure": {"steps": 10},
+        }
     )
     assert config.epochs == 4 and config.temperature_min == 0.1
     assert config.init == InitConfig(clusterer="kmeans", oversample=2)
@@ -200,7 +234,13 @@ def test_fit_config_from_dict_nested():
 
 def test_fit_refuses_a_pretraining_checkpoint(pretrained, circles_train, circles_val):
     keeper = KeepLastCheckpoint()
-    pretrain(small_model(0), circles_train, circles_val, PretrainConfig(epochs=1, batch_size=128), [keeper])
+    pretrain(
+        small_model(0),
+        circles_train,
+        circles_val,
+        PretrainConfig(epochs=1, batch_size=128),
+        [keeper],
+    )
     with pytest.raises(ValueError, match="pretraining"):
         fit(_clone(pretrained[1]), circles_train, circles_val, FIT, resume=keeper.last)
 
@@ -233,7 +273,9 @@ def test_mixture_update_batched_equals_one_batch(pretrained, circles_train, mixt
     torch.testing.assert_close(many.prior.variances, one.prior.variances, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(many.log_weights(), one.log_weights(), rtol=1e-5, atol=1e-5)
     # the update moved the means to S1 / S0
-    torch.testing.assert_close(one.prior.means, by_hand.s1 / by_hand.s0[:, None], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        one.prior.means, by_hand.s1 / by_hand.s0[:, None], rtol=1e-4, atol=1e-4
+    )
 
 
 def test_free_mixture_weights_are_s0_over_n(pretrained, circles_train):
@@ -280,8 +322,15 @@ class _Poison:
     """Wraps ``model.forward`` so that from the first training batch after epoch ``start - 1`` the term
     ``term`` is NaN; epochs are counted by a callback."""
 
-    def __init__(self, model: CausalPIMA, term: str, start_epoch: int, after_batches: int = 0) -> None:
-        self.model, self.term, self.start_epoch, self.after_batches = model, term, start_epoch, after_batches
+    def __init__(
+        self, model: CausalPIMA, term: str, start_epoch: int, after_batches: int = 0
+    ) -> None:
+        self.model, self.term, self.start_epoch, self.after_batches = (
+            model,
+            term,
+            start_epoch,
+            after_batches,
+        )
         self.completed = 0
         self.batches_in_epoch = 0
         self.snapshots: dict[int, dict] = {}
@@ -302,7 +351,9 @@ class _Poison:
 
 
 @pytest.mark.parametrize("phase", ["pretraining", "fit"])
-def test_nan_raises_training_diverged_with_last_good_checkpoint(phase, pretrained, circles_train, circles_val):
+def test_nan_raises_training_diverged_with_last_good_checkpoint(
+    phase, pretrained, circles_train, circles_val
+):
     term = "recon_curve" if phase == "pretraining" else "prior"
     if phase == "pretraining":
         model = small_model(0)
@@ -338,15 +389,12 @@ def test_nan_in_first_epoch_has_no_checkpoint(circles_train, circles_val):
     assert info.value.last_good is None and info.value.epoch == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CausalPIMA.checkpoint() stores state_dict tensors via .detach().cpu(), which on CPU share "
-    "storage with the live parameters; the optimiser updates them in place, so an epoch's checkpoint "
-    "(EpochRecord.checkpoint, TrainingDivergedError.last_good) silently follows later training",
-)
 def test_checkpoint_is_a_snapshot_not_a_view(circles_train, circles_val):
+    """Regression: checkpoint() once stored ``.detach().cpu()`` views that shared storage with the
+    live parameters, so an epoch's checkpoint followed later optimiser steps."""
     model = small_model(0)
-    poison = _Poison(model, "recon_image", start_epoch=2, after_batches=3)  # NaN after 3 steps of epoch 2
+    # NaN after 3 optimiser steps of epoch 2
+    poison = _Poison(model, "recon_image", start_epoch=2, after_batches=3)
     with pytest.raises(TrainingDivergedError) as info:
         pretrain(model, circles_train, circles_val, PRETRAIN, [poison.callback])
     last_good = info.value.last_good
@@ -360,8 +408,12 @@ class _Interrupt(Exception):
     pass
 
 
-def _interrupted_fit(pretrained, train, val, config, stop_after: int, per_epoch_generator: bool = False):
-    keeper = KeepLastCheckpoint()
+def _interrupted_fit(pretrained, train, val, config, stop_after: int, path=None):
+    """Fit interrupted by a callback after ``stop_after`` epochs; its last checkpoint (read back from
+    ``path`` when given, as an interrupted pipeline run would)."""
+    keeper = KeepLastCheckpoint(
+        on_save=(lambda state: torch.save(state, path)) if path is not None else None
+    )
 
     def stop(record: EpochRecord) -> None:
         if record.epoch == stop_after:
@@ -370,6 +422,8 @@ def _interrupted_fit(pretrained, train, val, config, stop_after: int, per_epoch_
     with pytest.raises(_Interrupt):
         fit(_clone(pretrained[1]), train, val, config, [keeper, stop])
     assert keeper.last["epoch"] == stop_after
+    if path is not None:
+        return torch.load(path, weights_only=True)
     return copy.deepcopy(keeper.last)
 
 
@@ -382,50 +436,19 @@ def full_three_epochs(pretrained, circles_train, circles_val):
     return fit(model, circles_train, circles_val, RESUME), copy.deepcopy(model.checkpoint())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fit(resume=...) re-seeds the shuffling generator with seed + 7919 * start_epoch instead of "
-    "restoring its state; the uninterrupted run seeds it once with seed + 7919 and lets it advance, so "
-    "epoch 3 sees a different batch order and its history differs (training.py, fit)",
-)
-def test_resume_reproduces_uninterrupted_fit_exactly(full_three_epochs, pretrained, circles_train, circles_val):
-    full, _ = full_three_epochs
-    checkpoint = _interrupted_fit(pretrained, circles_train, circles_val, RESUME, stop_after=2)
-    resumed = fit(_clone(pretrained[1]), circles_train, circles_val, RESUME, resume=checkpoint)
-    assert _without_seconds(resumed["history"]) == _without_seconds(full["history"])
-
-
-def test_resume_continues_history(full_three_epochs, pretrained, circles_train, circles_val):
-    """What resume does get right: epochs 1-2 come from the checkpoint, epoch 3 is close to the
-    uninterrupted one and the temperature schedule continues."""
-    full, _ = full_three_epochs
-    checkpoint = _interrupted_fit(pretrained, circles_train, circles_val, RESUME, stop_after=2)
-    resumed = fit(_clone(pretrained[1]), circles_train, circles_val, RESUME, resume=checkpoint)
-    history, expected = _without_seconds(resumed["history"]), _without_seconds(full["history"])
-    assert [row["epoch"] for row in history] == [1, 2, 3]
-    assert history[:2] == expected[:2]
-    assert history[2]["temperature"] == expected[2]["temperature"]
-    assert history[2]["train_loss"] == pytest.approx(expected[2]["train_loss"], rel=0.1)
-    assert resumed["initialisation"] == full["initialisation"]
-
-
-def test_resume_is_exact_when_batch_order_depends_only_on_the_epoch(
-    monkeypatch, pretrained, circles_train, circles_val
+@pytest.mark.parametrize("via_disk", [False, True])
+def test_resume_reproduces_uninterrupted_fit_exactly(
+    via_disk, tmp_path, full_three_epochs, pretrained, circles_train, circles_val
 ):
-    """Diagnosis of the xfail above: with the shuffling generator re-seeded per epoch (patched in),
-    model weights, optimiser state, global RNG and temperature all resume bitwise exactly."""
-    original = training._train_epoch
-
-    def per_epoch(model, optimiser, data, batch_size, generator, *args, **kwargs):
-        epoch = args[2]
-        return original(model, optimiser, data, batch_size, torch.Generator().manual_seed(1000 + epoch), *args, **kwargs)
-
-    monkeypatch.setattr(training, "_train_epoch", per_epoch)
-    model = _clone(pretrained[1])
-    full = fit(model, circles_train, circles_val, RESUME)
-    checkpoint = _interrupted_fit(pretrained, circles_train, circles_val, RESUME, stop_after=2)
+    """Regression: resume once re-seeded the shuffling generator instead of restoring its state."""
+    full, final = full_three_epochs
+    path = tmp_path / "fit_checkpoint.pt" if via_disk else None
+    checkpoint = _interrupted_fit(
+        pretrained, circles_train, circles_val, RESUME, stop_after=2, path=path
+    )
     resumed_model = _clone(pretrained[1])
     resumed = fit(resumed_model, circles_train, circles_val, RESUME, resume=checkpoint)
     assert _without_seconds(resumed["history"]) == _without_seconds(full["history"])
-    for key, value in model.state_dict().items():
-        assert torch.equal(resumed_model.state_dict()[key], value), key
+    assert resumed["structure"].order == full["structure"].order
+    for key, value in resumed_model.state_dict().items():
+        assert torch.equal(value, final["state_dict"][key]), key

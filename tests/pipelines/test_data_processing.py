@@ -392,7 +392,7 @@ def test_pipeline_is_namespaced_by_data_set():
     assert pipeline.inputs() == {
         "lattice.raw_specimens",
         "lattice.features",
-        "params:data_processing",
+        "params:data_processing_lattice",  # every data set but circles reads params:<stage>_<dataset>
     }
     assert {"lattice.train_set", "lattice.val_set", "lattice.test_set"} <= pipeline.outputs()
     assert [n.name for n in pipeline.nodes][0] == "lattice.validate_specimens"

@@ -303,7 +303,7 @@ def test_pipelines_are_namespaced_and_wired():
     assert ingestion.outputs() == {"lattice.raw_specimens", "lattice.features", "lattice.rejected"}
     assert {n.name for n in ingestion.nodes} == {"lattice.ingest"}
     full = ingestion + create_data_processing_pipeline(dataset="lattice")
-    assert full.inputs() == {"lattice.raw_manifest", "params:lattice_ingestion", "params:data_processing"}
+    assert full.inputs() == {"lattice.raw_manifest", "params:lattice_ingestion", "params:data_processing_lattice"}
 
 
 def test_catalog_has_the_lattice_entries_with_layers():
@@ -329,14 +329,14 @@ def test_catalog_has_the_lattice_entries_with_layers():
 def test_synthetic_ingestion_and_data_processing_through_sequential_runner(tmp_path):
     n = 60
     synthetic_params = _synthetic_params(n)
-    with (CONF / "parameters_data_processing.yml").open() as handle:
-        processing_params = yaml.safe_load(handle)["data_processing"]
+    with (CONF / "parameters_lattice.yml").open() as handle:
+        processing_params = yaml.safe_load(handle)["data_processing_lattice"]
     catalog = DataCatalog(
         {
             "lattice.raw_manifest": SpecimenManifestDataset(str(tmp_path / "01_raw" / "lattice")),
             "params:lattice_synthetic": MemoryDataset(synthetic_params),
             "params:lattice_ingestion": MemoryDataset(_ingestion_params()),
-            "params:data_processing": MemoryDataset(processing_params),
+            "params:data_processing_lattice": MemoryDataset(processing_params),
         }
     )
     pipeline = (
@@ -347,7 +347,7 @@ def test_synthetic_ingestion_and_data_processing_through_sequential_runner(tmp_p
     assert pipeline.inputs() == {
         "params:lattice_synthetic",
         "params:lattice_ingestion",
-        "params:data_processing",
+        "params:data_processing_lattice",
     }
     figures_before = set(plt.get_fignums())
     outputs = SequentialRunner().run(pipeline, catalog)

@@ -19,7 +19,8 @@ from causal_pima.core.elbo import elbo_terms, gaussian_log_likelihood
 from causal_pima.core.fusion import product_of_experts
 from causal_pima.core.networks import CurveDecoder, CurveEncoder, ImageDecoder, ImageEncoder
 from causal_pima.core.outcomes import joint_outcomes
-from causal_pima.core.prior import GaussianMixturePrior, responsibilities
+from causal_pima.core.physics import PhysicsCurveExpert
+from causal_pima.core.prior import GaussianMixturePrior
 
 IMAGE, CURVE = "image", "curve"
 MODALITIES = (IMAGE, CURVE)
@@ -51,6 +52,15 @@ class ModelConfig:
     curve_noise_init: float = 0.3
     noise_min: float = 1e-3
     modality_names: tuple[str, ...] = field(default=(IMAGE, CURVE))
+    # curve likelihood in the mixture ELBO: "neural" (decoder from z) or "physics" (a parametric
+    # law per mixture component, PIMA-style mixture of experts; DESIGN.md section 3). The physics
+    # expert needs the curve grid and the standardisation used for the curves.
+    curve_decoder: str = "neural"
+    physics_law: str = "plateau_densification"
+    physics_ranges: dict[str, list[float]] | None = None
+    curve_grid: tuple[float, ...] | None = None
+    curve_mean: tuple[float, ...] | None = None
+    curve_std: tuple[float, ...] | None = None
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
@@ -59,7 +69,7 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model parameter(s) {unknown}; known: {sorted(known)}")
         kwargs = dict(values)
-        for key in ("image_shape", "image_channels", "curve_hidden_dims", "modality_names"):
+        for key in ("image_shape", "image_channels", "curve_hidden_dims", "modality_names", "curve_grid", "curve_mean", "curve_std"):
             if kwargs.get(key) is not None:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
@@ -116,6 +126,16 @@ class CausalPIMA(nn.Module):
         self.dag = CausalDAG(c.n_nodes, temperature=c.init_temperature)
         k = 2**c.n_nodes
         self.register_buffer("free_log_weights", torch.full((k,), -math.log(k)))
+        self.physics: PhysicsCurveExpert | None = None
+        if c.curve_decoder not in ("neural", "physics"):
+            raise ValueError(f"curve_decoder must be 'neural' or 'physics', got {c.curve_decoder!r}")
+        if c.curve_decoder == "physics" and CURVE in self.modalities:
+            if c.curve_grid is None:
+                raise ValueError("the physics curve decoder needs curve_grid (and curve_mean/curve_std)")
+            self.physics = PhysicsCurveExpert(
+                k, c.physics_law, c.curve_grid, c.physics_ranges, c.curve_mean, c.curve_std,
+                initial_noise_scale=c.curve_noise_init,
+            )
         self.prior = GaussianMixturePrior(c.n_nodes, c.latent_dim, c.mean_structure, c.variance_floor)
         self.register_buffer("outcomes", torch.as_tensor(joint_outcomes(c.n_nodes), dtype=torch.float32), persistent=False)
 
@@ -126,6 +146,17 @@ class CausalPIMA(nn.Module):
     def log_weights(self) -> Tensor:
         """``[K]`` log mixture weights: from the DAG, or the free closed-form weights."""
         return self.dag.log_weights() if self.uses_dag else self.free_log_weights
+
+    def component_log_scores(self, batch: Mapping[str, Tensor], mu: Tensor, var: Tensor) -> Tensor:
+        """``[B, K]``: ``-KL_k``, plus ``log p(y | theta_k)`` when a physics expert models an observed curve.
+
+        The responsibilities are ``softmax(log pi + scores)`` and the prior term (with the physics
+        curve term folded in) is ``logsumexp(log pi + scores)``.
+        """
+        scores = -self.prior.kl(mu, var)
+        if self.physics is not None and CURVE in batch:
+            scores = scores + self.physics.log_likelihood(batch[CURVE])
+        return scores
 
     # ------------------------------------------------------------------ encoding
     def encode(self, batch: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
@@ -199,7 +230,20 @@ class CausalPIMA(nn.Module):
             raise ValueError(f"prior must be 'mixture' or 'standard', got {prior!r}")
         kl = self.prior.kl(mu, logvar.exp())
         adj = self.dag.adjacency() if self.uses_dag else None
-        return elbo_terms(recon, self.log_weights(), kl, adj, l1_weight)
+        log_pi = self.log_weights()
+        if self.physics is None or CURVE not in batch:
+            return elbo_terms(recon, log_pi, kl, adj, l1_weight)
+        # physics expert: the curve depends on the outcome, log p(y | n_k) = ll_k, so the exact
+        # maximum over gamma of the bound is logsumexp_k(log pi_k - KL_k + ll_k); report its curve
+        # part sum_k gamma_k ll_k as recon_curve and the rest as the prior term
+        recon.pop(CURVE)
+        ll = self.physics.log_likelihood(batch[CURVE])
+        terms = elbo_terms(recon, log_pi, kl - ll, adj, l1_weight)
+        gamma = torch.softmax(log_pi - kl + ll, dim=-1)
+        curve_term = (gamma * ll).sum(-1).mean()
+        terms["recon_curve"] = curve_term
+        terms["prior"] = terms["prior"] - curve_term
+        return terms
 
     def modality_dropout_mask(self, batch: Mapping[str, Tensor], probability: float) -> dict[str, Tensor] | None:
         """Encoder mask that, for a fraction ``probability`` of specimens, keeps one random modality.
@@ -221,12 +265,25 @@ class CausalPIMA(nn.Module):
         """Posterior summaries: ``mu``/``var`` ``[B, D]``, ``gamma`` ``[B, K]``, ``node_marginals`` ``[B, d]``."""
         mu, logvar = self.encode(batch, mask)
         var = logvar.exp()
-        gamma = responsibilities(self.log_weights(), self.prior.kl(mu, var))
+        gamma = torch.softmax(self.log_weights() + self.component_log_scores(batch, mu, var), dim=-1)
         return {"mu": mu, "var": var, "gamma": gamma, "node_marginals": gamma @ self.outcomes.to(gamma.dtype)}
+
+    @torch.no_grad()
+    def predict_curves(self, batch: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None = None) -> Tensor:
+        """Curve means ``[B, L]`` (standardised units) from whatever ``batch`` holds.
+
+        With a physics expert: the law of the most likely outcome (a curve in ``batch`` counts as
+        evidence); otherwise the neural decoder at the fused posterior mean.
+        """
+        if self.physics is not None:
+            outcome = self.posterior(batch, mask)["gamma"].argmax(-1)
+            return self.physics.predict_standardised()[outcome]
+        mu, _ = self.encode(batch, mask)
+        return self.decoders[CURVE](mu)
 
     def checkpoint(self) -> dict[str, Any]:
         """Plain checkpoint dict: tensors and JSON-like config only (no pickled module)."""
-        return {"config": self.config.to_dict(), "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+        return {"config": self.config.to_dict(), "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Mapping[str, Any]) -> CausalPIMA:

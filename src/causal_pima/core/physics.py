@@ -301,6 +301,17 @@ class PhysicsCurveExpert(nn.Module):
             term = torch.where(observed, term, torch.zeros_like(term))
         return term
 
+    @torch.no_grad()
+    def set_physical_parameters(self, values: Mapping[str, Tensor | np.ndarray | Sequence[float]]) -> None:
+        """Set some or all parameters to physical values (``{name: [K] or scalar}``, clipped into range)."""
+        names = self.law.parameter_names
+        for name, value in values.items():
+            if name not in names:
+                raise ValueError(f"unknown parameter {name!r} of law {self.law.name!r}: {names}")
+            column = names.index(name)
+            tensor = torch.as_tensor(np.asarray(value, dtype=np.float32)).reshape(-1)
+            self.raw_parameters[:, column] = self._to_unconstrained(tensor, column).to(self.raw_parameters.dtype)
+
     def _to_unconstrained(self, values: Tensor, column: int) -> Tensor:
         """Inverse of the bounds map for one parameter column (values clipped just inside the range)."""
         low, high = float(self.lower[column]), float(self.upper[column])

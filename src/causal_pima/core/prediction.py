@@ -25,6 +25,8 @@ def reconstruction_rmse(model: CausalPIMA, data: Mapping[str, Tensor], batch_siz
         batch = {k: v[start : start + batch_size] for k, v in data.items()}
         mu, _ = model.encode(batch)
         recon = model.decode(mu)
+        if model.physics is not None and "curve" in batch:
+            recon["curve"] = model.predict_curves(batch)  # the physics law of the most likely outcome
         for m in sq:
             sq[m] += float((recon[m] - batch[m]).pow(2).sum())
             count[m] += batch[m].numel()
@@ -35,11 +37,14 @@ def reconstruction_rmse(model: CausalPIMA, data: Mapping[str, Tensor], batch_siz
 def cross_modal_prediction(model: CausalPIMA, data: Mapping[str, Tensor], source: str, target: str) -> Tensor:
     """Predict modality ``target`` from ``source`` alone (``target`` masked out of the fusion).
 
-    Returns the decoded ``target`` means from the posterior mean of ``q(z | x_source)``.
+    Returns the decoded ``target`` means from the posterior mean of ``q(z | x_source)``; a curve
+    modelled by a physics expert is the law of the most likely outcome given ``source`` alone.
     """
     if source not in model.modalities or target not in model.modalities:
         raise ValueError(f"model modalities are {model.modalities}; cannot predict {target} from {source}")
     model.eval()
+    if target == "curve" and model.physics is not None:
+        return model.predict_curves({source: data[source]})
     mu, _ = model.encode({source: data[source]})
     return model.decode(mu)[target]
 

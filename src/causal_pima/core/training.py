@@ -26,7 +26,8 @@ from torch import Tensor
 from causal_pima.core.dag import edge_indicator, graph_gradient
 from causal_pima.core.initialisation import initialise_outcomes
 from causal_pima.core.model import CausalPIMA
-from causal_pima.core.prior import SufficientStatistics, responsibilities
+from causal_pima.core.physics import initial_parameters_from_curves
+from causal_pima.core.prior import SufficientStatistics
 from causal_pima.core.structure import StructureSearchResult, search_structure
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class FitConfig:
     learning_rate: float = 1e-3
     noise_learning_rate: float = 2e-2
     dag_learning_rate: float = 1e-2
+    physics_learning_rate: float = 1e-2
     temperature_min: float = 0.05
     l1_weight: float = 0.0
     modality_dropout: float = 0.3
@@ -149,13 +151,17 @@ def evaluate(model: CausalPIMA, data: Mapping[str, Tensor], prior: str, seed: in
     return {k: v / n_total for k, v in totals.items()}
 
 
-def _parameter_groups(model: CausalPIMA, lr: float, noise_lr: float, dag_lr: float | None) -> list[dict]:
+def _parameter_groups(
+    model: CausalPIMA, lr: float, noise_lr: float, dag_lr: float | None = None, physics_lr: float | None = None
+) -> list[dict]:
     """Adam groups: networks; observation noise scales (faster: they must track the fit quickly);
-    DAG parameters (only when fitting, ``dag_lr`` not None)."""
+    when fitting, the DAG parameters and the physics expert (fitted with the mixture, not pretrained)."""
     networks = [p for n, p in model.named_parameters() if n.startswith(("encoders.", "decoders."))]
     groups = [{"params": networks, "lr": lr}, {"params": list(model.log_noise.parameters()), "lr": noise_lr}]
-    if dag_lr is not None:
+    if dag_lr is not None and model.uses_dag:
         groups.append({"params": list(model.dag.parameters()), "lr": dag_lr})
+    if physics_lr is not None and model.physics is not None:
+        groups.append({"params": list(model.physics.parameters()), "lr": physics_lr})
     return groups
 
 
@@ -197,7 +203,10 @@ def _train_epoch(
     return {f"train_{k}": v / n_total for k, v in sums.items()}
 
 
-def _training_state(model: CausalPIMA, optimiser: torch.optim.Optimizer, phase: str, epoch: int, history: list[dict]) -> dict:
+def _training_state(
+    model: CausalPIMA, optimiser: torch.optim.Optimizer, phase: str, epoch: int, history: list[dict], generator: torch.Generator
+) -> dict:
+    """A self-contained snapshot (copies, not views) from which training resumes exactly."""
     return {
         "phase": phase,
         "epoch": epoch,
@@ -205,6 +214,7 @@ def _training_state(model: CausalPIMA, optimiser: torch.optim.Optimizer, phase: 
         "optimiser": copy.deepcopy(optimiser.state_dict()),
         "history": copy.deepcopy(history),
         "rng_state": torch.get_rng_state(),
+        "generator_state": generator.get_state(),
     }
 
 
@@ -241,7 +251,7 @@ def pretrain(
         history.append(metrics)
         if metrics["val_elbo"] > best_elbo:
             best_elbo, best_state = metrics["val_elbo"], copy.deepcopy(model.state_dict())
-        record_state = _training_state(model, optimiser, "pretraining", epoch, history)
+        record_state = _training_state(model, optimiser, "pretraining", epoch, history, generator)
         last_good = record_state
         for callback in callbacks:
             callback(EpochRecord("pretraining", epoch, metrics, model, lambda s=record_state: s))
@@ -251,6 +261,24 @@ def pretrain(
 
 
 # ---------------------------------------------------------------------------- 2. initialisation
+@torch.no_grad()
+def component_scores(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> tuple[Tensor, Tensor, Tensor]:
+    """Posterior means, variances ``[N, D]`` and component scores ``[N, K]`` of a whole data set.
+
+    The scores are ``-KL_k`` (plus the physics curve log-likelihood, see
+    :meth:`CausalPIMA.component_log_scores`); responsibilities are ``softmax(log pi + scores)``.
+    """
+    model.eval()
+    mus, vars_, scores = [], [], []
+    for batch in as_batches(data, batch_size, None):
+        mu, logvar = model.encode(batch)
+        var = logvar.exp()
+        mus.append(mu)
+        vars_.append(var)
+        scores.append(model.component_log_scores(batch, mu, var))
+    return torch.cat(mus), torch.cat(vars_), torch.cat(scores)
+
+
 @torch.no_grad()
 def mixture_update(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> SufficientStatistics:
     """One closed-form block update of the mixture from the whole data set (DESIGN.md section 3).
@@ -263,7 +291,8 @@ def mixture_update(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: in
     for batch in as_batches(data, batch_size, None):
         mu, logvar = model.encode(batch)
         var = logvar.exp()
-        stats = stats + SufficientStatistics.from_batch(responsibilities(log_pi, model.prior.kl(mu, var)), mu, var)
+        gamma = torch.softmax(log_pi + model.component_log_scores(batch, mu, var), dim=-1)
+        stats = stats + SufficientStatistics.from_batch(gamma, mu, var)
     model.prior.update(stats)
     if not model.uses_dag:
         # free weights (PIMA baseline): closed-form maximiser of sum_k S0_k log pi_k
@@ -295,10 +324,10 @@ def run_structure_search(
     Training soft outcome counts S0 come from the responsibilities under the current mixture; each
     candidate order is scored on the validation specimens' prior term. No ground truth is used.
     """
-    mu, var = encode_dataset(model, train)
-    gamma = responsibilities(model.log_weights(), model.prior.kl(mu, var))
-    val_mu, val_var = encode_dataset(model, val)
-    val_kl = model.prior.kl(val_mu, val_var)
+    _, _, scores = component_scores(model, train)
+    gamma = torch.softmax(model.log_weights() + scores, dim=-1)
+    _, _, val_scores = component_scores(model, val)
+    val_kl = -val_scores  # KL (minus the physics curve log-likelihood, if any) of every val specimen
     result = search_structure(
         gamma.sum(0).double().numpy(),
         val_kl.double().numpy(),
@@ -333,6 +362,8 @@ def initialise_prior(
     stats = SufficientStatistics.from_batch(gamma, mu, var)
     model.prior.update(stats)
     model.prior.update(stats)  # second pass: the additive least squares uses the new variances as weights
+    if model.physics is not None and "curve" in train:
+        initialise_physics(model, train["curve"], torch.as_tensor(outcome_init.outcome))
     logger.info(
         "mixture initialised: cluster sizes %s, smallest component %d specimens",
         outcome_init.cluster_sizes.tolist(), outcome_init.smallest_count,
@@ -343,6 +374,24 @@ def initialise_prior(
     result = run_structure_search(model, train, val, structure, seed)
     logger.info("initial structure search: order %s, edges %s", result.order, result.edges)
     return {"cluster_sizes": outcome_init.cluster_sizes.tolist(), "smallest_count": int(outcome_init.smallest_count), "structure": result}
+
+
+@torch.no_grad()
+def initialise_physics(model: CausalPIMA, curves: Tensor, outcome: Tensor) -> None:
+    """Start each component's physical parameters from the mean curve of its initial cluster.
+
+    The laws have kinks, so a parameter only receives gradient from grid points on its side of the
+    kink; a start estimated from the data avoids stuck parameters (see core.physics). Empty
+    components use the mean of all curves.
+    """
+    physics = model.physics
+    physical = curves * physics.curve_std + physics.curve_mean  # [N, L] back to physical units
+    overall = physical.mean(0)
+    means = torch.stack(
+        [physical[outcome == k].mean(0) if bool((outcome == k).any()) else overall for k in range(physics.n_components)]
+    )
+    estimates = initial_parameters_from_curves(physics.law, physics.grid, means)
+    physics.set_physical_parameters(estimates)
 
 
 # ---------------------------------------------------------------------------- 3. fitting
@@ -379,7 +428,9 @@ def fit(
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.Adam(
-        _parameter_groups(model, config.learning_rate, config.noise_learning_rate, config.dag_learning_rate if model.uses_dag else None)
+        _parameter_groups(
+            model, config.learning_rate, config.noise_learning_rate, config.dag_learning_rate, config.physics_learning_rate
+        )
     )
     history: list[dict[str, float]] = []
     start_epoch = 1
@@ -395,10 +446,9 @@ def fit(
         tau0 = float(resume.get("initial_temperature", tau0))
         initialisation = dict(resume.get("initialisation", {}))
         torch.set_rng_state(resume["rng_state"])
-        generator.manual_seed(config.seed + 7919 * start_epoch)
+        generator.set_state(resume["generator_state"])
     else:
         initialisation = initialise_prior(model, train, val, config.init, config.structure, config.seed)
-        generator.manual_seed(config.seed + 7919 * start_epoch)
     # geometric annealing: tau_e = tau0 * r^e reaches temperature_min at the last epoch
     rate = (config.temperature_min / tau0) ** (1.0 / max(config.epochs, 1)) if tau0 > config.temperature_min else 1.0
     init_summary = {k: v for k, v in initialisation.items() if k != "structure"}
@@ -420,7 +470,7 @@ def fit(
             metrics.update(_dag_metrics(model))
         metrics.update(epoch=epoch, seconds=time.perf_counter() - start)
         history.append(metrics)
-        state = _training_state(model, optimiser, "fit", epoch, history)
+        state = _training_state(model, optimiser, "fit", epoch, history, generator)
         state["initial_temperature"] = tau0
         state["initialisation"] = init_summary
         last_good = state

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -25,12 +26,28 @@ from causal_pima.core.model import CausalPIMA
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.core.training import encode_dataset, evaluate
 from causal_pima.data.scm import BinarySCM
-from causal_pima.evaluation.two_stage import learned_dag_record, predict_outcomes, two_stage_structure
+from causal_pima.evaluation.two_stage import (
+    learned_dag_record,
+    predict_outcomes,
+    two_stage_structure,
+)
 from causal_pima.model_input import specimen_tensors
 from causal_pima.pipelines.causal_pima.nodes import compute_posteriors, fit_causal_pima
 from causal_pima.pipelines.circles.nodes import generate_features, render_specimens
-from causal_pima.pipelines.data_processing.nodes import build_model_input, fit_curve_scaler, split_specimens, validate_specimens
-from causal_pima.pipelines.evaluation.nodes import discovery_metrics, model_metrics, scalar_metrics, test_posteriors, true_labels
+from causal_pima.pipelines.data_processing.nodes import (
+    build_model_input,
+    fit_curve_scaler,
+    split_specimens,
+    validate_specimens,
+)
+from causal_pima.pipelines.evaluation.nodes import (
+    cross_modal_report,
+    discovery_metrics,
+    model_metrics,
+    scalar_metrics,
+    test_posteriors,
+    true_labels,
+)
 from causal_pima.pipelines.pretraining.nodes import pretrain_model
 
 logger = logging.getLogger(__name__)
@@ -64,7 +81,12 @@ def _fit_and_evaluate(pretrained, train, val, test, true_dag, fit_params, prior_
     posteriors = compute_posteriors(fitted, train, val, test)
     true_scm = BinarySCM.from_config(true_dag["scm"])
     marginals, outcome = test_posteriors(posteriors, len(learned_dag["node_names"]))
-    return {**discovery_metrics(marginals, outcome, learned_dag, true_labels(test, true_scm), true_scm), **model_metrics(fitted, test)}
+    cross_modal, figure = cross_modal_report(fitted, test)
+    plt.close(figure)
+    metrics = {**discovery_metrics(marginals, outcome, learned_dag, true_labels(test, true_scm), true_scm), **model_metrics(fitted, test)}
+    if cross_modal.get("available"):
+        metrics["cross_modal"] = cross_modal
+    return metrics
 
 
 @torch.no_grad()
@@ -80,6 +102,10 @@ def _two_stage(pretrained, train, test, true_dag, seed: int) -> dict[str, Any]:
     metrics = discovery_metrics(marginals, outcome, learned_dag_record(result), true_labels(test, true_scm), true_scm)
     terms = evaluate(model, specimen_tensors(test, model.modalities), "standard")
     return {**metrics, "test_elbo": float(terms["elbo"])}
+
+
+def _modalities(method: str) -> tuple[str, ...]:
+    return ("image",) if method == "image_only" else ("image", "curve")
 
 
 def run_benchmark(
@@ -109,19 +135,14 @@ def run_benchmark(
             train, val, test, true_dag = _circles_data(circles_params, processing_params, configuration, seed, int(benchmark["n_specimens"]))
             n_nodes = len(true_dag["features"])
             fit_seeded = {**fit, "seed": seed}
-            pretrained: dict[str, Any] = {}
-            pretrain_seconds: dict[str, float] = {}
-
-            def pretrained_for(modalities: tuple[str, ...], _train=train, _val=val, _seed=seed):
-                if modalities not in pretrained:
-                    start = time.perf_counter()
-                    pretrained[modalities] = pretrain_model(_train, _val, {**model_params, "modalities": list(modalities)}, {**pre, "seed": _seed})[0]
-                    pretrain_seconds[modalities] = time.perf_counter() - start
-                return pretrained[modalities], pretrain_seconds[modalities]
+            pretrained: dict[tuple[str, ...], tuple[dict, float]] = {}
+            for modalities in dict.fromkeys(_modalities(m) for m in methods):
+                start = time.perf_counter()
+                checkpoint = pretrain_model(train, val, {**model_params, "modalities": list(modalities)}, {**pre, "seed": seed})[0]
+                pretrained[modalities] = (checkpoint, time.perf_counter() - start)
 
             for method in methods:
-                modalities = ("image",) if method == "image_only" else ("image", "curve")
-                checkpoint, pre_seconds = pretrained_for(modalities)
+                checkpoint, pre_seconds = pretrained[_modalities(method)]
                 start = time.perf_counter()
                 if method == "two_stage":
                     metrics = _two_stage(checkpoint, train, test, true_dag, seed)

@@ -24,7 +24,7 @@ from causal_pima.plots import (
     training_history_figure,
 )
 
-PRIOR_KEYS = ("n_nodes", "mean_structure", "variance_floor", "init_temperature")
+PRIOR_KEYS = ("n_nodes", "mean_structure", "mixture_weights", "variance_floor", "init_temperature")
 
 
 def node_names(n_nodes: int) -> list[str]:
@@ -168,3 +168,52 @@ def plot_reconstructions(fitted_model: Mapping[str, Any], test_set: Mapping[str,
     return reconstruction_figure({k: v.numpy() for k, v in batch.items()}, {k: v.numpy() for k, v in recon.items()}, test_set.get("grid"), n=min(n, len(mu)))
 
 
+
+
+def physics_parameters(fitted_model: Mapping[str, Any]) -> pd.DataFrame:
+    """Learned physical parameters of every outcome's curve law (one row per joint outcome)."""
+    model = CausalPIMA.from_checkpoint(fitted_model)
+    if model.physics is None:
+        raise ValueError("the fitted model has no physics curve expert (model parameter curve_decoder: physics)")
+    names = node_names(model.config.n_nodes)
+    table = pd.DataFrame(model.outcomes.long().numpy(), columns=names)
+    table.insert(0, "outcome", np.arange(len(table)))
+    table["mixture_weight"] = model.log_weights().exp().detach().numpy()
+    for name, values in model.physics.physical_parameters().items():
+        table[name] = values.detach().numpy()
+    table["noise_scale"] = float(model.physics.noise_scale())
+    table.attrs["law"] = model.physics.law.name
+    return table
+
+
+@torch.no_grad()
+def plot_physics_curves(fitted_model: Mapping[str, Any], train_set: Mapping[str, np.ndarray], posteriors: pd.DataFrame) -> Figure:
+    """Each outcome's fitted law over the training curves assigned to it (physical units)."""
+    import matplotlib.pyplot as plt
+
+    model = CausalPIMA.from_checkpoint(fitted_model)
+    if model.physics is None:
+        raise ValueError("the fitted model has no physics curve expert (model parameter curve_decoder: physics)")
+    grid = train_set["grid"]
+    curves = train_set["curves"] * train_set["curve_std"] + train_set["curve_mean"]
+    outcome = posteriors.loc[posteriors["split"] == "train", "outcome"].to_numpy()
+    laws = model.physics.predict().numpy()
+    k = laws.shape[0]
+    cols = min(4, k)
+    rows = int(np.ceil(k / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharex=True, sharey=True)
+    names = node_names(model.config.n_nodes)
+    for index, ax in enumerate(axes.ravel()):
+        if index >= k:
+            ax.axis("off")
+            continue
+        members = curves[outcome == index]
+        if len(members):
+            ax.plot(grid, members[:40].T, color="0.6", linewidth=0.5, alpha=0.6)
+        ax.plot(grid, laws[index], color="tab:red", linewidth=1.5)
+        bits = ",".join(f"{n}={b}" for n, b in zip(names, model.outcomes[index].long().tolist(), strict=True))
+        ax.set_title(f"{bits} (n={len(members)})", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"Physics expert ({model.physics.law.name}) per outcome: law (red) over assigned training curves", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -7,14 +7,20 @@ from kedro.pipeline import Pipeline, node
 from kedro.utils import find_kedro_project
 
 from causal_pima.pipelines.causal_pima import nodes
+from causal_pima.pipelines.parameters import stage_parameters
 
 
-def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
+def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -> Pipeline:
+    """Fit, read-outs and figures; ``physics=True`` adds the physics expert's parameter table and figure."""
     # the per-epoch training checkpoint (resume / last good state) lives beside the model outputs,
     # under the Kedro project root like the catalog's relative paths
     root = find_kedro_project(Path.cwd()) or Path.cwd()
     checkpoint = root / "data" / "06_models" / dataset / "fit_checkpoint.pt"
     fit = update_wrapper(partial(nodes.fit_causal_pima, checkpoint_path=str(checkpoint)), nodes.fit_causal_pima)
+    physics_nodes = [
+        node(nodes.physics_parameters, "fitted_model", "physics_parameters", name="physics_parameters"),
+        node(nodes.plot_physics_curves, ["fitted_model", "train_set", "posteriors"], "physics_curves_figure", name="plot_physics_curves"),
+    ]
     return Pipeline(
         [
             node(
@@ -28,7 +34,8 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
             node(nodes.plot_latent_projection, ["fitted_model", "test_set"], "latent_figure", name="plot_latent_projection"),
             node(nodes.plot_learned_dag, "learned_dag", "learned_dag_figure", name="plot_learned_dag"),
             node(nodes.plot_reconstructions, ["fitted_model", "test_set"], "reconstruction_figure", name="plot_reconstructions"),
+            *(physics_nodes if physics else []),
         ],
         namespace=dataset,
-        parameters={"params:causal_pima"},
+        parameters={**stage_parameters("causal_pima", dataset)},
     )

@@ -3,6 +3,7 @@
 from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines.data_processing import nodes
+from causal_pima.pipelines.parameters import stage_parameters
 
 
 def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
@@ -19,5 +20,5 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
             ),
         ],
         namespace=dataset,
-        parameters={"params:data_processing"},
+        parameters={**stage_parameters("data_processing", dataset)},
     )

@@ -8,9 +8,10 @@ from causal_pima.pipelines.evaluation import nodes
 def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
     return Pipeline(
         [
+            node(nodes.cross_modal_report, ["fitted_model", "test_set"], ["cross_modal", "cross_modal_figure"], name="cross_modal_report"),
             node(
                 nodes.evaluate_fit,
-                ["fitted_model", "learned_dag", "posteriors", "test_set", "true_dag"],
+                ["fitted_model", "learned_dag", "posteriors", "test_set", "true_dag", "cross_modal"],
                 ["dag_metrics", "evaluation_metrics"],
                 name="evaluate_fit",
             ),

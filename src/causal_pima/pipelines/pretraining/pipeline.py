@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
+from causal_pima.pipelines.parameters import stage_parameters
 from causal_pima.pipelines.pretraining import nodes
 
 
@@ -16,5 +17,5 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
             ),
         ],
         namespace=dataset,
-        parameters={"params:model", "params:pretraining"},
+        parameters={**stage_parameters("model", dataset), **stage_parameters("pretraining", dataset)},
     )
