@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError, Version
 
 from causal_pima.datasets.atomic import atomic_write
+from causal_pima.datasets.local_file import LocalFileDataset
 
 
-class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
+class NpzDataset(LocalFileDataset):
     """A dict of named numpy arrays saved as an uncompressed (or compressed) ``.npz`` archive.
 
     A bare array is accepted on save and stored under the key ``"array"``; loading always returns a
@@ -31,9 +32,8 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(filepath=PurePosixPath(filepath), version=version)
+        super().__init__(filepath, version, metadata)
         self._compress = compress
-        self.metadata = metadata
 
     def load(self) -> dict[str, np.ndarray]:
         path = Path(self._get_load_path())
@@ -58,11 +58,5 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
 
         atomic_write(self._get_save_path(), write)
 
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).exists()
-        except DatasetError:
-            return False
-
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "compress": self._compress, "version": self._version}
+        return {**super()._describe(), "compress": self._compress}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import torch
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError
 
 from causal_pima.datasets.atomic import atomic_write
+from causal_pima.datasets.local_file import LocalFileDataset
 
 
 def _first_module(data: Any, path: str = "<root>") -> str | None:
@@ -28,22 +29,13 @@ def _first_module(data: Any, path: str = "<root>") -> str | None:
     return None
 
 
-class TorchCheckpointDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
+class TorchCheckpointDataset(LocalFileDataset):
     """A checkpoint dict (``state_dict`` tensors plus a plain ``config`` dict) in ``torch.save`` format.
 
     Loading uses ``weights_only=True``, so only tensors and plain Python containers are accepted:
     a live ``nn.Module`` cannot be stored by accident. Saves are atomic; with ``versioned: true`` in
     the catalog every save goes to a new timestamped folder and earlier fits are kept.
     """
-
-    def __init__(
-        self,
-        filepath: str,
-        version: Version | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(filepath=PurePosixPath(filepath), version=version)
-        self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
         path = Path(self._get_load_path())
@@ -56,12 +48,3 @@ class TorchCheckpointDataset(AbstractVersionedDataset[dict[str, Any], dict[str, 
         if bad is not None:
             raise DatasetError(f"checkpoint holds a live nn.Module at '{bad}': save its state_dict and config instead")
         atomic_write(self._get_save_path(), lambda tmp: torch.save(data, tmp))
-
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).exists()
-        except DatasetError:
-            return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
