@@ -174,6 +174,8 @@ def discovery_metrics(
         "matching": {
             f"N{j}": {"feature": names[f], "flipped": bool(matching.flipped[j])} for j, f in matching.node_to_feature.items()
         },
+        "unmatched_nodes": [f"N{j}" for j in matching.unmatched_nodes],
+        "unmatched_features": [names[f] for f in matching.unmatched_features],
         "n_test": int(len(labels)),
     }
 
