@@ -147,15 +147,24 @@ class CausalPIMA(nn.Module):
         """``[K]`` log mixture weights: from the DAG, or the free closed-form weights."""
         return self.dag.log_weights() if self.uses_dag else self.free_log_weights
 
-    def component_log_scores(self, batch: Mapping[str, Tensor], mu: Tensor, var: Tensor) -> Tensor:
+    def component_log_scores(
+        self, batch: Mapping[str, Tensor], mu: Tensor, var: Tensor, mask: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
         """``[B, K]``: ``-KL_k``, plus ``log p(y | theta_k)`` when a physics expert models an observed curve.
 
         The responsibilities are ``softmax(log pi + scores)`` and the prior term (with the physics
-        curve term folded in) is ``logsumexp(log pi + scores)``.
+        curve term folded in) is ``logsumexp(log pi + scores)``. Specimens whose curve is masked
+        out (``mask["curve"]`` False) get no curve term, whatever their curve holds.
         """
         scores = -self.prior.kl(mu, var)
         if self.physics is not None and CURVE in batch:
-            scores = scores + self.physics.log_likelihood(batch[CURVE])
+            observed = mask.get(CURVE) if mask is not None else None
+            curves = batch[CURVE]
+            if observed is None:
+                return scores + self.physics.log_likelihood(curves)
+            observed = observed.bool()[:, None]
+            ll = self.physics.log_likelihood(torch.where(observed, curves, torch.zeros_like(curves)))
+            scores = scores + torch.where(observed, ll, torch.zeros_like(ll))
         return scores
 
     # ------------------------------------------------------------------ encoding
@@ -265,7 +274,7 @@ class CausalPIMA(nn.Module):
         """Posterior summaries: ``mu``/``var`` ``[B, D]``, ``gamma`` ``[B, K]``, ``node_marginals`` ``[B, d]``."""
         mu, logvar = self.encode(batch, mask)
         var = logvar.exp()
-        gamma = torch.softmax(self.log_weights() + self.component_log_scores(batch, mu, var), dim=-1)
+        gamma = torch.softmax(self.log_weights() + self.component_log_scores(batch, mu, var, mask), dim=-1)
         return {"mu": mu, "var": var, "gamma": gamma, "node_marginals": gamma @ self.outcomes.to(gamma.dtype)}
 
     @torch.no_grad()

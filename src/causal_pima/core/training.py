@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -484,8 +483,3 @@ def fit(
     mixture_update(model, train)
     return {"history": history, "initialisation": init_summary, "structure": structure}
 
-
-def seed_everything(seed: int) -> None:
-    """Seed torch and numpy global generators (CPU determinism for the same parameters)."""
-    torch.manual_seed(seed)
-    np.random.seed(seed)
