@@ -275,7 +275,9 @@ class CausalPIMA(nn.Module):
         mu, logvar = self.encode(batch, mask)
         var = logvar.exp()
         gamma = torch.softmax(self.log_weights() + self.component_log_scores(batch, mu, var, mask), dim=-1)
-        return {"mu": mu, "var": var, "gamma": gamma, "node_marginals": gamma @ self.outcomes.to(gamma.dtype)}
+        # clamp: float32 rounding can put sum_k gamma_k n_kj a few ulps outside [0, 1]
+        marginals = (gamma @ self.outcomes.to(gamma.dtype)).clamp(0.0, 1.0)
+        return {"mu": mu, "var": var, "gamma": gamma, "node_marginals": marginals}
 
     @torch.no_grad()
     def predict_curves(self, batch: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None = None) -> Tensor:

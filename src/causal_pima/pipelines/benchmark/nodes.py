@@ -144,12 +144,17 @@ def run_benchmark(
             for method in methods:
                 checkpoint, pre_seconds = pretrained[_modalities(method)]
                 start = time.perf_counter()
-                if method == "two_stage":
-                    metrics = _two_stage(checkpoint, train, test, true_dag, seed)
-                else:
-                    overrides = {"n_nodes": n_nodes, **({"mixture_weights": "free"} if method == "pima" else {})}
-                    metrics = _fit_and_evaluate(checkpoint, train, val, test, true_dag, fit_seeded, overrides)
-                row = {"configuration": configuration, "seed": seed, "method": method, **scalar_metrics(metrics)}
+                row: dict[str, Any] = {"configuration": configuration, "seed": seed, "method": method, "error": ""}
+                try:
+                    if method == "two_stage":
+                        metrics = _two_stage(checkpoint, train, test, true_dag, seed)
+                    else:
+                        overrides = {"n_nodes": n_nodes, **({"mixture_weights": "free"} if method == "pima" else {})}
+                        metrics = _fit_and_evaluate(checkpoint, train, val, test, true_dag, fit_seeded, overrides)
+                    row.update(scalar_metrics(metrics))
+                except Exception as exc:  # a failed run is a result too: recorded, not hidden
+                    logger.exception("benchmark %s seed %d %s failed", configuration, seed, method)
+                    row["error"] = f"{type(exc).__name__}: {exc}"
                 row["wall_seconds"] = pre_seconds + time.perf_counter() - start
                 logger.info("benchmark %s seed %d %s: %s", configuration, seed, method,
                             {k: round(v, 3) for k, v in row.items() if isinstance(v, float)})
@@ -165,8 +170,10 @@ def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any]) -> 
     included), and the same numbers for MLflow."""
     columns = [m for m in SUMMARY_METRICS if m in results]
     grouped = results.groupby(["configuration", "method"], sort=False)
+    failed = results[results["error"].fillna("").astype(str) != ""] if "error" in results else results.iloc[:0]
     lines = [
-        f"Benchmark on circles: {len(benchmark['seeds'])} seed(s) {list(benchmark['seeds'])}, N = {benchmark['n_specimens']}; mean +- std over seeds ('-': not applicable).",
+        f"Benchmark on circles: {len(benchmark['seeds'])} seed(s) {list(benchmark['seeds'])}, N = {benchmark['n_specimens']}; "
+        f"mean +- std over seeds ('-': not applicable); failed runs: {len(failed)}.",
         "",
         "| configuration | method | " + " | ".join(columns) + " |",
         "|---|---|" + "---|" * len(columns),
@@ -183,6 +190,8 @@ def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any]) -> 
             cells.append(f"{mean:.3g} +- {std:.2g}")
             mlflow_metrics[f"benchmark.{configuration}.{method}.{metric}"] = {"step": 0, "value": mean}
         lines.append(f"| {configuration} | {method} | " + " | ".join(cells) + " |")
+    for _, run in failed.iterrows():
+        lines.append(f"\nFAILED: {run['configuration']} seed {run['seed']} {run['method']}: {run['error']}")
     return "\n".join(lines) + "\n", mlflow_metrics
 
 
