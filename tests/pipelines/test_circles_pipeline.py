@@ -178,14 +178,12 @@ def test_circles_then_data_processing_through_sequential_runner(circles_params):
         {
             "params:circles": MemoryDataset(copy.deepcopy(circles_params)),
             "params:data_processing": MemoryDataset(processing_params),
-            "params:circles.n_figure_images": MemoryDataset(circles_params["n_figure_images"]),
         }
     )
     pipeline = create_circles_pipeline() + create_data_processing_pipeline(dataset="circles")
     assert pipeline.inputs() == {
         "params:circles",
         "params:data_processing",
-        "params:circles.n_figure_images",
     }
 
     figures_before = set(plt.get_fignums())

@@ -188,7 +188,7 @@ def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any]) -> 
                 continue
             mean, std = float(values.mean()), float(values.std(ddof=0))
             cells.append(f"{mean:.3g} +- {std:.2g}")
-            mlflow_metrics[f"benchmark.{configuration}.{method}.{metric}"] = {"step": 0, "value": mean}
+            mlflow_metrics[f"{configuration}.{method}.{metric}"] = {"step": 0, "value": mean}
         lines.append(f"| {configuration} | {method} | " + " | ".join(cells) + " |")
     for _, run in failed.iterrows():
         lines.append(f"\nFAILED: {run['configuration']} seed {run['seed']} {run['method']}: {run['error']}")

@@ -87,8 +87,9 @@ def _feature_label(row: pd.Series) -> str:
     return "\n".join(f"{name}={int(value)}" for name, value in row.items())
 
 
-def plot_sample_images(raw_specimens: Mapping[str, np.ndarray], features: pd.DataFrame, n_images: int = 16) -> Figure:
-    """A grid of the first ``n_images`` specimen images, each annotated with its true features."""
+def plot_sample_images(raw_specimens: Mapping[str, np.ndarray], features: pd.DataFrame, params: Mapping[str, Any]) -> Figure:
+    """A grid of the first ``params.n_figure_images`` images, each annotated with its true features."""
+    n_images = int(params.get("n_figure_images", 16))
     images = raw_specimens["images"][:n_images]
     labels = features.drop(columns="specimen_id").iloc[:n_images]
     cols = int(np.ceil(np.sqrt(len(images))))

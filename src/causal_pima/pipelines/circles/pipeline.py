@@ -11,9 +11,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(nodes.generate_features, "params:circles", ["features", "true_dag"], name="generate_features"),
             node(nodes.exact_distributions, "true_dag", ["joint_distribution", "interventional_distributions"], name="exact_distributions"),
             node(nodes.render_specimens, ["features", "params:circles"], "raw_specimens", name="render_specimens"),
-            node(nodes.plot_sample_images, ["raw_specimens", "features", "params:circles.n_figure_images"], "sample_images_figure", name="plot_sample_images"),
+            node(nodes.plot_sample_images, ["raw_specimens", "features", "params:circles"], "sample_images_figure", name="plot_sample_images"),
             node(nodes.plot_spectra, ["raw_specimens", "features"], "spectra_figure", name="plot_spectra"),
         ],
         namespace="circles",
-        parameters={"params:circles", "params:circles.n_figure_images"},
+        parameters={"params:circles"},
     )
