@@ -201,7 +201,7 @@ def plot_physics_curves(fitted_model: Mapping[str, Any], train_set: Mapping[str,
     k = laws.shape[0]
     cols = min(4, k)
     rows = int(np.ceil(k / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharex=True)
     names = node_names(model.config.n_nodes)
     for index, ax in enumerate(axes.ravel()):
         if index >= k:
