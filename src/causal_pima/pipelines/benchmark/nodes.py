@@ -170,7 +170,8 @@ def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any]) -> 
     included), and the same numbers for MLflow."""
     columns = [m for m in SUMMARY_METRICS if m in results]
     grouped = results.groupby(["configuration", "method"], sort=False)
-    failed = results[results["error"].fillna("").astype(str) != ""] if "error" in results else results.iloc[:0]
+    # an empty error (NaN once the table went through CSV) means the run succeeded
+    failed = results[results["error"].notna() & (results["error"].astype(str) != "")] if "error" in results else results.iloc[:0]
     lines = [
         f"Benchmark on circles: {len(benchmark['seeds'])} seed(s) {list(benchmark['seeds'])}, N = {benchmark['n_specimens']}; "
         f"mean +- std over seeds ('-': not applicable); failed runs: {len(failed)}.",
