@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import matplotlib
 
@@ -13,6 +13,7 @@ import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 
@@ -69,8 +70,24 @@ def latent_projection_figure(latent_means: np.ndarray, outcome: np.ndarray, mixt
     return fig
 
 
-def dag_figure(edges: Sequence[Sequence], node_names: Sequence[str], title: str, ax=None) -> Figure:
-    """Draw a DAG with edge strengths as labels; ``edges`` are ``(from, to, strength)`` name triples."""
+UNDETERMINED_LABEL = "undetermined by observational data"
+DETERMINED_LABEL = "determined by observational data"
+
+
+def dag_figure(
+    edges: Sequence[Sequence],
+    node_names: Sequence[str],
+    title: str,
+    ax=None,
+    undetermined: Iterable[Sequence[str]] | None = None,
+) -> Figure:
+    """Draw a DAG with edge strengths as labels; ``edges`` are ``(from, to, strength)`` name triples.
+
+    ``undetermined``: unordered ``(a, b)`` name pairs whose direction observational data cannot
+    decide (undirected in the CPDAG, e.g. ``equivalence_class_record(...)["undetermined_edges"]``).
+    When given, those edges are drawn dashed without arrowhead, the others solid with an arrow,
+    and a legend says which is which. ``None``: every edge solid, no legend.
+    """
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -80,13 +97,30 @@ def dag_figure(edges: Sequence[Sequence], node_names: Sequence[str], title: str,
     graph.add_nodes_from(node_names)
     for e in edges:
         graph.add_edge(e[0], e[1], weight=float(e[2]) if len(e) > 2 else 1.0)
+    reversible = {frozenset(pair) for pair in undetermined or ()}
+    dashed = [e for e in graph.edges if frozenset(e) in reversible]
+    solid = [e for e in graph.edges if frozenset(e) not in reversible]
     pos = nx.circular_layout(graph)
     nx.draw_networkx_nodes(graph, pos, ax=ax, node_color="#dde6f5", node_size=1500, edgecolors="k")
     nx.draw_networkx_labels(graph, pos, ax=ax, font_size=9)
-    widths = [0.8 + 1.2 * min(abs(graph.edges[e]["weight"]), 5.0) / 2.5 for e in graph.edges]
-    nx.draw_networkx_edges(graph, pos, ax=ax, arrows=True, arrowsize=20, width=widths, node_size=1500)
+
+    def width(e) -> float:
+        return 0.8 + 1.2 * min(abs(graph.edges[e]["weight"]), 5.0) / 2.5
+
+    nx.draw_networkx_edges(graph, pos, ax=ax, edgelist=solid, arrows=True, arrowsize=20, width=[width(e) for e in solid], node_size=1500)
+    if dashed:
+        nx.draw_networkx_edges(
+            graph, pos, ax=ax, edgelist=dashed, arrows=True, arrowstyle="-", style="dashed",
+            edge_color="tab:gray", width=[width(e) for e in dashed], node_size=1500,
+        )
     if any(len(e) > 2 for e in edges):
         nx.draw_networkx_edge_labels(graph, pos, ax=ax, edge_labels={(e[0], e[1]): f"{float(e[2]):+.2f}" for e in edges}, font_size=8)
+    if undetermined is not None:
+        handles = [
+            Line2D([], [], color="k", linestyle="-", marker=">", markevery=[1], label=DETERMINED_LABEL),
+            Line2D([], [], color="tab:gray", linestyle="--", label=UNDETERMINED_LABEL),
+        ]
+        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.12), fontsize=7, frameon=False)
     ax.set_title(title)
     ax.axis("off")
     ax.margins(0.2)

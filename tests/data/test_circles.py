@@ -67,6 +67,49 @@ def test_radius_shift_and_hue_recovered_from_pixels_for_every_specimen():
     assert np.all(np.abs(red - blue) > 0.5)
 
 
+def _centroid_row(images: np.ndarray) -> np.ndarray:
+    """Per image: centroid row of the disc (pixels from the top)."""
+    disc = images.max(axis=1) > 0.5  # [N, H, W]
+    rows = np.arange(SIZE)[None, :, None] + 0.5
+    return (disc * rows).sum(axis=(1, 2)) / disc.sum(axis=(1, 2))
+
+
+def test_all_four_image_features_recovered_from_pixels_for_every_specimen():
+    rows = list(itertools.product([0, 1], repeat=4)) * 8
+    features = pd.DataFrame(rows, columns=["radius", "shift", "hue", "lift"])
+    images, _, _ = render_circles(features, np.random.default_rng(7))
+    area, centroid_x, red, blue = _disc_statistics(images)
+    centroid_y = _centroid_row(images)
+
+    np.testing.assert_array_equal(area > 150, features["radius"] == 1)
+    np.testing.assert_array_equal(centroid_x > SIZE / 2, features["shift"] == 1)
+    np.testing.assert_array_equal(blue > red, features["hue"] == 1)
+    # nominal centre rows: 0.5 * 32 = 16 px, raised 0.33 * 32 = 10.56 px; jitter +-0.64 px
+    np.testing.assert_array_equal(centroid_y < 13.3, features["lift"] == 1)
+    assert np.all(np.abs(centroid_y - np.where(features["lift"] == 1, 10.56, 16.0)) < 1.5)
+    # a raised large disc still lies wholly inside the image: same area range as before
+    assert 190 <= area[features["radius"] == 1].min() and area.max() <= 280
+
+
+def test_lift_zero_renders_exactly_as_without_the_column():
+    """Configurations without ``lift`` render bit-identically to before ``lift`` existed."""
+    features = _all_outcomes_batch(repeats=2)
+    for got, expected in zip(
+        render_circles(features.assign(lift=0), np.random.default_rng(9)),
+        render_circles(features, np.random.default_rng(9)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_lift_changes_image_only():
+    lowered = _all_outcomes_batch(repeats=2, glow=0).assign(lift=0)
+    images_off, spectra_off, _ = render_circles(lowered, np.random.default_rng(6))
+    images_on, spectra_on, _ = render_circles(lowered.assign(lift=1), np.random.default_rng(6))
+    np.testing.assert_array_equal(spectra_on, spectra_off)
+    assert np.all(_centroid_row(images_off) - _centroid_row(images_on) > 4.0)
+
+
 def test_glow_changes_spectrum_only():
     without_glow = _all_outcomes_batch(repeats=2, glow=0)
     with_glow = without_glow.assign(glow=1)
@@ -127,12 +170,12 @@ def test_same_seed_same_arrays_different_seed_different():
 
 def test_unknown_column_and_non_binary_values_raise():
     with pytest.raises(
-        ValueError, match=r"unknown feature column 'size'.*radius.*shift.*hue.*glow"
+        ValueError, match=r"unknown feature column 'size'.*radius.*shift.*hue.*glow.*lift"
     ):
         render_circles(pd.DataFrame({"radius": [0], "size": [1]}), np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"'hue' must hold only 0/1"):
         render_circles(pd.DataFrame({"hue": [0, 2]}), np.random.default_rng(0))
-    assert KNOWN_FEATURES == ("radius", "shift", "hue", "glow")
+    assert KNOWN_FEATURES == ("radius", "shift", "hue", "glow", "lift")
 
 
 def test_config_from_params_and_validation():

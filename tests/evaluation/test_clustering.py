@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causal_pima.evaluation.clustering import clustering_scores, node_accuracy
+from causal_pima.evaluation.clustering import (
+    UNMATCHED_FEATURE_ACCURACY,
+    clustering_scores,
+    node_accuracy,
+)
 from causal_pima.evaluation.matching import NodeMatching
 
 
@@ -56,8 +60,31 @@ def test_node_accuracy_applies_flips_and_names():
     assert node_accuracy(nodes, t, matching) == pytest.approx({"0": 0.25, "1": 1.0, "mean": 0.625})
 
 
-def test_node_accuracy_skips_unmatched_features():
+def test_node_accuracy_counts_unmatched_features_at_chance():
+    # three perfect nodes for four true features: the fourth (glow) has no node
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 2, size=(40, 4))
+    nodes = t[:, :3].astype(float)
+    matching = NodeMatching(
+        {0: 0, 1: 1, 2: 2},
+        {0: False, 1: False, 2: False},
+        {0: 1.0, 1: 1.0, 2: 1.0},
+        unmatched_features=[3],
+    )
+    acc = node_accuracy(nodes, t, matching, ["radius", "shift", "hue", "glow"])
+    assert UNMATCHED_FEATURE_ACCURACY == 0.5
+    assert acc == {"radius": 1.0, "shift": 1.0, "hue": 1.0, "glow": 0.5, "mean": 0.875}
+    assert list(acc) == ["radius", "shift", "hue", "glow", "mean"]
+
+
+def test_node_accuracy_unmatched_features_with_a_flipped_node():
     t = np.array([[0, 1, 0], [1, 1, 1]])
-    nodes = np.array([[1], [0]])
+    nodes = np.array([[1], [0]])  # NOT f0, perfect
     matching = NodeMatching({0: 0}, {0: True}, {0: 1.0}, unmatched_features=[1, 2])
-    assert node_accuracy(nodes, t, matching) == pytest.approx({"0": 1.0, "mean": 1.0})
+    assert node_accuracy(nodes, t, matching) == {"0": 1.0, "1": 0.5, "2": 0.5, "mean": 2.0 / 3.0}
+
+
+def test_node_accuracy_rejects_a_matching_for_other_features():
+    matching = NodeMatching({0: 0}, {0: False}, {0: 1.0})  # one feature
+    with pytest.raises(ValueError, match="2 columns for a matching over 1 features"):
+        node_accuracy(np.zeros((3, 1)), np.zeros((3, 2), dtype=int), matching)

@@ -8,7 +8,15 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from causal_pima.evaluation.graphs import cpdag, cpdag_shd, edge_scores, shd
+from causal_pima.evaluation.graphs import (
+    cpdag,
+    cpdag_shd,
+    edge_scores,
+    equivalence_class_record,
+    equivalence_class_size,
+    shd,
+    shd_decomposition,
+)
 
 
 def adj(d: int, *edges: tuple[int, int]) -> np.ndarray:
@@ -165,6 +173,84 @@ def test_cpdag_matches_brute_force_equivalence_classes_on_4_nodes():
         expected = np.where(always | always.T, always, skel)
         for a in members:
             np.testing.assert_array_equal(cpdag(a), expected)
+
+
+# ---------------------------------------------------------------- equivalence class record
+
+NAMES = ["a", "b", "c"]
+FORK = adj(3, (1, 0), (1, 2))  # a <- b -> c
+
+
+@pytest.mark.parametrize(
+    ("dag", "determined", "undetermined", "size"),
+    [
+        (CHAIN, [], [["a", "b"], ["b", "c"]], 3),
+        (COLLIDER, [["a", "c"], ["b", "c"]], [], 1),
+        (FORK, [], [["a", "b"], ["b", "c"]], 3),
+        (FULL, [], [["a", "b"], ["a", "c"], ["b", "c"]], 6),
+        (EMPTY, [], [], 1),
+        (adj(3, (0, 1)), [], [["a", "b"]], 2),
+    ],
+    ids=["chain", "collider", "fork", "complete", "empty", "one-edge"],
+)
+def test_equivalence_class_record(dag, determined, undetermined, size):
+    assert equivalence_class_record(dag, NAMES) == {
+        "determined_edges": determined,
+        "undetermined_edges": undetermined,
+        "n_dags_in_class": size,
+    }
+
+
+def test_equivalence_class_record_mixed_graph():
+    # a -> c <- b is a v-structure; Meek R1 then compels c -> d and d -> e. Only the separate
+    # edge g -> f is free (class: g -> f or f -> g).
+    names = ["a", "b", "c", "d", "e", "f", "g"]
+    dag = adj(7, (0, 2), (1, 2), (2, 3), (3, 4), (6, 5))
+    record = equivalence_class_record(dag, names)
+    assert record == {
+        "determined_edges": [["a", "c"], ["b", "c"], ["c", "d"], ["d", "e"]],
+        "undetermined_edges": [["f", "g"]],  # listed in node order, whatever the DAG's direction
+        "n_dags_in_class": 2,
+    }
+
+
+def test_equivalence_class_size_matches_brute_force_on_4_nodes():
+    classes: dict = {}
+    for a in _all_dags(4):
+        classes.setdefault(_class_key(a), []).append(a)
+    for members in classes.values():
+        assert equivalence_class_size(members[0]) == len(members)
+
+
+def test_equivalence_class_size_of_complete_graphs_is_d_factorial():
+    assert equivalence_class_size(np.triu(np.ones((5, 5), dtype=np.int64), 1)) == 120
+
+
+def test_equivalence_class_record_rejects_bad_input():
+    with pytest.raises(ValueError, match="2 node names for a 3-node graph"):
+        equivalence_class_record(CHAIN, ["a", "b"])
+    with pytest.raises(ValueError, match="not a DAG"):
+        equivalence_class_record(adj(3, (0, 1), (1, 2), (2, 0)), NAMES)
+
+
+# ---------------------------------------------------------------- SHD within the class vs real
+
+
+def test_shd_decomposition_within_the_true_class():
+    # the reversed chain is Markov equivalent: its whole SHD is orientation the data cannot decide
+    assert shd_decomposition(CHAIN, REV_CHAIN) == {"shd_within_class": 2, "shd_real": 0}
+    assert shd_decomposition(CHAIN, FORK) == {"shd_within_class": 1, "shd_real": 0}
+
+
+def test_shd_decomposition_outside_the_true_class():
+    # collider vs chain 0 -> 2 -> 1: one reversed edge, but a different class
+    assert shd_decomposition(COLLIDER, CHAIN_021) == {"shd_within_class": 0, "shd_real": 1}
+    # reversed chain plus an extra edge: outside the class, so all 3 count as real
+    assert shd_decomposition(adj(4, (0, 1), (1, 2)), adj(4, (1, 0), (2, 1), (2, 3))) == {
+        "shd_within_class": 0,
+        "shd_real": 3,
+    }
+    assert shd_decomposition(CHAIN, CHAIN) == {"shd_within_class": 0, "shd_real": 0}
 
 
 # ---------------------------------------------------------------- edge scores

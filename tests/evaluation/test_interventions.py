@@ -68,21 +68,16 @@ def test_interventional_tv_reversed_edge_is_observationally_equal_but_not_interv
     assert out["mean"] == pytest.approx(0.3)
 
 
-def test_interventional_tv_missing_feature_marginalised():
-    # learned has only b with its true marginal P(b=1) = 0.5
-    learned = BinarySCM({"b": []}, {"b": [0.5]})
-    out = interventional_tv(learned, TRUE_2)
-    # do(a=v): a absent from learned -> learned observational P(b=1) = 0.5 vs 0.2 / 0.8
-    # do(b=v): no shared feature left besides b -> 0
-    assert out["per_intervention"] == pytest.approx(
-        {"a=0": 0.3, "a=1": 0.3, "b=0": 0.0, "b=1": 0.0}
-    )
-    assert out["mean"] == pytest.approx(0.15)
+def test_interventional_tv_requires_every_true_feature():
+    # a learned model without a true feature would hide that feature's errors
+    with pytest.raises(ValueError, match=r"missing \['a'\]"):
+        interventional_tv(BinarySCM({"b": []}, {"b": [0.5]}), TRUE_2)
 
 
 def test_interventional_tv_rejects_unknown_learned_feature():
-    with pytest.raises(ValueError, match="not in the true SCM"):
-        interventional_tv(BinarySCM({"z": []}, {"z": [0.5]}), TRUE_2)
+    learned = BinarySCM({"a": [], "b": [], "z": []}, {"a": [0.5], "b": [0.5], "z": [0.5]})
+    with pytest.raises(ValueError, match=r"not in the true SCM \['z'\]"):
+        interventional_tv(learned, TRUE_2)
 
 
 def _relabelled_tables(true: BinarySCM, feature_of_node: list[int], flip: list[bool], rng):
@@ -128,8 +123,16 @@ def test_interventional_tv_zero_under_relabelling_through_matching():
 
 
 def test_interventional_tv_after_mapping_with_unmatched_feature():
-    # learned node 0 = NOT b, with P(N0 = 1) = 0.5; feature a is unmatched
-    matching = NodeMatching({0: 1}, {0: True}, {0: 1.0}, unmatched_features=[0])
-    learned = map_learned_graph({0: []}, {0: np.array([0.5])}, matching, TRUE_2.features)
-    assert learned.features == ("b",)
-    assert interventional_tv(learned, TRUE_2)["mean"] == pytest.approx(0.15)
+    # true: a -> b with P(a=1) = 0.9, P(b=1 | a) = [0.2, 0.8], so P(b=1) = 0.74.
+    true = BinarySCM({"a": [], "b": ["a"]}, {"a": [0.9], "b": [0.2, 0.8]})
+    # learned node 0 = b with its true marginal; feature a has no node and becomes a fair coin
+    matching = NodeMatching({0: 1}, {0: False}, {0: 1.0}, unmatched_features=[0])
+    learned = map_learned_graph({0: []}, {0: np.array([0.74])}, matching, true.features)
+    assert learned.features == ("a", "b")
+    out = interventional_tv(learned, true)
+    # do(a=0): P(b=1) 0.2 vs 0.74 -> 0.54; do(a=1): 0.8 vs 0.74 -> 0.06
+    # do(b=v): P(a=1) 0.9 (a is upstream) vs the fair coin 0.5 -> 0.4 each
+    assert out["per_intervention"] == pytest.approx(
+        {"a=0": 0.54, "a=1": 0.06, "b=0": 0.4, "b=1": 0.4}
+    )
+    assert out["mean"] == pytest.approx(0.35)

@@ -7,6 +7,7 @@ import pytest
 
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.evaluation.matching import (
+    UNMATCHED_FEATURE_P_ONE,
     NodeMatching,
     agreement_matrix,
     map_learned_graph,
@@ -116,6 +117,32 @@ def test_map_learned_graph_mixed_flips_and_unmatched_parent():
     # c'=0: n0=0,n1=1 -> t[4],t[5]; c'=1: n0=1,n1=1 -> t[6],t[7];
     # c'=2: n0=0,n1=0 -> t[0],t[1]; c'=3: n0=1,n1=0 -> t[2],t[3]
     np.testing.assert_allclose(scm.tables["f2"], [0.55, 0.75, 0.15, 0.35])
+
+
+def test_map_learned_graph_makes_unmatched_features_fair_coins():
+    # two learned nodes (N0 -> N1) for three features; feature "b" (index 1) has no node
+    matching = NodeMatching(
+        {0: 2, 1: 0}, {0: False, 1: True}, {0: 1.0, 1: 1.0}, unmatched_features=[1]
+    )
+    scm = map_learned_graph({0: [], 1: [0]}, {0: [0.3], 1: [0.2, 0.9]}, matching, ["a", "b", "c"])
+    assert scm.features == ("a", "b", "c")
+    assert scm.parents == {"a": ("c",), "b": (), "c": ()}
+    assert UNMATCHED_FEATURE_P_ONE == 0.5
+    np.testing.assert_array_equal(scm.tables["b"], [0.5])
+    np.testing.assert_allclose(scm.tables["c"], [0.3])
+    np.testing.assert_allclose(scm.tables["a"], [0.8, 0.1])  # child flipped
+    # b is independent of the rest and a fair coin
+    joint = scm.joint().reshape(2, 2, 2)  # axes (c, b, a): bit 0 = a is the last axis
+    np.testing.assert_allclose(joint.sum(axis=(0, 2)), [0.5, 0.5])
+    np.testing.assert_allclose(
+        joint, np.broadcast_to(joint.sum(axis=1, keepdims=True) / 2, joint.shape)
+    )
+
+
+def test_map_learned_graph_needs_a_name_for_every_feature():
+    matching = NodeMatching({0: 0}, {0: False}, {0: 1.0}, unmatched_features=[1])
+    with pytest.raises(ValueError, match="3 feature names for a matching over 2 features"):
+        map_learned_graph({0: []}, {0: [0.5]}, matching, ["a", "b", "c"])
 
 
 def test_map_learned_graph_rejects_wrong_table_size():

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from causal_pima.core.outcomes import joint_outcomes  # noqa: E402
 from causal_pima.data.scm import BinarySCM  # noqa: E402
+from causal_pima.evaluation.graphs import equivalence_class_record  # noqa: E402
 from causal_pima.pipelines.circles import create_pipeline as create_circles_pipeline  # noqa: E402
 from causal_pima.pipelines.circles.nodes import (  # noqa: E402
     build_scm,
@@ -126,7 +127,8 @@ def test_unknown_configuration_is_rejected_by_name(circles_params):
     params = _with(circles_params, configuration="fork_of_doom")
     with pytest.raises(
         ValueError,
-        match=r"'fork_of_doom' is not defined; choose one of \['chain', 'collider', 'glow'\]",
+        match=r"'fork_of_doom' is not defined; choose one of \['chain', 'collider', 'complete', "
+        r"'empty', 'fork', 'glow', 'image4', 'one_edge', 'unbalanced', 'weak', 'xor'\]",
     ):
         generate_features(params)
     with pytest.raises(ValueError, match="fork_of_doom"):
@@ -167,6 +169,31 @@ def test_glow_configuration_loads_generates_and_renders(circles_params):
     assert raw["images"].shape == (N, 3, 32, 32) and raw["images"].dtype == np.float32
     assert raw["curves"].shape == (N, 64) and raw["grid"].shape == (64,)
     assert 0.0 <= raw["images"].min() and raw["images"].max() <= 1.0
+
+
+@pytest.mark.parametrize("configuration", sorted(_load_params("circles")["configurations"]))
+def test_every_configuration_loads_generates_and_renders(circles_params, configuration):
+    params = _with(circles_params, configuration=configuration)
+    features, true_dag = generate_features(params)
+    scm = build_scm(params)
+    assert list(features.columns) == ["specimen_id", *scm.features] == ["specimen_id", *true_dag["features"]]
+    assert set(np.unique(features.drop(columns="specimen_id"))) <= {0, 1}
+    raw = render_specimens(features, params)
+    assert raw["images"].shape == (N, 3, 32, 32) and raw["curves"].shape == (N, 64)
+
+
+def test_image4_has_four_image_features_and_a_determined_graph(circles_params):
+    params = _with(circles_params, configuration="image4")
+    features, true_dag = generate_features(params)
+    assert true_dag["features"] == ["radius", "shift", "hue", "lift"]
+    assert true_dag["edges"] == [["radius", "hue"], ["shift", "hue"], ["hue", "lift"]]
+    scm = build_scm(params)
+    record = equivalence_class_record(scm.adjacency(), scm.features)
+    assert record["undetermined_edges"] == [] and record["n_dags_in_class"] == 1
+    # lift = 1 raises the disc: the top half of the image holds more of its light
+    images = render_specimens(features, params)["images"]
+    top_share = images[:, :, :13].sum(axis=(1, 2, 3)) / images.sum(axis=(1, 2, 3))
+    np.testing.assert_array_equal(top_share > 0.5, features["lift"].to_numpy() == 1)
 
 
 # ---------------------------------------------------------------- circles + data_processing, run

@@ -6,11 +6,13 @@ DESIGN.md section 4. Binary features (a missing column means 0 for every specime
 * ``shift``: disc centre left (0) or right (1) of the image centre; image only.
 * ``hue``: red (0) or blue (1) disc; image colour and spectrum line centre.
 * ``glow``: a second emission line at a fixed wavelength; spectrum only, the image ignores it.
+* ``lift``: disc centre at mid-height (0) or raised by ``lift_offset`` (1); image only.
 
 Per-specimen nuisance jitter is uniform and bounded (``+-jitter``, ``+-hue_jitter``), so the features
 stay exactly recoverable from the image while the clusters are not points. The random numbers of the
-image are drawn before those of the spectrum and never depend on ``glow``: the same rng state gives
-identical images whatever ``glow`` is.
+image are drawn before those of the spectrum and never depend on the feature values: the same rng
+state gives identical images whatever ``glow`` is, and ``lift = 0`` (or no ``lift`` column) renders
+exactly what the renderer drew before ``lift`` existed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-KNOWN_FEATURES = ("radius", "shift", "hue", "glow")
+KNOWN_FEATURES = ("radius", "shift", "hue", "glow", "lift")
 
 # Hue of the two disc colours, as a fraction of the colour circle (HSV): red 0, blue 2/3.
 _HUE_RED = 0.0
@@ -42,6 +44,7 @@ class CirclesRenderConfig:
     radius_small: float = 0.16
     radius_large: float = 0.27
     shift_offset: float = 0.17  # disc centre at 0.5 -+ shift_offset of the width
+    lift_offset: float = 0.17  # lift = 1: disc centre raised to 0.5 - lift_offset of the height
     jitter: float = 0.02  # uniform +-jitter on centre x, centre y and radius
     hue_jitter: float = 0.04  # uniform +-hue_jitter on the hue (fraction of the colour circle)
     saturation: float = 0.85
@@ -74,7 +77,14 @@ class CirclesRenderConfig:
             problems.append(f"saturation must be in [0, 1], got {self.saturation}")
         if self.line_width <= 0.0:
             problems.append(f"line_width must be > 0, got {self.line_width}")
-        for name in ("jitter", "hue_jitter", "image_noise", "spectrum_noise", "glow_height"):
+        for name in (
+            "jitter",
+            "hue_jitter",
+            "image_noise",
+            "spectrum_noise",
+            "glow_height",
+            "lift_offset",
+        ):
             if getattr(self, name) < 0.0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if problems:
@@ -89,7 +99,7 @@ def render_circles(
     """Render one image and one spectrum per row of a binary feature table.
 
     Args:
-        features: ``[N, <= 4]`` 0/1 columns drawn from ``KNOWN_FEATURES``; missing ones are 0.
+        features: ``[N, <= 5]`` 0/1 columns drawn from ``KNOWN_FEATURES``; missing ones are 0.
         rng: source of all jitter and noise (deterministic given its state).
         config: rendering parameters.
 
@@ -114,7 +124,7 @@ def render_circles(
     )
     centre_x = 0.5 + np.where(values["shift"] == 1, 1.0, -1.0) * config.shift_offset
     centre_x = centre_x + centre_jitter[:, 0]
-    centre_y = 0.5 + centre_jitter[:, 1]
+    centre_y = 0.5 - values["lift"] * config.lift_offset + centre_jitter[:, 1]  # row 0 is the top
     hue = np.where(values["hue"] == 1, _HUE_BLUE, _HUE_RED) + hue_offset
 
     coverage = _disc_coverage(centre_x * size, centre_y * size, radius * size, size)  # [N, H, W]

@@ -37,39 +37,33 @@ def interventional_tv(learned: BinarySCM, true: BinarySCM) -> dict:
     """TV between learned and true interventional distributions, for every true single-node do.
 
     For every feature ``X`` of ``true`` and ``v`` in {0, 1}: the total variation between learned
-    and true ``P(others | do(X = v))``, where ``others`` are the features present in both models
-    except ``X`` (``X`` itself is fixed by the intervention and marginalised out).
+    and true ``P(others | do(X = v))`` over all other features (``X`` itself is fixed by the
+    intervention and marginalised out). With a single feature the distributions are on one point
+    and the TV is 0.
 
-    Conventions:
-        * Features of ``true`` absent from ``learned`` (unmatched) are marginalised out of the true
-          distribution.
-        * If ``X`` itself is absent from ``learned``, the learned model has nothing to intervene
-          on; its observational distribution is used (the intervention has no effect in it).
-        * With no other shared feature the distributions are on a single point and the TV is 0.
+    Both models must have the same features (in any order), so that no feature's error can be
+    left out: complete a partial learned model first (:func:`~causal_pima.evaluation.matching.map_learned_graph`
+    makes a true feature without a learned node an independent fair coin).
 
     Returns:
         ``{"mean": float, "per_intervention": {f"{X}={v}": tv}}``; the mean is over all
         ``2 * m`` interventions.
 
     Raises:
-        ValueError: if ``learned`` has a feature that ``true`` lacks.
+        ValueError: if the feature sets differ (the missing and extra features are named).
     """
-    extra = set(learned.features) - set(true.features)
-    if extra:
-        raise ValueError(f"learned features not in the true SCM: {sorted(extra)}")
-    learned_joint = None
+    missing = sorted(set(true.features) - set(learned.features))
+    extra = sorted(set(learned.features) - set(true.features))
+    if missing or extra:
+        raise ValueError(
+            f"the learned SCM must have the true features: missing {missing}, "
+            f"learned features not in the true SCM {extra}"
+        )
     per: dict[str, float] = {}
     for x in true.features:
-        others = [f for f in true.features if f in learned.features and f != x]
+        others = [f for f in true.features if f != x]
         for v in (0, 1):
             p_true = marginal(true.interventional(x, v), true.features, others)
-            if x in learned.features:
-                p_learned_full = learned.interventional(x, v)
-            else:
-                if learned_joint is None:
-                    learned_joint = learned.joint()
-                p_learned_full = learned_joint
-            p_learned = marginal(p_learned_full, learned.features, others)
+            p_learned = marginal(learned.interventional(x, v), learned.features, others)
             per[f"{x}={v}"] = total_variation(p_learned, p_true)
-    mean = float(np.mean(list(per.values()))) if per else 0.0
-    return {"mean": mean, "per_intervention": per}
+    return {"mean": float(np.mean(list(per.values()))), "per_intervention": per}

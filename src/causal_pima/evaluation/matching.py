@@ -20,6 +20,10 @@ from scipy.optimize import linear_sum_assignment
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.data.scm import BinarySCM
 
+# P(feature = 1) of a true feature that no learned node is matched to, in the mapped learned model:
+# an independent fair coin.
+UNMATCHED_FEATURE_P_ONE = 0.5
+
 
 @dataclass
 class NodeMatching:
@@ -158,32 +162,39 @@ def map_learned_graph(
         tables: learned node ``j`` -> ``P(N_j = 1 | parents)``, length ``2**len(parents[j])``,
             config index ``c = sum_i value(parents[j][i]) * 2**i``.
         matching: from :func:`match_nodes`.
-        feature_names: names of the true features, indexed by true feature index.
+        feature_names: names of all ``m`` true features, indexed by true feature index.
 
     Returns:
-        A :class:`BinarySCM` over the matched features, in increasing true-feature-index order.
-        Each matched node becomes the feature it is matched to; its parents keep their order in the
+        A :class:`BinarySCM` over *all* ``m`` true features, in true-feature-index order. Each
+        matched node becomes the feature it is matched to; its parents keep their order in the
         learned parent list. Flips: a flipped child's table becomes ``1 - table``; a flipped
         parent's bit is inverted when looking up the learned config.
+
+    Unmatched features (``d < m``): each becomes an independent fair coin, a root with
+    ``P = 0.5`` and no edges, so every metric computed from the result covers every true feature
+    (its true edges count as missing, and interventional errors involving it are not hidden).
 
     Unmatched nodes (``d > m``) are dropped. A matched node with an unmatched parent gets its table
     averaged uniformly (P = 1/2 each value) over that parent's values. This is a simple, documented
     rule, not the exact marginal of the learned joint: dependence routed through an unmatched node
-    (``a -> u -> b``) is lost. Unmatched features (``d < m``) are simply absent from the result.
+    (``a -> u -> b``) is lost.
     """
     names = list(feature_names)
-    if len(names) < matching.n_features:
+    if len(names) != matching.n_features:
         raise ValueError(
             f"{len(names)} feature names for a matching over {matching.n_features} features"
         )
-    order = sorted(matching.node_to_feature, key=lambda j: matching.node_to_feature[j])
+    node_of = matching.feature_to_node
     new_parents: dict[str, tuple[str, ...]] = {}
     new_tables: dict[str, np.ndarray] = {}
-    for j in order:
+    for f, name in enumerate(names):
+        if f not in node_of:
+            new_parents[name], new_tables[name] = (), np.array([UNMATCHED_FEATURE_P_ONE])
+            continue
+        j = node_of[f]
         if j not in parents or j not in tables:
             raise ValueError(f"matched node {j} has no parent list or table")
         kept, table = _mapped_table(tables[j], parents[j], matching, matching.flipped[j])
-        name = names[matching.node_to_feature[j]]
         new_parents[name] = tuple(names[matching.node_to_feature[p]] for p in kept)
         new_tables[name] = table
     return BinarySCM(new_parents, new_tables)

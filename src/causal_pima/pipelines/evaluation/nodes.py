@@ -5,6 +5,7 @@ Ground truth (labels, true DAG) is used here and only here: for evaluation, neve
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,18 +28,31 @@ from causal_pima.core.prediction import (  # noqa: E402
 from causal_pima.core.training import evaluate  # noqa: E402
 from causal_pima.data.scm import BinarySCM  # noqa: E402
 from causal_pima.evaluation import (  # noqa: E402
+    UNMATCHED_FEATURE_ACCURACY,
+    UNMATCHED_FEATURE_P_ONE,
     clustering_scores,
     cpdag_shd,
     edge_scores,
+    equivalence_class_record,
     interventional_tv,
     map_learned_graph,
     match_nodes,
     node_accuracy,
     shd,
+    shd_decomposition,
     signed_edges,
 )
 from causal_pima.model_input import specimen_tensors  # noqa: E402
 from causal_pima.plots import dag_figure  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+UNMATCHED_FEATURE_CONVENTION = (
+    "Every headline metric covers all true features. A true feature that no learned node is matched "
+    f"to counts at chance: node accuracy {UNMATCHED_FEATURE_ACCURACY}; in the learned graph it is an "
+    f"independent fair coin (P = {UNMATCHED_FEATURE_P_ONE}, no edges), so its true edges count as "
+    "missing in SHD, CPDAG SHD and recall, and the interventional TV includes it."
+)
 
 
 def learned_tables(learned_dag: Mapping[str, Any]) -> tuple[dict[int, list[int]], dict[int, np.ndarray]]:
@@ -57,14 +71,13 @@ def test_posteriors(posteriors: pd.DataFrame, n_nodes: int) -> tuple[np.ndarray,
 
 
 def graph_metrics(learned_dag: Mapping[str, Any], matching, true_scm: BinarySCM) -> dict[str, Any]:
-    """SHD, CPDAG SHD, precision/recall/F1 and interventional TV of the learned graph in feature space."""
+    """SHD (and its split), CPDAG SHD, precision/recall/F1, interventional TV and the Markov
+    equivalence classes of the learned graph mapped to feature space (over all true features:
+    :func:`~causal_pima.evaluation.map_learned_graph` makes an unmatched feature a fair coin)."""
     names = list(true_scm.features)
     parents, tables = learned_tables(learned_dag)
     learned_scm = map_learned_graph(parents, tables, matching, names)
-    pred_adj = np.zeros((len(names), len(names)), dtype=int)
-    for child, ps in learned_scm.parents.items():
-        for p in ps:
-            pred_adj[names.index(p), names.index(child)] = 1
+    pred_adj = learned_scm.adjacency()  # same feature order as the truth
     true_adj = true_scm.adjacency()
     strengths = signed_edges(np.asarray(learned_dag["adjacency"]), matching)
     learned_edges = [[names[i], names[j], float(strengths[i, j])] for i, j in zip(*np.nonzero(pred_adj), strict=True)]
@@ -72,11 +85,14 @@ def graph_metrics(learned_dag: Mapping[str, Any], matching, true_scm: BinarySCM)
     return {
         "shd": int(shd(true_adj, pred_adj)),
         "cpdag_shd": int(cpdag_shd(true_adj, pred_adj)),
+        **shd_decomposition(true_adj, pred_adj),
         **{k: float(v) for k, v in edge_scores(true_adj, pred_adj).items()},
         "interventional_tv": float(tv["mean"]),
         "interventional_tv_per_intervention": {k: float(v) for k, v in tv["per_intervention"].items()},
         "learned_edges": learned_edges,
         "true_edges": [list(e) for e in true_scm.edges()],
+        "learned_equivalence_class": equivalence_class_record(pred_adj, names),
+        "true_equivalence_class": equivalence_class_record(true_adj, names),
         "learned_tables": learned_scm.to_config(),
     }
 
@@ -160,12 +176,33 @@ def discovery_metrics(
     labels: np.ndarray,
     true_scm: BinarySCM,
 ) -> dict[str, Any]:
-    """Feature, cluster and graph recovery from test-split node marginals ``[N, d]`` and outcomes ``[N]``."""
+    """Feature, cluster and graph recovery from test-split node marginals ``[N, d]`` and outcomes ``[N]``.
+
+    Every headline metric is over all ``m`` true features (``labels`` is ``[N, m]``); see
+    :data:`UNMATCHED_FEATURE_CONVENTION`, stored in the report as ``unmatched_feature_convention``.
+    When ``d != m`` the report's ``warnings`` say so and a WARNING is logged.
+    """
     names = list(true_scm.features)
     matching = match_nodes(node_marginals, labels)
     accuracy = node_accuracy(node_marginals, labels, matching, feature_names=names)
     has_dag = learned_dag.get("conditional_probability_tables") is not None
     graph = graph_metrics(learned_dag, matching, true_scm) if has_dag else {"true_edges": [list(e) for e in true_scm.edges()]}
+    n_nodes, n_features = int(np.shape(node_marginals)[1]), len(names)
+    warnings = []
+    if n_nodes < n_features:
+        missed = [names[f] for f in matching.unmatched_features]
+        warnings.append(
+            f"the model has {n_nodes} nodes for {n_features} true features: no node for {missed}, "
+            "which count at chance in every headline metric"
+        )
+    elif n_nodes > n_features:
+        extra = [f"N{j}" for j in matching.unmatched_nodes]
+        warnings.append(
+            f"the model has {n_nodes} nodes for {n_features} true features: nodes {extra} match no "
+            "feature and are left out of the metrics"
+        )
+    for warning in warnings:
+        logger.warning("evaluation: %s", warning)
     return {
         **graph,
         "node_accuracy": float(accuracy.pop("mean")),
@@ -176,6 +213,11 @@ def discovery_metrics(
         },
         "unmatched_nodes": [f"N{j}" for j in matching.unmatched_nodes],
         "unmatched_features": [names[f] for f in matching.unmatched_features],
+        "n_features": n_features,
+        "n_matched_features": len(matching.node_to_feature),
+        "n_nodes": n_nodes,
+        "unmatched_feature_convention": UNMATCHED_FEATURE_CONVENTION,
+        "warnings": warnings,
         "n_test": int(len(labels)),
     }
 
@@ -215,15 +257,20 @@ def evaluate_fit(
 
 
 def plot_dag_comparison(dag_metrics: Mapping[str, Any], true_dag: Mapping[str, Any]) -> Figure:
-    """Learned (mapped to feature names) and true DAG side by side."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    """Learned (mapped to feature names) and true DAG side by side; in each, the edges whose
+    direction observational data cannot decide (undirected in its CPDAG) are dashed."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
     names = list(true_dag["features"])
     if "learned_edges" not in dag_metrics:
         axes[0].text(0.5, 0.5, "no DAG (free mixture weights)", ha="center", va="center")
         axes[0].axis("off")
     else:
-        dag_figure(dag_metrics["learned_edges"], names, f"learned (SHD {dag_metrics['shd']}, CPDAG SHD {dag_metrics['cpdag_shd']})", ax=axes[0])
-    dag_figure([tuple(e) for e in true_dag["edges"]], names, "true", ax=axes[1])
+        title = f"learned (SHD {dag_metrics['shd']}, CPDAG SHD {dag_metrics['cpdag_shd']})"
+        undetermined = dag_metrics["learned_equivalence_class"]["undetermined_edges"]
+        dag_figure(dag_metrics["learned_edges"], names, title, ax=axes[0], undetermined=undetermined)
+    true_scm = BinarySCM.from_config(true_dag["scm"])
+    true_class = equivalence_class_record(true_scm.adjacency(), list(true_scm.features))
+    dag_figure([tuple(e) for e in true_dag["edges"]], names, "true", ax=axes[1], undetermined=true_class["undetermined_edges"])
     fig.tight_layout()
     return fig
 
