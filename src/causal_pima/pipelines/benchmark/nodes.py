@@ -56,7 +56,7 @@ METHODS = ("causal_pima", "pima", "image_only", "two_stage")
 
 # valid range of every metric that the benchmark table reports (checked in CI)
 METRIC_RANGES = {
-    "shd": (0, None), "cpdag_shd": (0, None),
+    "shd": (0, None), "cpdag_shd": (0, None), "shd_within_class": (0, None), "shd_real": (0, None),
     "directed_precision": (0, 1), "directed_recall": (0, 1), "directed_f1": (0, 1),
     "skeleton_precision": (0, 1), "skeleton_recall": (0, 1), "skeleton_f1": (0, 1),
     "node_accuracy": (0.5, 1), "ari": (-1, 1), "nmi": (0, 1), "interventional_tv": (0, 1),
@@ -162,19 +162,28 @@ def run_benchmark(
     return pd.DataFrame(rows)
 
 
-SUMMARY_METRICS = ("cpdag_shd", "shd", "skeleton_f1", "node_accuracy", "ari", "interventional_tv", "test_elbo", "wall_seconds")
+# Columns of the summary table: mean +- std over seeds, except EXACT_COLUMN. Metrics a run does not
+# have (no graph for pima, no glow feature outside the glow configuration) show '-'.
+SUMMARY_METRICS = (
+    "cpdag_shd", "cpdag_exact", "shd_real", "shd_within_class", "skeleton_f1", "node_accuracy",
+    "node_accuracy_glow", "ari", "interventional_tv", "test_elbo", "wall_seconds",
+)
+# "k/n": k of the n seeds learned a graph in the true Markov equivalence class (CPDAG SHD 0); a run
+# without a graph (failed, or free mixture weights) counts in n, not in k.
+EXACT_COLUMN = "cpdag_exact"
 
 
 def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any]) -> tuple[str, dict]:
     """Markdown table of mean +- std per configuration and method (every seed counted, bad ones
-    included), and the same numbers for MLflow."""
-    columns = [m for m in SUMMARY_METRICS if m in results]
+    included), and the same numbers for MLflow (``cpdag_exact`` as the fraction ``k / n``)."""
+    columns = [m for m in SUMMARY_METRICS if m in results or (m == EXACT_COLUMN and "cpdag_shd" in results)]
     grouped = results.groupby(["configuration", "method"], sort=False)
     # an empty error (NaN once the table went through CSV) means the run succeeded
     failed = results[results["error"].notna() & (results["error"].astype(str) != "")] if "error" in results else results.iloc[:0]
     lines = [
         f"Benchmark on circles: {len(benchmark['seeds'])} seed(s) {list(benchmark['seeds'])}, N = {benchmark['n_specimens']}; "
-        f"mean +- std over seeds ('-': not applicable); failed runs: {len(failed)}.",
+        f"mean +- std over seeds ('-': not applicable); {EXACT_COLUMN}: seeds with CPDAG SHD 0 / all seeds; "
+        f"shd_within_class: SHD of graphs in the true equivalence class, shd_real: SHD of the others; failed runs: {len(failed)}.",
         "",
         "| configuration | method | " + " | ".join(columns) + " |",
         "|---|---|" + "---|" * len(columns),
@@ -183,17 +192,29 @@ def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any]) -> 
     for (configuration, method), group in grouped:
         cells = []
         for metric in columns:
-            values = group[metric].dropna()
-            if values.empty:
-                cells.append("-")
-                continue
-            mean, std = float(values.mean()), float(values.std(ddof=0))
-            cells.append(f"{mean:.3g} +- {std:.2g}")
-            mlflow_metrics[f"{configuration}.{method}.{metric}"] = {"step": 0, "value": mean}
+            text, value = _summary_cell(group, metric)
+            cells.append(text)
+            if value is not None:
+                mlflow_metrics[f"{configuration}.{method}.{metric}"] = {"step": 0, "value": value}
         lines.append(f"| {configuration} | {method} | " + " | ".join(cells) + " |")
     for _, run in failed.iterrows():
         lines.append(f"\nFAILED: {run['configuration']} seed {run['seed']} {run['method']}: {run['error']}")
     return "\n".join(lines) + "\n", mlflow_metrics
+
+
+def _summary_cell(group: pd.DataFrame, metric: str) -> tuple[str, float | None]:
+    """Table text and MLflow value of one metric over the seeds of one (configuration, method)."""
+    if metric == EXACT_COLUMN:
+        learned = group["cpdag_shd"].dropna()
+        if learned.empty:
+            return "-", None
+        exact = int((learned == 0).sum())
+        return f"{exact}/{len(group)}", exact / len(group)
+    values = group[metric].dropna()
+    if values.empty:
+        return "-", None
+    mean, std = float(values.mean()), float(values.std(ddof=0))
+    return f"{mean:.3g} +- {std:.2g}", mean
 
 
 def check_metric_ranges(results: pd.DataFrame) -> list[str]:
