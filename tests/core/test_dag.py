@@ -187,25 +187,24 @@ def test_order_to_scores():
         order_to_scores([0, 0, 1])
 
 
-def test_set_structure_gives_weights_on_forward_edges_only():
+def test_set_structure_makes_the_adjacency_equal_the_forward_weights_at_any_temperature():
     d = 4
     order = [2, 0, 3, 1]
     generator = torch.Generator().manual_seed(7)
-    weights = torch.randn(d, d, generator=generator)
-    biases = np.array([0.1, -0.2, 0.3, 0.0])
-    dag = CausalDAG(d, temperature=1e-3)
-    dag.set_structure(order, weights, biases)
     position = {node: p for p, node in enumerate(order)}
-    expected = torch.zeros(d, d)
-    for i, j in product(range(d), repeat=2):
-        if position[i] < position[j]:
-            expected[i, j] = weights[i, j]
-    adj = dag.adjacency()
-    assert torch.equal(adj, expected)
-    torch.testing.assert_close(dag.biases.detach(), torch.as_tensor(biases, dtype=torch.float32))
-    assert dag.l1().item() == pytest.approx(expected.abs().sum().item(), rel=1e-6)
-    assert dag.log_weights().exp().sum().item() == pytest.approx(1.0, abs=1e-5)
-    assert not dag.node_scores.requires_grad or dag.node_scores.grad is None
+    forward = torch.tensor([[float(position[i] < position[j]) for j in range(d)] for i in range(d)])
+    weights = torch.randn(d, d, generator=generator) * forward
+    biases = np.array([0.1, -0.2, 0.3, 0.0])
+    for temperature in (1e-3, 0.3, 1.0):
+        dag = CausalDAG(d, temperature=temperature)
+        dag.set_structure(order, weights, biases)
+        # the weights are divided by the edge indicator, so A = W * chi equals the given weights now
+        torch.testing.assert_close(dag.adjacency().detach(), weights, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(dag.biases.detach(), torch.as_tensor(biases, dtype=torch.float32))
+        assert dag.log_weights().exp().sum().item() == pytest.approx(1.0, abs=1e-5)
+    backward = weights.T.clone()
+    with pytest.raises(ValueError, match="the order forbids"):
+        CausalDAG(d).set_structure(order, backward, biases)
 
 
 def test_causal_dag_module_defaults_gradients_and_dtype():

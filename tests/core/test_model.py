@@ -240,3 +240,24 @@ def test_free_mixture_weights_use_free_log_weights(batch):
 def test_unknown_mixture_weights_rejected():
     with pytest.raises(ValueError, match="mixture_weights"):
         small_model(0, mixture_weights="learned")
+
+
+@pytest.mark.parametrize("balance", [0.0, 0.75, 1.0])
+def test_modality_balance_weights_the_loss_and_never_the_elbo(batch, balance):
+    model = small_model(modality_balance=balance)
+    # 3 x 16 x 16 = 768 image values, 32 curve points: the curve weight is 24 ** balance
+    assert model.loss_weights() == pytest.approx({"image": 1.0, "curve": 24.0**balance})
+    model.eval()
+    for prior in ("standard", "mixture"):
+        torch.manual_seed(0)
+        terms = model(batch, prior=prior)
+        expected_elbo = terms["recon_image"] + terms["recon_curve"] + (-terms["kl"] if prior == "standard" else terms["prior"])
+        torch.testing.assert_close(terms["elbo"], expected_elbo)
+        weighted = terms["recon_image"] + 24.0**balance * terms["recon_curve"]
+        expected_loss = -(weighted - terms["kl"]) if prior == "standard" else -(weighted + terms["prior"]) + terms["l1"]
+        torch.testing.assert_close(terms["loss"], expected_loss)
+
+
+def test_modality_balance_outside_zero_one_is_refused():
+    with pytest.raises(ValueError, match="modality_balance must be in"):
+        small_model(modality_balance=1.5)

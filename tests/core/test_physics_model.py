@@ -16,6 +16,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
+from causal_pima.core.diagnostics import fit_diagnostics
+from causal_pima.core.structure import forward_edge_mask
 import torch
 
 from causal_pima.core import training
@@ -127,8 +130,9 @@ def _scrambled_model(lattice_sets, seed: int = 0) -> CausalPIMA:
     k, d = model.prior.means.shape
     model.prior.means.copy_(torch.randn(k, d, generator=generator))
     model.prior.variances.copy_(0.3 + torch.rand(k, d, generator=generator))
+    forward = torch.as_tensor(forward_edge_mask([2, 0, 1]), dtype=torch.float32)
     model.dag.set_structure(
-        [2, 0, 1], 0.8 * torch.randn(3, 3, generator=generator), torch.randn(3, generator=generator)
+        [2, 0, 1], 0.8 * torch.randn(3, 3, generator=generator) * forward, torch.randn(3, generator=generator)
     )
     train_tensors = _tensors(train)
     initialise_physics(model, train_tensors[CURVE], _outcome(train))
@@ -598,3 +602,16 @@ def test_fitted_physics_model_predicts_curves_from_images(pretrained_physics, la
     for name, values in model.physics.physical_parameters().items():
         low, high = PlateauDensificationLaw.default_ranges[name]
         assert bool(((values >= low) & (values <= high)).all()), name
+
+
+def test_fit_diagnostics_flag_a_physics_expert_worse_than_the_mean_curve(lattice_sets):
+    val = _tensors(lattice_sets[1])
+    model = _scrambled_model(lattice_sets)
+    healthy = fit_diagnostics(model, val)
+    assert not healthy["physics_worse_than_mean"]
+    assert healthy["physics_rmse"] < healthy["mean_curve_rmse"]
+    with torch.no_grad():  # every law far above the data: a curve law that cannot represent it
+        model.physics.curve_mean.add_(50.0)
+    broken = fit_diagnostics(model, val)
+    assert broken["physics_worse_than_mean"]
+    assert any("physics curve expert" in w and "training-mean" in w for w in broken["warnings"])

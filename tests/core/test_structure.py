@@ -12,7 +12,6 @@ from scipy.optimize import minimize
 from causal_pima.core.dag import mixture_log_weights
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.core.structure import (
-    _outcome_log_weights,
     candidate_orders,
     fit_logistic_network,
     forward_edge_mask,
@@ -186,7 +185,7 @@ def test_log_weights_agree_with_dag_module_and_numpy_reference() -> None:
         weights, biases = torch.as_tensor(true_weights), torch.as_tensor(true_biases)
         reference = np.log(outcome_probabilities(true_weights, true_biases))
         np.testing.assert_allclose(mixture_log_weights(weights, biases).numpy(), reference)
-        np.testing.assert_allclose(_outcome_log_weights(weights, biases).numpy(), reference)
+        np.testing.assert_allclose(mixture_log_weights(weights, biases).numpy(), reference)
 
 
 def test_candidate_orders() -> None:

@@ -45,6 +45,13 @@ class ModelConfig:
     # "dag": mixture weights are the Markov factorisation of the learned DAG (causalPIMA);
     # "free": K free weights updated in closed form, no DAG (the PIMA baseline)
     mixture_weights: str = "dag"
+    # conditionals of the DAG: "logistic" (additive in the parents) or "table" (any table over the
+    # parents, interactions included; core.dag)
+    conditionals: str = "logistic"
+    # weight of each modality's log-likelihood in the training loss (never in the reported ELBO):
+    # w_m = (V_max / V_m) ** modality_balance with V_m the modality's number of values: 0 gives all
+    # weights 1, 1 makes every modality count as much as the largest (docs/model.md)
+    modality_balance: float = 0.0
     variance_floor: float = 1e-3
     init_temperature: float = 1.0
     # initial observation noise scales (learned): images in [0, 1], curves standardised
@@ -123,7 +130,9 @@ class CausalPIMA(nn.Module):
         )
         if c.mixture_weights not in ("dag", "free"):
             raise ValueError(f"mixture_weights must be 'dag' or 'free', got {c.mixture_weights!r}")
-        self.dag = CausalDAG(c.n_nodes, temperature=c.init_temperature)
+        if not 0.0 <= float(c.modality_balance) <= 1.0:
+            raise ValueError(f"modality_balance must be in [0, 1], got {c.modality_balance!r}")
+        self.dag = CausalDAG(c.n_nodes, temperature=c.init_temperature, conditionals=c.conditionals)
         k = 2**c.n_nodes
         self.register_buffer("free_log_weights", torch.full((k,), -math.log(k)))
         self.physics: PhysicsCurveExpert | None = None
@@ -142,6 +151,24 @@ class CausalPIMA(nn.Module):
     @property
     def uses_dag(self) -> bool:
         return self.config.mixture_weights == "dag"
+
+    def modality_values(self) -> dict[str, int]:
+        """Number of observed values per specimen of each modality (pixels x channels, curve points)."""
+        c = self.config
+        sizes = {IMAGE: math.prod(c.image_shape) if c.image_shape is not None else 0, CURVE: c.curve_length}
+        return {m: int(sizes[m]) for m in self.modalities}
+
+    def loss_weights(self) -> dict[str, float]:
+        """Weight of each modality's log-likelihood in the training loss.
+
+        ``w_m = (max_m' V_m' / V_m) ** modality_balance`` with ``V_m`` the modality's number of
+        values: with balance 1 a 64-point curve beside a 3 x 32 x 32 image gets 48, with 0.5 about
+        6.9; the largest modality keeps 1. The reported ELBO is never weighted.
+        """
+        values = self.modality_values()
+        largest = max(values.values())
+        power = float(self.config.modality_balance)
+        return {m: (largest / v) ** power for m, v in values.items()}
 
     def log_weights(self) -> Tensor:
         """``[K]`` log mixture weights: from the DAG, or the free closed-form weights."""
@@ -233,7 +260,7 @@ class CausalPIMA(nn.Module):
             terms["kl"] = kl.mean()
             recon_total = sum(terms[f"recon_{m}"] for m in recon)
             terms["elbo"] = recon_total - terms["kl"]
-            terms["loss"] = -(recon_total - kl_weight * terms["kl"])
+            terms["loss"] = -(self._weighted_reconstruction(terms) - kl_weight * terms["kl"])
             return terms
         if prior != "mixture":
             raise ValueError(f"prior must be 'mixture' or 'standard', got {prior!r}")
@@ -241,7 +268,9 @@ class CausalPIMA(nn.Module):
         adj = self.dag.adjacency() if self.uses_dag else None
         log_pi = self.log_weights()
         if self.physics is None or CURVE not in batch:
-            return elbo_terms(recon, log_pi, kl, adj, l1_weight)
+            terms = elbo_terms(recon, log_pi, kl, adj, l1_weight)
+            terms["loss"] = -(self._weighted_reconstruction(terms) + terms["prior"]) + terms["l1"]
+            return terms
         # physics expert: the curve depends on the outcome, log p(y | n_k) = ll_k, so the exact
         # maximum over gamma of the bound is logsumexp_k(log pi_k - KL_k + ll_k); report its curve
         # part sum_k gamma_k ll_k as recon_curve and the rest as the prior term
@@ -252,7 +281,14 @@ class CausalPIMA(nn.Module):
         curve_term = (gamma * ll).sum(-1).mean()
         terms["recon_curve"] = curve_term
         terms["prior"] = terms["prior"] - curve_term
+        # the physics curve term lives inside the prior's logsumexp: only the image term is re-weighted
+        terms["loss"] = terms["loss"] - (self.loss_weights().get(IMAGE, 1.0) - 1.0) * terms.get(f"recon_{IMAGE}", 0.0)
         return terms
+
+    def _weighted_reconstruction(self, terms: Mapping[str, Tensor]) -> Tensor:
+        """``sum_m w_m recon_m`` over the modalities present in ``terms`` (see :meth:`loss_weights`)."""
+        weights = self.loss_weights()
+        return sum(weights[m] * terms[f"recon_{m}"] for m in self.modalities if f"recon_{m}" in terms)
 
     def modality_dropout_mask(self, batch: Mapping[str, Tensor], probability: float) -> dict[str, Tensor] | None:
         """Encoder mask that, for a fraction ``probability`` of specimens, keeps one random modality.

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from causal_pima.core.dag import interventional_log_weights
 from causal_pima.core.model import CausalPIMA
 
 
@@ -54,7 +53,7 @@ def sample_interventional_latents(
     model: CausalPIMA, node: int, value: int, n_samples: int, generator: torch.Generator | None = None
 ) -> Tensor:
     """Latent samples ``[n_samples, D]`` from the mixture prior under ``do(N_node = value)``."""
-    log_pi = interventional_log_weights(model.dag.adjacency(), model.dag.biases, node, value)
+    log_pi = model.dag.interventional_log_weights(node, value)
     component = torch.multinomial(log_pi.exp(), n_samples, replacement=True, generator=generator)
     eps = torch.randn(n_samples, model.prior.latent_dim, generator=generator)
     return model.prior.means[component] + eps * model.prior.variances[component].sqrt()

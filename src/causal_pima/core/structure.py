@@ -29,9 +29,21 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from causal_pima.core.dag import mixture_log_weights
+from causal_pima.core.dag import (
+    interaction_subsets,
+    mixture_log_weights,
+    outcome_node_logits,
+    parent_effects,
+    table_coefficients,
+)
 from causal_pima.core.elbo import prior_term
 from causal_pima.core.outcomes import joint_outcomes
+from causal_pima.core.table_search import (
+    edge_confidence,
+    family_log_likelihood,
+    log_weights_from_tables,
+    search_tables,
+)
 
 # Stop the proximal-gradient loop early once no parameter moves by more than this in one step.
 CONVERGED_CHANGE = 1e-10
@@ -77,16 +89,11 @@ def _curvature_bound(frequencies: Tensor, d: int) -> float:
     return 0.25 * float(torch.linalg.eigvalsh(second_moment).max())
 
 
-def _outcome_log_weights(weights: Tensor, biases: Tensor) -> Tensor:
-    """``log pi [K]`` of the logistic network with adjacency ``weights [d, d]`` and ``biases [d]``."""
-    return mixture_log_weights(weights, biases)
-
-
 def _mean_log_likelihood(
     weights: Tensor, biases: Tensor, frequencies: Tensor, mask: Tensor
 ) -> Tensor:
     """``sum_k f_k log pi_k(W * mask, b)`` (0-dim) with ``f`` the count frequencies ``[K]``."""
-    return (frequencies * _outcome_log_weights(weights * mask, biases)).sum()
+    return (frequencies * mixture_log_weights(weights * mask, biases)).sum()
 
 
 def fit_logistic_network(
@@ -203,12 +210,19 @@ class StructureSearchResult:
 
     Attributes:
         order: chosen topological order (node ``order[p]`` gets score ``p``).
-        weights: float64 ``[d, d]`` adjacency refit without penalty on the chosen edges (0 elsewhere).
+        weights: float64 ``[d, d]`` adjacency refit without penalty on the chosen edges (0 elsewhere);
+            for table conditionals the first-order coefficients of the tables.
         biases: float64 ``[d]`` refit biases.
-        edges: ``(i, j, weight)`` for every chosen edge ``i -> j``, weight from the refit.
+        edges: ``(i, j, strength)`` for every chosen edge ``i -> j``: the weight (logistic) or the
+            strongest change of the child's logit when the parent flips (tables).
         val_score: mean validation prior term of the refit model (nats per specimen).
-        candidates: one row per candidate order: ``order`` (tuple), ``val_score`` (penalised fit),
-            ``n_edges`` (``|W| >= edge_threshold``), ``chosen`` (bool).
+        candidates: one row per candidate order: ``order`` (tuple), ``val_score``, ``n_edges``,
+            ``chosen`` (bool); for tables also ``score`` (penalised training log-likelihood per
+            specimen of the order's best DAG).
+        interactions: float64 ``[M, d]`` interaction coefficients (table conditionals), else ``None``.
+        edge_confidence: float64 ``[d, d]`` share of the order-averaged score on DAGs holding each
+            directed edge (table conditionals with every order scored), else ``None``.
+        conditionals: ``"logistic"`` or ``"table"``.
     """
 
     order: list[int]
@@ -217,12 +231,100 @@ class StructureSearchResult:
     edges: list[tuple[int, int, float]]
     val_score: float
     candidates: pd.DataFrame
+    interactions: np.ndarray | None = None
+    edge_confidence: np.ndarray | None = None
+    conditionals: str = "logistic"
 
 
 def _validation_score(weights: np.ndarray, biases: np.ndarray, val_kl: Tensor) -> float:
     """Mean over validation specimens of ``logsumexp_k(log pi_k - KL_bk)`` (nats per specimen)."""
-    log_pi = _outcome_log_weights(torch.as_tensor(weights), torch.as_tensor(biases))
-    return float(prior_term(log_pi, val_kl).mean())
+    log_pi = mixture_log_weights(torch.as_tensor(weights), torch.as_tensor(biases))
+    return _log_pi_score(log_pi, val_kl)
+
+
+def _log_pi_score(log_pi: np.ndarray | Tensor, val_kl: Tensor) -> float:
+    """Mean validation prior term for given log weights ``[K]``."""
+    return float(prior_term(torch.as_tensor(log_pi, dtype=torch.float64), val_kl).mean())
+
+
+def tables_to_coefficients(
+    parents: dict[int, list[int]], tables: dict[int, np.ndarray], n_nodes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Multilinear logit coefficients of table conditionals (see ``core.dag``).
+
+    Returns:
+        ``(weights [d, d], biases [d], interactions [M, d])`` float64, ``M`` rows in the order of
+        :func:`causal_pima.core.dag.interaction_subsets`.
+    """
+    subsets = interaction_subsets(n_nodes)
+    row_of = {int(sum(1 << i for i in np.flatnonzero(row))): r for r, row in enumerate(subsets)}
+    weights = np.zeros((n_nodes, n_nodes))
+    biases = np.zeros(n_nodes)
+    interactions = np.zeros((len(subsets), n_nodes))
+    for j in range(n_nodes):
+        for mask, value in table_coefficients(parents.get(j, []), tables[j]).items():
+            members = [i for i in range(n_nodes) if (mask >> i) & 1]
+            if not members:
+                biases[j] = value
+            elif len(members) == 1:
+                weights[members[0], j] = value
+            else:
+                interactions[row_of[mask], j] = value
+    return weights, biases, interactions
+
+
+def search_table_structure(
+    train_counts: np.ndarray | Tensor,
+    val_kl: Tensor,
+    n_nodes: int,
+    complexity: float | None = None,
+    max_orders: int = 120,
+) -> StructureSearchResult:
+    """Exact penalised-likelihood search with table conditionals (:mod:`causal_pima.core.table_search`).
+
+    The DAG with the best BIC-like score on the training soft counts wins (sparsity counts table
+    entries); its tables are the unpenalised maximum-likelihood ones. The validation prior term of
+    the chosen DAG and of every order's best DAG is reported, not used for the choice.
+    """
+    counts = torch.as_tensor(train_counts).detach().to(dtype=torch.float64, device="cpu").numpy()
+    found = search_tables(counts, complexity=complexity, max_orders=max_orders)
+    weights, biases, interactions = tables_to_coefficients(found.parents, found.tables, n_nodes)
+    logits = outcome_node_logits(
+        torch.as_tensor(weights), torch.as_tensor(biases), torch.as_tensor(interactions),
+        torch.as_tensor(interaction_subsets(n_nodes)),
+    )
+    effects = parent_effects(logits).numpy()
+    edges = [(i, j, float(effects[i, j])) for i, j in found.edges]
+    n_total = float(counts.sum())
+    rows = []
+    for order, score in found.order_scores.items():
+        parents = found.order_parents[order]
+        rows.append({
+            "order": order,
+            "score": score / n_total,
+            "val_score": _log_pi_score(log_weights_from_tables(parents, _ml_tables(counts, parents), n_nodes), val_kl),
+            "n_edges": sum(len(ps) for ps in parents.values()),
+            "chosen": list(order) == found.order,
+        })
+    if not rows:
+        rows.append({"order": tuple(found.order), "score": found.score / n_total, "val_score": None,
+                     "n_edges": len(edges), "chosen": True})
+    return StructureSearchResult(
+        order=found.order,
+        weights=weights,
+        biases=biases,
+        edges=edges,
+        val_score=_log_pi_score(log_weights_from_tables(found.parents, found.tables, n_nodes), val_kl),
+        candidates=pd.DataFrame(rows),
+        interactions=interactions,
+        edge_confidence=edge_confidence(found, n_nodes),
+        conditionals="table",
+    )
+
+
+def _ml_tables(counts: np.ndarray, parents: dict[int, list[int]]) -> dict[int, np.ndarray]:
+    """Maximum-likelihood table of every family ``{j: [2**|parents_j|]}``."""
+    return {j: family_log_likelihood(counts, j, ps)[1] for j, ps in parents.items()}
 
 
 def search_structure(

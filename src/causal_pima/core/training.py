@@ -22,12 +22,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from causal_pima.core.dag import edge_indicator, graph_gradient
 from causal_pima.core.initialisation import initialise_outcomes
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.physics import initial_parameters_from_curves
 from causal_pima.core.prior import SufficientStatistics
-from causal_pima.core.structure import StructureSearchResult, search_structure
+from causal_pima.core.structure import StructureSearchResult, search_structure, search_table_structure
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +71,8 @@ class StructureConfig:
     max_orders: int = 120
     tie_tolerance: float = 1e-3
     steps: int = 500
+    # table conditionals: penalty in nats per free table entry (None = BIC, log(N) / 2)
+    complexity: float | None = None
 
 
 @dataclass
@@ -301,17 +302,8 @@ def mixture_update(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: in
 
 @torch.no_grad()
 def set_dag_structure(model: CausalPIMA, result: StructureSearchResult) -> None:
-    """Install a structure-search result so that the adjacency equals the refit weights exactly.
-
-    The node scores follow the chosen order (gap 1 between consecutive nodes); the edge weights are
-    divided by the edge indicator at the current temperature, so ``A = W * chi_tau(grad s)`` equals
-    the refit weights now, and the gradient epochs start from the searched structure.
-    """
-    weights = torch.as_tensor(result.weights, dtype=torch.float32)
-    model.dag.set_structure(result.order, weights, torch.as_tensor(result.biases, dtype=torch.float32))
-    chi = edge_indicator(graph_gradient(model.dag.node_scores.detach()), model.dag.temperature)
-    scaled = torch.where(chi > 0, weights / chi.clamp_min(1e-12), torch.zeros_like(weights))
-    model.dag.edge_weights.copy_(scaled)
+    """Install a structure-search result: the effective coefficients equal the refit ones exactly."""
+    model.dag.set_structure(result.order, result.weights, result.biases, result.interactions)
 
 
 @torch.no_grad()
@@ -327,17 +319,21 @@ def run_structure_search(
     gamma = torch.softmax(model.log_weights() + scores, dim=-1)
     _, _, val_scores = component_scores(model, val)
     val_kl = -val_scores  # KL (minus the physics curve log-likelihood, if any) of every val specimen
-    result = search_structure(
-        gamma.sum(0).double().numpy(),
-        val_kl.double().numpy(),
-        model.config.n_nodes,
-        l1_weight=config.l1_weight,
-        edge_threshold=config.edge_threshold,
-        max_orders=config.max_orders,
-        tie_tolerance=config.tie_tolerance,
-        seed=seed,
-        steps=config.steps,
-    )
+    counts = gamma.sum(0).double().numpy()
+    if model.dag.conditionals == "table":
+        result = search_table_structure(counts, val_kl.double(), model.config.n_nodes, config.complexity, config.max_orders)
+    else:
+        result = search_structure(
+            counts,
+            val_kl.double().numpy(),
+            model.config.n_nodes,
+            l1_weight=config.l1_weight,
+            edge_threshold=config.edge_threshold,
+            max_orders=config.max_orders,
+            tie_tolerance=config.tie_tolerance,
+            seed=seed,
+            steps=config.steps,
+        )
     set_dag_structure(model, result)
     return result
 
@@ -395,7 +391,8 @@ def initialise_physics(model: CausalPIMA, curves: Tensor, outcome: Tensor) -> No
 
 # ---------------------------------------------------------------------------- 3. fitting
 def _dag_metrics(model: CausalPIMA) -> dict[str, float]:
-    adj = model.dag.adjacency().detach()
+    table = model.dag.conditionals == "table"
+    adj = (model.dag.parent_effects() if table else model.dag.adjacency()).detach()
     d = adj.shape[0]
     out = {"temperature": float(model.dag.temperature)}
     for i in range(d):

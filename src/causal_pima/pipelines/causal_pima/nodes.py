@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,10 +12,12 @@ import torch
 from matplotlib.figure import Figure
 
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
-from causal_pima.core.dag import conditional_probability_tables
+from causal_pima.core.diagnostics import fit_diagnostics
+from causal_pima.core.dag import edges_above_threshold, tables_from_logits
 from causal_pima.core.model import CausalPIMA, ModelConfig
 from causal_pima.core.training import FitConfig, as_batches, fit
 from causal_pima.datasets import TorchCheckpointDataset
+from causal_pima.evaluation.graphs import equivalence_class_record
 from causal_pima.model_input import specimen_tensors
 from causal_pima.pipelines.pretraining.nodes import metrics_history
 from causal_pima.plots import (
@@ -24,7 +27,9 @@ from causal_pima.plots import (
     training_history_figure,
 )
 
-PRIOR_KEYS = ("n_nodes", "mean_structure", "mixture_weights", "variance_floor", "init_temperature")
+logger = logging.getLogger(__name__)
+
+PRIOR_KEYS = ("n_nodes", "mean_structure", "mixture_weights", "conditionals", "variance_floor", "init_temperature")
 
 
 def node_names(n_nodes: int) -> list[str]:
@@ -46,6 +51,31 @@ def model_from_pretrained(pretrained_model: Mapping[str, Any], prior_params: Map
     return model
 
 
+class FitCollapsedError(RuntimeError):
+    """The fitted mixture collapsed or its physics expert is worse than the mean curve (see core.diagnostics)."""
+
+
+def resolve_n_nodes(prior_params: Mapping[str, Any], train_set: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The prior parameters with ``n_nodes`` filled in: an explicit value wins; ``null`` takes the number
+    of label columns of the data set (one binary node per labelled feature; only the count is read).
+
+    Raises:
+        ValueError: ``n_nodes`` is null and the data set has no label columns.
+    """
+    prior_params = dict(prior_params)
+    if prior_params.get("n_nodes") is not None:
+        return prior_params
+    label_names = train_set.get("label_names")
+    if label_names is None or len(label_names) == 0:
+        raise ValueError(
+            "causal_pima.prior.n_nodes is null and the data set has no label columns to count: "
+            "set causal_pima.prior.n_nodes (the number of binary features to discover) in the parameters"
+        )
+    prior_params["n_nodes"] = int(len(label_names))
+    logger.info("n_nodes = %d, one node per labelled feature %s", prior_params["n_nodes"], [str(n) for n in label_names])
+    return prior_params
+
+
 def learned_dag_record(model: CausalPIMA, structure, initialisation: Mapping[str, Any], edge_threshold: float) -> dict[str, Any]:
     """JSON record of the learned DAG (node scores, adjacency, edges with strengths, tables).
 
@@ -62,16 +92,17 @@ def learned_dag_record(model: CausalPIMA, structure, initialisation: Mapping[str
             "conditional_probability_tables": None,
             "initialisation": dict(initialisation),
         }
-    adj = model.dag.adjacency().detach().double()
-    tables = conditional_probability_tables(adj, model.dag.biases.detach().double(), edge_threshold)
+    effects = model.dag.parent_effects().detach().double()
+    tables = tables_from_logits(model.dag.outcome_logits().detach().double(), edge_threshold)
     edges = [
-        {"from": names[i], "to": names[j], "strength": float(adj[i, j])}
-        for i in range(len(names))
-        for j in range(len(names))
-        if float(adj[i, j]) != 0.0 and abs(float(adj[i, j])) >= edge_threshold
+        {"from": names[i], "to": names[j], "strength": strength}
+        for i, j, strength in edges_above_threshold(effects, edge_threshold)
     ]
     candidates = structure.candidates.copy()
     candidates["order"] = candidates["order"].map(lambda o: [names[i] for i in o])
+    chosen = np.zeros((len(names), len(names)), dtype=int)
+    for edge in edges:
+        chosen[names.index(edge["from"]), names.index(edge["to"])] = 1
     return {
         "node_names": names,
         "mixture_weights": "dag",
@@ -79,14 +110,24 @@ def learned_dag_record(model: CausalPIMA, structure, initialisation: Mapping[str
         "node_scores": model.dag.node_scores.detach().tolist(),
         "temperature": float(model.dag.temperature),
         "edge_threshold": float(edge_threshold),
-        "adjacency": adj.tolist(),
+        "conditionals": model.dag.conditionals,
+        # parent_effects[i][j]: the strongest change of node j's logit when node i flips 0 -> 1
+        # (equal to the adjacency A_ij for logistic conditionals)
+        "adjacency": effects.tolist(),
         "biases": model.dag.biases.detach().tolist(),
         "edges": edges,
+        # which arrows observational data determines and which it leaves open (the CPDAG)
+        "equivalence_class": equivalence_class_record(chosen, names),
         # same layout as the circles SCM configuration: p_one[c], c = sum_p value(parents[p]) * 2**p
         "conditional_probability_tables": {
             names[j]: {"parents": [names[i] for i in parents], "p_one": table.tolist()} for j, (parents, table) in tables.items()
         },
-        "structure_search": {"val_score": float(structure.val_score), "candidates": candidates.to_dict(orient="records")},
+        "structure_search": {
+            "val_score": float(structure.val_score),
+            "candidates": candidates.to_dict(orient="records"),
+            # share of the order-averaged search score on DAGs holding edge i -> j (tables only)
+            "edge_confidence": None if structure.edge_confidence is None else structure.edge_confidence.tolist(),
+        },
         "initialisation": dict(initialisation),
     }
 
@@ -107,8 +148,12 @@ def fit_causal_pima(
     Returns the fitted model checkpoint, the learned DAG record, the history and MLflow metrics.
     """
     params = dict(params)
-    prior_params = params.pop("prior", {})
+    prior_params = resolve_n_nodes(params.pop("prior", {}), train_set)
     resume_requested = bool(params.pop("resume", False))
+    collapse_weight = float(params.pop("collapse_weight", 0.99))
+    on_collapse = str(params.pop("on_collapse", "raise"))
+    if on_collapse not in ("raise", "warn"):
+        raise ValueError(f"causal_pima.on_collapse must be 'raise' or 'warn', got {on_collapse!r}")
     fit_config = FitConfig.from_dict(params)
     torch.manual_seed(fit_config.seed)
     model = model_from_pretrained(pretrained_model, prior_params)
@@ -119,11 +164,22 @@ def fit_causal_pima(
     resume = store.load() if (store is not None and resume_requested and store.exists()) else None
     callbacks = [ProgressBar(fit_config.epochs, "causalPIMA fit"), KeepLastCheckpoint(store.save if store else None)]
     result = fit(model, train, val, fit_config, callbacks, resume=resume)
+    diagnostics = fit_diagnostics(model, val, collapse_weight)
+    for warning in diagnostics["warnings"]:
+        logger.warning("causalPIMA fit: %s", warning)
+    if diagnostics["warnings"] and on_collapse == "raise":
+        raise FitCollapsedError(
+            "; ".join(diagnostics["warnings"])
+            + ". Nothing was written. To change it: with the physics expert, set the model parameter "
+            "curve_decoder: neural (model / model_<dataset>); otherwise try other pretraining or "
+            "causal_pima.prior.n_nodes; causal_pima.on_collapse: warn keeps such a fit and flags it in the reports."
+        )
 
     history = pd.DataFrame(result["history"])
     if len(history):
         history = history[["epoch", *[c for c in history.columns if c != "epoch"]]]
     dag = learned_dag_record(model, result["structure"], result["initialisation"], fit_config.structure.edge_threshold)
+    dag["diagnostics"] = diagnostics
     return model.checkpoint(), dag, history, metrics_history(history, "fit") if len(history) else {}
 
 
@@ -155,8 +211,12 @@ def plot_latent_projection(fitted_model: Mapping[str, Any], test_set: Mapping[st
 
 
 def plot_learned_dag(learned_dag: Mapping[str, Any]) -> Figure:
+    """The learned DAG; arrows the data cannot orient (undirected in its CPDAG) are dashed."""
     edges = [(e["from"], e["to"], e["strength"]) for e in learned_dag["edges"]]
-    return dag_figure(edges, learned_dag["node_names"], "Learned DAG (edge strength = logit weight)")
+    undetermined = (learned_dag.get("equivalence_class") or {}).get("undetermined_edges", [])
+    return dag_figure(
+        edges, learned_dag["node_names"], "Learned DAG (edge strength = largest logit change)", undetermined=undetermined
+    )
 
 
 @torch.no_grad()

@@ -243,7 +243,11 @@ def evaluate_fit(
     true_dag: Mapping[str, Any],
     cross_modal: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """All metrics of DESIGN.md section 5 on the test split; returns the report and MLflow metrics."""
+    """All metrics on the test split (docs/metrics.md); returns the report and MLflow metrics.
+
+    The report's ``warnings`` hold the node-count mismatch and the fit's own diagnostics (collapse,
+    physics expert worse than the mean curve) so that no failure hides behind a headline number.
+    """
     true_scm = BinarySCM.from_config(true_dag["scm"])
     marginals, outcome = test_posteriors(posteriors, len(learned_dag["node_names"]))
     metrics = {
@@ -252,6 +256,10 @@ def evaluate_fit(
     }
     if cross_modal is not None and cross_modal.get("available"):
         metrics["cross_modal"] = dict(cross_modal)
+    diagnostics = learned_dag.get("diagnostics")
+    if diagnostics is not None:  # collapse / physics-expert checks of the fit (core.diagnostics)
+        metrics["fit_diagnostics"] = dict(diagnostics)
+        metrics["warnings"] = [*metrics.get("warnings", []), *diagnostics.get("warnings", [])]
     mlflow_metrics = {f"eval.{k}": {"step": 0, "value": v} for k, v in scalar_metrics(metrics).items()}
     return metrics, mlflow_metrics
 
