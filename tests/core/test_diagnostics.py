@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from causal_pima.core.diagnostics import fit_diagnostics
+
 from .conftest import small_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -16,16 +16,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from causal_pima.core.diagnostics import fit_diagnostics
-from causal_pima.core.structure import forward_edge_mask
 import torch
 
 from causal_pima.core import training
+from causal_pima.core.diagnostics import fit_diagnostics
 from causal_pima.core.model import CURVE, IMAGE, CausalPIMA
 from causal_pima.core.outcomes import outcome_index
 from causal_pima.core.physics import PlateauDensificationLaw, initial_parameters_from_curves
 from causal_pima.core.prediction import cross_modal_prediction, reconstruction_rmse
+from causal_pima.core.structure import forward_edge_mask
 from causal_pima.core.training import (
     FitConfig,
     InitConfig,

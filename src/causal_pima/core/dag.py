@@ -217,16 +217,6 @@ def interventional_log_weights(
     return node_log_probs.sum(dim=-1)
 
 
-def edges_above_threshold(adj: Tensor, threshold: float) -> list[tuple[int, int, float]]:
-    """Edges ``(i, j, A_ij)`` with ``|A_ij| >= threshold``, in row-major order.
-
-    Entries that are exactly 0 (the diagonal, backward pairs) are never edges, even for ``threshold <= 0``.
-    """
-    values = adj.detach().cpu().to(torch.float64).numpy()
-    rows, cols = np.nonzero((np.abs(values) >= threshold) & (values != 0.0))
-    return [(int(i), int(j), float(values[i, j])) for i, j in zip(rows, cols, strict=True)]
-
-
 def parent_effects(logits: Tensor) -> Tensor:
     """Signed strongest effect of each node on each other node's logit.
 

@@ -26,7 +26,11 @@ from causal_pima.core.initialisation import initialise_outcomes
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.physics import initial_parameters_from_curves
 from causal_pima.core.prior import SufficientStatistics
-from causal_pima.core.structure import StructureSearchResult, search_structure, search_table_structure
+from causal_pima.core.structure import (
+    StructureSearchResult,
+    search_structure,
+    search_table_structure,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import torch
 from matplotlib.figure import Figure
 
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
-from causal_pima.core.diagnostics import fit_diagnostics
 from causal_pima.core.dag import edges_above_threshold, tables_from_logits
+from causal_pima.core.diagnostics import fit_diagnostics
 from causal_pima.core.model import CausalPIMA, ModelConfig
 from causal_pima.core.training import FitConfig, as_batches, fit
 from causal_pima.datasets import TorchCheckpointDataset
