@@ -170,12 +170,12 @@ def test_same_seed_same_arrays_different_seed_different():
 
 def test_unknown_column_and_non_binary_values_raise():
     with pytest.raises(
-        ValueError, match=r"unknown feature column 'size'.*radius.*shift.*hue.*glow.*lift"
+        ValueError, match=r"unknown feature column 'size'.*radius.*shift.*hue.*glow.*lift.*ring"
     ):
         render_circles(pd.DataFrame({"radius": [0], "size": [1]}), np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"'hue' must hold only 0/1"):
         render_circles(pd.DataFrame({"hue": [0, 2]}), np.random.default_rng(0))
-    assert KNOWN_FEATURES == ("radius", "shift", "hue", "glow", "lift")
+    assert KNOWN_FEATURES == ("radius", "shift", "hue", "glow", "lift", "ring")
 
 
 def test_config_from_params_and_validation():
@@ -190,3 +190,22 @@ def test_config_from_params_and_validation():
         CirclesRenderConfig(radius_small=0.3, radius_large=0.2)
     with pytest.raises(TypeError):
         CirclesRenderConfig(**{"colour": "red"})
+
+
+def test_ring_recovered_from_the_centre_pixel_for_every_specimen_and_ring_zero_is_unchanged():
+    rows = list(itertools.product([0, 1], repeat=5)) * 4
+    features = pd.DataFrame(rows, columns=["radius", "shift", "hue", "lift", "ring"])
+    images, spectra, _ = render_circles(features, np.random.default_rng(11))
+    # the disc centre (nominal x 0.33 / 0.67, y 0.5 / 0.33 of the image, jitter <= 0.64 px) lies in
+    # the hole of a ring (hole radius >= 0.55 * 0.14 * 32 = 2.5 px) and inside a filled disc
+    cx = np.where(features["shift"] == 1, 0.67, 0.33) * SIZE
+    cy = np.where(features["lift"] == 1, 0.33, 0.5) * SIZE
+    centre = images[np.arange(len(rows)), :, cy.astype(int), cx.astype(int)].max(axis=1)
+    np.testing.assert_array_equal(centre < 0.2, features["ring"] == 1)
+    assert centre[features["ring"] == 0].min() > 0.8
+    # ring = 0 renders exactly as without the column, and the ring never touches the spectrum
+    without = render_circles(features.drop(columns="ring"), np.random.default_rng(11))
+    filled = render_circles(features.assign(ring=0), np.random.default_rng(11))
+    for got, expected in zip(filled, without, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(spectra, without[1])

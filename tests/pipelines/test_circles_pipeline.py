@@ -128,7 +128,7 @@ def test_unknown_configuration_is_rejected_by_name(circles_params):
     with pytest.raises(
         ValueError,
         match=r"'fork_of_doom' is not defined; choose one of \['chain', 'collider', 'complete', "
-        r"'empty', 'fork', 'glow', 'image4', 'one_edge', 'unbalanced', 'weak', 'xor'\]",
+        r"'empty', 'five', 'fork', 'glow', 'image4', 'one_edge', 'six', 'unbalanced', 'weak', 'xor'\]",
     ):
         generate_features(params)
     with pytest.raises(ValueError, match="fork_of_doom"):

@@ -284,6 +284,23 @@ def component_scores(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: 
 
 
 @torch.no_grad()
+def soft_outcome_counts(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> Tensor:
+    """``S0 [K]``: the responsibilities summed over a data set, one batch at a time.
+
+    Memory is ``O(batch_size * K)`` whatever the number of specimens (the ``[N, K]`` matrix of
+    component scores is never held).
+    """
+    model.eval()
+    log_pi = model.log_weights()
+    counts = torch.zeros(model.prior.n_components, dtype=torch.float64)
+    for batch in as_batches(data, batch_size, None):
+        mu, logvar = model.encode(batch)
+        gamma = torch.softmax(log_pi + model.component_log_scores(batch, mu, logvar.exp()), dim=-1)
+        counts += gamma.sum(0).double()
+    return counts
+
+
+@torch.no_grad()
 def mixture_update(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> SufficientStatistics:
     """One closed-form block update of the mixture from the whole data set (DESIGN.md section 3).
 
@@ -319,11 +336,10 @@ def run_structure_search(
     Training soft outcome counts S0 come from the responsibilities under the current mixture; each
     candidate order is scored on the validation specimens' prior term. No ground truth is used.
     """
-    _, _, scores = component_scores(model, train)
-    gamma = torch.softmax(model.log_weights() + scores, dim=-1)
+    counts = soft_outcome_counts(model, train)
     _, _, val_scores = component_scores(model, val)
     val_kl = -val_scores  # KL (minus the physics curve log-likelihood, if any) of every val specimen
-    counts = gamma.sum(0).double().numpy()
+    counts = counts.double().numpy()
     if model.dag.conditionals == "table":
         result = search_table_structure(counts, val_kl.double(), model.config.n_nodes, config.complexity, config.max_orders)
     else:
@@ -357,8 +373,13 @@ def initialise_prior(
         mu.double().numpy(), model.config.n_nodes, clusterer=init.clusterer, assigner=init.assigner,
         oversample=init.oversample, seed=seed,
     )
-    gamma = torch.nn.functional.one_hot(torch.as_tensor(outcome_init.outcome), model.prior.n_components).to(mu.dtype)
-    stats = SufficientStatistics.from_batch(gamma, mu, var)
+    outcome = torch.as_tensor(outcome_init.outcome)
+    stats = sum(  # hard assignments, one chunk at a time: memory O(chunk * K), not O(N * K)
+        SufficientStatistics.from_batch(
+            torch.nn.functional.one_hot(outcome[chunk], model.prior.n_components).to(mu.dtype), mu[chunk], var[chunk]
+        )
+        for chunk in torch.arange(len(outcome)).split(65536)
+    )
     model.prior.update(stats)
     model.prior.update(stats)  # second pass: the additive least squares uses the new variances as weights
     if model.physics is not None and "curve" in train:

@@ -7,6 +7,8 @@ DESIGN.md section 4. Binary features (a missing column means 0 for every specime
 * ``hue``: red (0) or blue (1) disc; image colour and spectrum line centre.
 * ``glow``: a second emission line at a fixed wavelength; spectrum only, the image ignores it.
 * ``lift``: disc centre at mid-height (0) or raised by ``lift_offset`` (1); image only.
+* ``ring``: filled disc (0) or a ring whose hole has ``ring_fraction`` of the disc's radius (1); image
+  only (the spectrum's line height still follows the disc's outer radius).
 
 Per-specimen nuisance jitter is uniform and bounded (``+-jitter``, ``+-hue_jitter``), so the features
 stay exactly recoverable from the image while the clusters are not points. The random numbers of the
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-KNOWN_FEATURES = ("radius", "shift", "hue", "glow", "lift")
+KNOWN_FEATURES = ("radius", "shift", "hue", "glow", "lift", "ring")
 
 # Hue of the two disc colours, as a fraction of the colour circle (HSV): red 0, blue 2/3.
 _HUE_RED = 0.0
@@ -45,6 +47,7 @@ class CirclesRenderConfig:
     radius_large: float = 0.27
     shift_offset: float = 0.17  # disc centre at 0.5 -+ shift_offset of the width
     lift_offset: float = 0.17  # lift = 1: disc centre raised to 0.5 - lift_offset of the height
+    ring_fraction: float = 0.55  # ring = 1: a hole of this fraction of the disc radius
     jitter: float = 0.02  # uniform +-jitter on centre x, centre y and radius
     hue_jitter: float = 0.04  # uniform +-hue_jitter on the hue (fraction of the colour circle)
     saturation: float = 0.85
@@ -87,6 +90,8 @@ class CirclesRenderConfig:
         ):
             if getattr(self, name) < 0.0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.ring_fraction < 1.0:
+            problems.append(f"ring_fraction must be in (0, 1), got {self.ring_fraction}")
         if problems:
             raise ValueError("invalid CirclesRenderConfig: " + "; ".join(problems))
 
@@ -99,7 +104,7 @@ def render_circles(
     """Render one image and one spectrum per row of a binary feature table.
 
     Args:
-        features: ``[N, <= 5]`` 0/1 columns drawn from ``KNOWN_FEATURES``; missing ones are 0.
+        features: ``[N, <= 6]`` 0/1 columns drawn from ``KNOWN_FEATURES``; missing ones are 0.
         rng: source of all jitter and noise (deterministic given its state).
         config: rendering parameters.
 
@@ -128,6 +133,9 @@ def render_circles(
     hue = np.where(values["hue"] == 1, _HUE_BLUE, _HUE_RED) + hue_offset
 
     coverage = _disc_coverage(centre_x * size, centre_y * size, radius * size, size)  # [N, H, W]
+    if values["ring"].any():  # ring = 0 rows are left exactly as they were (x - 0 = x)
+        hole = _disc_coverage(centre_x * size, centre_y * size, config.ring_fraction * radius * size, size)
+        coverage = coverage - values["ring"].astype(np.float32)[:, None, None] * hole
     colour = _hue_to_rgb(hue, config.saturation).astype(np.float32)  # [N, 3]
     images = coverage[:, None, :, :] * colour[:, :, None, None]
     images += np.float32(config.image_noise) * pixel_noise
