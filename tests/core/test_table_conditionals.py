@@ -25,6 +25,7 @@ from causal_pima.core.table_search import (
     log_weights_from_tables,
     search_tables,
 )
+from causal_pima.evaluation.graphs import cpdag
 
 XOR_TABLE = np.array([0.82, 0.19, 0.16, 0.84])  # P(child = 1 | c), c = parent0 + 2 * parent1
 
@@ -150,7 +151,7 @@ def test_search_prefers_the_sparse_graph_and_ties_equivalent_ones():
 
 def test_search_matches_exhaustive_enumeration_on_random_counts():
     rng = np.random.default_rng(5)
-    for d in (2, 3, 4):
+    for d in (2, 3, 4, 5):
         counts = rng.gamma(0.5, 50.0, 2**d)
         found = search_tables(counts)
         best = -np.inf
@@ -204,3 +205,17 @@ def test_logistic_and_table_agree_when_the_table_is_additive():
     torch.testing.assert_close(logistic.log_weights(), table.log_weights())
     outcomes = torch.as_tensor(joint_outcomes(3), dtype=torch.float64)
     assert outcomes.shape == (8, 3)
+
+
+def test_search_returns_the_true_equivalence_class_of_a_five_node_graph():
+    # radius -> hue <- shift, hue -> lift -> glow (the circles configuration "five") from exact counts
+    parents = {0: [], 1: [], 2: [0, 1], 3: [2], 4: [3]}
+    tables = {0: np.array([0.5]), 1: np.array([0.5]), 2: np.array([0.05, 0.5, 0.5, 0.95]),
+              3: np.array([0.15, 0.85]), 4: np.array([0.15, 0.85])}
+    found = search_tables(exact_counts(parents, tables, 4800.0))
+    truth, learned = np.zeros((5, 5), int), np.zeros((5, 5), int)
+    for j, ps in parents.items():
+        truth[ps, j] = 1
+    for j, ps in found.parents.items():
+        learned[ps, j] = 1
+    np.testing.assert_array_equal(cpdag(learned), cpdag(truth))
