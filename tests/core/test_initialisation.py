@@ -183,3 +183,43 @@ def test_assigner_rejects_missing_cluster() -> None:
     labels = np.zeros(latents.shape[0], dtype=np.int64)
     with pytest.raises(ValueError, match="every cluster"):
         assign_codes_by_pca_signs(latents, labels, N_NODES)
+
+
+def test_observation_means_codes_follow_the_data_where_the_latent_bends_a_feature():
+    """Clusters of a 2-feature toy whose latent geometry is an XOR-like twist of the features,
+    while the observations move additively: the latent rule picks a wrong code, the data rule the right one."""
+    from causal_pima.core.initialisation import (
+        assign_codes_by_observation_means,
+        assign_codes_by_pca_signs_additive,
+        observation_centres,
+    )
+
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(4), 50)  # outcome = a + 2 b
+    a, b = truth & 1, truth >> 1
+    # image-like modality: a moves 64 values, b another 64; curve-like: b moves 4 of 8 values
+    image = np.concatenate([np.outer(a, np.ones(64)), np.outer(b, np.ones(64))], axis=1)
+    curve = np.outer(b, np.r_[np.ones(4), np.zeros(4)])
+    observations = {"image": image + 0.01 * rng.normal(size=image.shape), "curve": curve + 0.01 * rng.normal(size=curve.shape)}
+    # latent: b's displacement flips direction with a (a bent, non-additive geometry)
+    latents = np.stack([a * 3.0, np.where(a == 1, -1.0, 1.0) * b * 2.0], axis=1) + 0.01 * rng.normal(size=(200, 2))
+    labels = truth.copy()  # perfect clusters, cluster index = true outcome
+    centres = observation_centres(observations, labels, 4)
+    assert centres.shape == (4, 64 * 2 + 8)
+    for name, width in (("curve", 8), ("image", 128)):  # every modality has the same total spread
+        block = centres[:, :width] if name == "curve" else centres[:, 8:]
+        assert float((block**2).sum()) == pytest.approx(1.0)
+    def nodes_are_features(codes: np.ndarray) -> bool:
+        """Each node equals one feature on every cluster (up to naming and a flip of its meaning)."""
+        decoded = np.array([[c & 1, c >> 1] for c in codes])
+        true_bits = np.array([[k & 1, k >> 1] for k in range(4)])
+        return all(
+            any(np.array_equal(decoded[:, n], true_bits[:, f]) or np.array_equal(decoded[:, n], 1 - true_bits[:, f]) for f in range(2))
+            for n in range(2)
+        )
+
+    assert nodes_are_features(assign_codes_by_observation_means(latents, labels, 2, observations=observations))
+    # the latent rule reads the bent geometry as an XOR-like node (b XOR a)
+    assert not nodes_are_features(assign_codes_by_pca_signs_additive(latents, labels, 2))
+    with pytest.raises(ValueError, match="needs the specimens' observations"):
+        assign_codes_by_observation_means(latents, labels, 2)

@@ -15,7 +15,7 @@ Plain numpy / scikit-learn / scipy; no file I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -229,9 +229,61 @@ def assign_codes_by_pca_signs_additive(
     return candidates[int(np.argmin(residuals))]
 
 
+def observation_centres(observations: Mapping[str, np.ndarray], labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Mean observation of each cluster, every modality scaled to the same total spread.
+
+    Each modality's cluster means ``[K, V_m]`` (flattened) are centred and divided by the root of
+    their total sum of squares, then the modalities are concatenated, so that a 64-point curve
+    weighs as much as a 3,072-value image in the geometry of the centres.
+
+    Args:
+        observations: ``{modality: [N, ...]}`` the specimens' observed values.
+        labels: ``[N]`` cluster labels in ``0..n_clusters-1``, every cluster non-empty.
+
+    Returns:
+        ``[K, sum_m V_m]`` float64.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels, minlength=n_clusters)
+    if counts.size != n_clusters or (counts == 0).any():
+        raise ValueError(f"labels must use every cluster 0..{n_clusters - 1}, got counts {counts}")
+    parts = []
+    for name in sorted(observations):
+        values = np.asarray(observations[name], dtype=np.float64).reshape(len(labels), -1)
+        means = np.zeros((n_clusters, values.shape[1]))
+        np.add.at(means, labels, values)
+        means = means / counts[:, None]
+        means -= means.mean(axis=0)
+        spread = np.sqrt((means**2).sum())
+        parts.append(means / spread if spread > 0 else means)
+    return np.concatenate(parts, axis=1)
+
+
+def assign_codes_by_observation_means(
+    latents: np.ndarray, labels: np.ndarray, n_nodes: int, observations: Mapping[str, np.ndarray] | None = None
+) -> np.ndarray:
+    """PCA-sign codes of the clusters' mean *observations*, polished towards an additive cube.
+
+    The same rule as :func:`assign_codes_by_pca_signs_additive`, applied to
+    :func:`observation_centres` instead of latent centres: a pretrained latent space may bend a
+    feature's effect (its shift differs with another feature's value, so an XOR-like recoding fits
+    the additive cube better), while in the data each feature changes the observations in a fixed
+    way. Each modality counts equally, so a feature seen in one modality only still splits the
+    centres. ``latents`` is unused (the signature of :data:`ASSIGNERS`).
+
+    Raises:
+        ValueError: without ``observations``.
+    """
+    if observations is None:
+        raise ValueError("the observation_means assigner needs the specimens' observations")
+    centres = observation_centres(observations, labels, 2**n_nodes)
+    return _swap_descent(centres, _pca_sign_codes(centres, n_nodes), n_nodes)
+
+
 ASSIGNERS: dict[str, Callable[..., np.ndarray]] = {
     "pca_signs": assign_codes_by_pca_signs,
     "pca_signs_additive": assign_codes_by_pca_signs_additive,
+    "observation_means": assign_codes_by_observation_means,
 }
 
 
@@ -263,6 +315,7 @@ def initialise_outcomes(
     assigner: str = "pca_signs",
     oversample: int = 3,
     seed: int = 0,
+    observations: Mapping[str, np.ndarray] | None = None,
 ) -> MixtureInitialisation:
     """Cluster the latents into ``2**n_nodes`` groups and map each group to a joint outcome.
 
@@ -273,6 +326,8 @@ def initialise_outcomes(
         assigner: a key of :data:`ASSIGNERS`.
         oversample: over-clustering factor (used by ``"overcluster_merge"`` only).
         seed: clustering random state.
+        observations: ``{modality: [N, ...]}`` the specimens' data (the ``observation_means``
+            assigner needs it).
 
     Returns:
         :class:`MixtureInitialisation` with the outcome ``[N]`` of every specimen.
@@ -284,7 +339,10 @@ def initialise_outcomes(
         labels = cluster(latents, n_outcomes, oversample=oversample, seed=seed)
     else:
         labels = cluster(latents, n_outcomes, seed=seed)
-    codes = assign(latents, labels, n_nodes)  # [K]
+    if assigner == "observation_means":
+        codes = assign(latents, labels, n_nodes, observations=observations)  # [K]
+    else:
+        codes = assign(latents, labels, n_nodes)
     outcome = codes[labels]
     sizes = np.bincount(outcome, minlength=n_outcomes).astype(np.int64)
     return MixtureInitialisation(

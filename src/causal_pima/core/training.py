@@ -64,7 +64,7 @@ class PretrainConfig:
 @dataclass
 class InitConfig:
     clusterer: str = "overcluster_merge"
-    assigner: str = "pca_signs_additive"
+    assigner: str = "observation_means"
     oversample: int = 3
 
 
@@ -372,6 +372,7 @@ def initialise_prior(
     outcome_init = initialise_outcomes(
         mu.double().numpy(), model.config.n_nodes, clusterer=init.clusterer, assigner=init.assigner,
         oversample=init.oversample, seed=seed,
+        observations={m: train[m].numpy() for m in model.modalities if m in train},
     )
     outcome = torch.as_tensor(outcome_init.outcome)
     stats = sum(  # hard assignments, one chunk at a time: memory O(chunk * K), not O(N * K)
