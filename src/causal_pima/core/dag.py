@@ -1,4 +1,4 @@
-"""Acyclic-by-construction DAG over ``d`` binary feature nodes (DESIGN.md section 3, "DAG").
+"""Acyclic-by-construction DAG over ``d`` binary feature nodes (docs/model.md, "Conditionals").
 
 Node scores ``s`` order the nodes; an edge ``i -> j`` can only exist when ``s_j > s_i`` strictly, so the
 adjacency ``A_ij = W_ij * relu(tanh((s_j - s_i) / tau))`` is acyclic for every parameter value and every

@@ -1,4 +1,4 @@
-"""Structure search on the DAG alone, everything else frozen (DESIGN.md section 3, prototype findings).
+"""Structure search on the DAG alone, everything else frozen (docs/model.md, "Structure search").
 
 The DAG-dependent part of the ELBO is ``sum_k S0_k log pi_k``: the log-likelihood of a logistic
 Bayesian network on the soft outcome counts ``S0 [K]``. Gradient descent never reorders the node scores,
