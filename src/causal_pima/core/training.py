@@ -333,13 +333,14 @@ def run_structure_search(
 ) -> StructureSearchResult:
     """Structure search on the DAG alone with everything else frozen (DESIGN.md section 3).
 
-    Training soft outcome counts S0 come from the responsibilities under the current mixture; each
-    candidate order is scored on the validation specimens' prior term. No ground truth is used.
+    Training soft outcome counts S0 come from the responsibilities under the current mixture. Table
+    conditionals: the exact BIC-penalised search on S0 (the validation prior term is reported);
+    logistic: each candidate order is scored on the validation specimens' prior term. No ground
+    truth is used.
     """
-    counts = soft_outcome_counts(model, train)
+    counts = soft_outcome_counts(model, train).numpy()  # float64 [K]
     _, _, val_scores = component_scores(model, val)
     val_kl = -val_scores  # KL (minus the physics curve log-likelihood, if any) of every val specimen
-    counts = counts.double().numpy()
     if model.dag.conditionals == "table":
         result = search_table_structure(counts, val_kl.double(), model.config.n_nodes, config.complexity, config.max_orders)
     else:
