@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from causal_pima.core.training import FitConfig, as_batches, fit
 from causal_pima.datasets import TorchCheckpointDataset
 from causal_pima.evaluation.graphs import equivalence_class_record
 from causal_pima.model_input import specimen_tensors
+from causal_pima.pipelines.causal_pima.resume import check_resume, fit_fingerprint
 from causal_pima.pipelines.pretraining.nodes import metrics_history
 from causal_pima.plots import (
     dag_figure,
@@ -49,6 +52,30 @@ def model_from_pretrained(pretrained_model: Mapping[str, Any], prior_params: Map
         raise ValueError(f"pretrained model lacks network weights {missing[:5]}: was it pretrained with other model parameters?")
     model.load_state_dict(networks, strict=False)
     return model
+
+
+def _resume_state(
+    store: TorchCheckpointDataset | None, fingerprint: dict | None, model: CausalPIMA, params_name: str, epochs: int
+) -> dict | None:
+    """The checkpoint to resume from (``None``: start afresh), checked against ``fingerprint``."""
+    if store is None:
+        logger.warning("%s.resume is true but this fit has no checkpoint location: fitting from the start", params_name)
+        return None
+    path = store._get_load_path()
+    if not store.exists():
+        logger.info("%s.resume is true but there is no fit checkpoint at %s yet: fitting from the start", params_name, path)
+        return None
+    state = store.load()
+    for change in check_resume(state, fingerprint, str(path), params_name, model.state_dict()):
+        logger.warning("resuming despite a change since the checkpoint %s: %s", path, change)
+    done = int(state["epoch"])
+    if done < epochs:
+        logger.info("resuming the fit from the checkpoint %s after epoch %d: training continues with epoch %d of %d",
+                    path, done, done + 1, epochs)
+    else:
+        logger.info("resuming the fit from the checkpoint %s after epoch %d: all %d epochs are done, "
+                    "only the final structure search and mixture update run", path, done, epochs)
+    return state
 
 
 class FitCollapsedError(RuntimeError):
@@ -137,13 +164,18 @@ def fit_causal_pima(
     train_set: Mapping[str, np.ndarray],
     val_set: Mapping[str, np.ndarray],
     params: Mapping[str, Any],
-    checkpoint_path: str | None = None,
+    checkpoint: TorchCheckpointDataset | str | None = None,
+    params_name: str = "causal_pima",
 ) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame, dict]:
     """Fit causalPIMA (DESIGN.md section 3, training steps 2-4).
 
-    Every completed epoch is checkpointed to ``checkpoint_path`` (atomic write through a Kedro
-    dataset); with ``params.resume: true`` an interrupted fit continues after its last epoch. A
-    divergence stops with an error naming the epoch and the loss term, leaving that checkpoint.
+    Every completed epoch is checkpointed to ``checkpoint`` (the catalog's ``<dataset>.fit_checkpoint``
+    location, or a file path; atomic writes) together with a fingerprint of the data, the pretrained
+    model and the parameters (:mod:`.resume`). With ``params.resume: true`` an interrupted fit
+    continues after its last epoch if the fingerprint matches (or differs only in a harmless key such
+    as ``epochs``); otherwise it stops with a message naming the checkpoint and what changed
+    (``params_name`` is the parameter key the message uses). A divergence stops with an error naming
+    the epoch and the loss term, leaving that checkpoint.
 
     Returns the fitted model checkpoint, the learned DAG record, the history and MLflow metrics.
     """
@@ -160,9 +192,18 @@ def fit_causal_pima(
     train = specimen_tensors(train_set, model.modalities)
     val = specimen_tensors(val_set, model.modalities)
 
-    store = TorchCheckpointDataset(checkpoint_path) if checkpoint_path else None
-    resume = store.load() if (store is not None and resume_requested and store.exists()) else None
-    callbacks = [ProgressBar(fit_config.epochs, "causalPIMA fit"), KeepLastCheckpoint(store.save if store else None)]
+    store = TorchCheckpointDataset(filepath=str(checkpoint)) if isinstance(checkpoint, str | Path) else checkpoint
+    fingerprint = None
+    if store is not None:
+        # the effective parameters: defaults filled in, n_nodes resolved, every prior setting of the model
+        effective = {**asdict(fit_config), "prior": {k: getattr(model.config, k) for k in PRIOR_KEYS}}
+        fingerprint = fit_fingerprint(train_set, val_set, pretrained_model, effective)
+    resume = _resume_state(store, fingerprint, model, params_name, fit_config.epochs) if resume_requested else None
+
+    def save(state: dict) -> None:
+        store.save({**state, "fingerprint": fingerprint})
+
+    callbacks = [ProgressBar(fit_config.epochs, "causalPIMA fit"), KeepLastCheckpoint(save if store is not None else None)]
     result = fit(model, train, val, fit_config, callbacks, resume=resume)
     diagnostics = fit_diagnostics(model, val, collapse_weight)
     for warning in diagnostics["warnings"]:

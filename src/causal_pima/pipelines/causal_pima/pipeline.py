@@ -1,10 +1,8 @@
 """``causal_pima``: one modular pipeline per data set (namespace = data set name)."""
 
 from functools import partial, update_wrapper
-from pathlib import Path
 
 from kedro.pipeline import Pipeline, node
-from kedro.utils import find_kedro_project
 
 from causal_pima.pipelines.causal_pima import nodes
 from causal_pima.pipelines.parameters import stage_parameters
@@ -12,11 +10,10 @@ from causal_pima.pipelines.parameters import stage_parameters
 
 def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -> Pipeline:
     """Fit, read-outs and figures; ``physics=True`` adds the physics expert's parameter table and figure."""
-    # the per-epoch training checkpoint (resume / last good state) lives beside the model outputs,
-    # under the Kedro project root like the catalog's relative paths
-    root = find_kedro_project(Path.cwd()) or Path.cwd()
-    checkpoint = root / "data" / "06_models" / dataset / "fit_checkpoint.pt"
-    fit = update_wrapper(partial(nodes.fit_causal_pima, checkpoint_path=str(checkpoint)), nodes.fit_causal_pima)
+    # the per-epoch training checkpoint (resume / last good state) is the catalog entry
+    # <dataset>.fit_checkpoint (a location the node writes itself); the parameter key names messages
+    params_name = stage_parameters("causal_pima", dataset)["params:causal_pima"].removeprefix("params:")
+    fit = update_wrapper(partial(nodes.fit_causal_pima, params_name=params_name), nodes.fit_causal_pima)
     physics_nodes = [
         node(nodes.physics_parameters, "fitted_model", "physics_parameters", name="physics_parameters"),
         node(nodes.plot_physics_curves, ["fitted_model", "train_set", "posteriors"], "physics_curves_figure", name="plot_physics_curves"),
@@ -25,7 +22,7 @@ def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -
         [
             node(
                 fit,
-                ["pretrained_model", "train_set", "val_set", "params:causal_pima"],
+                ["pretrained_model", "train_set", "val_set", "params:causal_pima", "fit_checkpoint"],
                 ["fitted_model", "learned_dag", "training_history", "training_metrics"],
                 name="fit_causal_pima",
             ),
