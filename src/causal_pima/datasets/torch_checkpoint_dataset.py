@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,43 @@ def _first_module(data: Any, path: str = "<root>") -> str | None:
     return None
 
 
+# torch.save reports a short write (a full device) as a RuntimeError from its zip writer, e.g.
+# "[enforce fail at inline_container.cc:672] . unexpected pos 123 vs 456" or
+# "PytorchStreamWriter failed writing file data/0: file write failed"
+_TORCH_WRITE_FAILURES = ("inline_container", "unexpected pos", "PytorchStreamWriter", "file write failed")
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def write_error(path: Path, exc: BaseException) -> DatasetError | None:
+    """A :class:`DatasetError` naming ``path`` for a failed write, or ``None`` if ``exc`` is no write error.
+
+    ``OSError`` with errno ENOSPC / EDQUOT and torch's zip-writer errors (its way of reporting a full
+    device) say that the device is (probably) full and how much space is left on it.
+    """
+    free = _free_bytes(path.parent if path.parent.exists() else Path(os.sep))
+    space = f"{free / 2**20:.1f} MiB free now on the device holding {path.parent}" if free is not None else "free space unknown"
+    remedy = "free some space (or point this catalog entry's filepath at another device) and run again"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return DatasetError(
+            f"could not write {path}: the device is full (errno {errno.errorcode.get(exc.errno, exc.errno)}: "
+            f"{exc.strerror or exc}); {space}. Nothing was replaced: {remedy}."
+        )
+    if isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in _TORCH_WRITE_FAILURES):
+        return DatasetError(
+            f"could not write {path}: torch.save stopped part-way ({str(exc).strip()[:200]}), which is how it reports "
+            f"a full device: the device may be full (errno ENOSPC); {space}. Nothing was replaced: {remedy}."
+        )
+    if isinstance(exc, OSError):
+        return DatasetError(f"could not write {path}: {exc}")
+    return None
+
+
 class TorchCheckpointDataset(LocalFileDataset):
     """A checkpoint dict (``state_dict`` tensors plus a plain ``config`` dict) in ``torch.save`` format.
 
@@ -41,10 +81,38 @@ class TorchCheckpointDataset(LocalFileDataset):
         path = Path(self._get_load_path())
         if not path.exists():
             raise DatasetError(f"checkpoint not found: {path}")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except RuntimeError as exc:  # a truncated or foreign file: torch's zip reader fails
+            raise DatasetError(
+                f"could not read the checkpoint {path}: {exc} (a truncated file, or not a torch checkpoint); "
+                "move it aside and write it again"
+            ) from exc
 
     def save(self, data: dict[str, Any]) -> None:
         bad = _first_module(data)
         if bad is not None:
             raise DatasetError(f"checkpoint holds a live nn.Module at '{bad}': save its state_dict and config instead")
-        atomic_write(self._get_save_path(), lambda tmp: torch.save(data, tmp))
+        path = Path(self._get_save_path())
+        try:
+            atomic_write(path, lambda tmp: torch.save(data, tmp))
+        except (OSError, RuntimeError) as exc:
+            error = write_error(path, exc)
+            if error is None:
+                raise
+            raise error from exc
+
+
+class CheckpointLocation(LocalFileDataset):
+    """The location of a checkpoint file that a node reads and writes itself (e.g. after every epoch).
+
+    ``load()`` returns a :class:`TorchCheckpointDataset` for the file (which need not exist yet), so the
+    path comes from the catalog (relative paths resolve against the project root, never the working
+    directory). Nothing is saved through this entry.
+    """
+
+    def load(self) -> TorchCheckpointDataset:
+        return TorchCheckpointDataset(filepath=str(self._get_load_path()))
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(f"{self._filepath} is a checkpoint location: the node writes the checkpoint itself")
