@@ -5,6 +5,8 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 
 from causal_pima.hooks import ModelArtifactHook
+from causal_pima.mlflow_store import MlflowStoreHook
+from causal_pima.validation_hook import ParameterValidationHook
 
 # The project root (the folder holding pyproject.toml). Used to make the MLflow store independent of
 # the working directory: conf/base/mlflow.yml refers to it as ${project_root:}.
@@ -20,4 +22,4 @@ CONFIG_LOADER_ARGS = {
 # Hooks of installed plugins (kedro-mlflow) are registered automatically through entry points.
 # Unit tests disable them with DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) (underscore, STACK.md trap 4).
 
-HOOKS = (ModelArtifactHook(),)
+HOOKS = (ModelArtifactHook(), ParameterValidationHook(), MlflowStoreHook())

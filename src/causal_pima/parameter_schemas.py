@@ -1,0 +1,605 @@
+"""Schemas of every parameter group in ``conf/base/parameters_*.yml`` (pydantic 2).
+
+:func:`validate_parameters` checks the groups a run reads (types, ranges, choices, split fractions
+that give non-empty splits) and raises :class:`InvalidParametersError` naming, for every problem,
+the parameter's full dotted key, its value and what is allowed. ``validation_hook`` calls it when a
+run starts, before any node writes anything. The nodes still receive the plain dicts and build their
+own config objects; these schemas only decide whether a run may start.
+
+Conventions:
+
+* integers are strict: ``"ten"``, ``300.7``, ``2e3`` and ``true`` are refused where an integer is
+  expected (``kedro run --params`` values arrive parsed by OmegaConf: ``0`` -> int, ``300.7`` ->
+  float, ``ten`` -> str); numbers accept integers and floats but not strings, booleans, NaN or inf;
+* every model forbids unknown keys (a typo such as ``causal_pima.epoch`` is an error): a new
+  parameter must be added here as well as to the YAML file; the default files are checked by
+  ``tests/test_parameter_schemas.py``;
+* the fields of the core config dataclasses that a group passes through (``IngestionConfig``,
+  ``LatticeConfig``, ``CirclesRenderConfig``, ``FitConfig``, ``PretrainConfig``, ``ModelConfig``) are
+  taken from the dataclasses themselves, so a field added there is accepted here with its type,
+  and the dataclass's own ``__post_init__`` checks run on the given values.
+
+A data set other than ``circles`` reads ``<stage>_<dataset>`` (``causal_pima_lattice``...), checked
+with the stage's schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
+
+from causal_pima.core.dag import CONDITIONALS
+from causal_pima.core.initialisation import ASSIGNERS, CLUSTERERS
+from causal_pima.core.model import ModelConfig
+from causal_pima.core.physics import PHYSICS_LAWS
+from causal_pima.core.prior import MEAN_STRUCTURES
+from causal_pima.core.training import FitConfig, InitConfig, PretrainConfig, StructureConfig
+from causal_pima.data.circles import KNOWN_FEATURES, CirclesRenderConfig
+from causal_pima.data.lattice import LATTICE_FEATURES, LatticeConfig
+from causal_pima.data.scm import BinarySCM
+from causal_pima.data.specimens import IngestionConfig
+
+SPLITS = ("train", "val", "test")
+# fewest specimens per split that the later stages can use (curve statistics need 2 training specimens)
+MIN_SPLIT_SIZE = {"train": 2, "val": 1, "test": 1}
+BENCHMARK_METHODS = ("causal_pima", "pima", "image_only", "two_stage")  # benchmark.nodes.METHODS
+
+
+class FieldProblem(ValueError):
+    """Raised by a model validator about one of the model's fields (reported under that field's key)."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field} = {value!r}; allowed: {allowed}")
+
+
+class InvalidParametersError(ValueError):
+    """One or more parameters are invalid; ``problems`` lists one line per parameter."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            "Invalid parameters; the run was stopped before any node ran or wrote anything "
+            "(conf/base/parameters_*.yml, conf/local/ or kedro run --params):\n"
+            + "\n".join(f"  - {p}" for p in self.problems)
+        )
+
+
+# ----------------------------------------------------------------------------- value types
+def _int(description: str, **constraints: Any) -> Any:
+    return Annotated[int, Field(strict=True, description=description, **constraints)]
+
+
+def _number(description: str, **constraints: Any) -> Any:
+    return Annotated[float, Field(strict=True, allow_inf_nan=False, description=description, **constraints)]
+
+
+def _choice(values: Iterable[Any]) -> Any:
+    values = tuple(values)
+    return Annotated[Literal[values], Field(description="one of " + ", ".join(repr(v) for v in values))]
+
+
+Int = _int("an integer")
+PositiveInt = _int("an integer > 0", gt=0)
+NonNegativeInt = _int("an integer >= 0", ge=0)
+Seed = _int("an integer >= 0", ge=0)
+Number = _number("a finite number")
+PositiveNumber = _number("a number > 0", gt=0)
+NonNegativeNumber = _number("a number >= 0", ge=0)
+Probability = _number("a number in [0, 1]", ge=0, le=1)
+Bool = Annotated[bool, Field(strict=True, description="true or false")]
+Str = Annotated[str, Field(strict=True, description="a string")]
+
+
+class Schema(BaseModel):
+    """Base of every parameter model: unknown keys are refused, values are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _strict_type(annotation: Any) -> Any:
+    """The schema type of a config dataclass field annotation (strict scalars, lists for sequences)."""
+    origin = typing.get_origin(annotation)
+    if annotation is bool:
+        return Bool
+    if annotation is int:
+        return Int
+    if annotation is float:
+        return Number
+    if annotation is str:
+        return Str
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_strict_type(a) if a is not type(None) else type(None) for a in typing.get_args(annotation))]  # noqa: UP007
+    if origin in (tuple, list, Sequence, typing.Sequence) or annotation in (tuple, list):
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return list[_strict_type(args[0])] if len(args) == 1 else list[Any]
+    if origin is dict or annotation is dict:
+        args = typing.get_args(annotation)
+        return dict[Str, _strict_type(args[1])] if len(args) == 2 else dict[Str, Any]
+    return Any
+
+
+def _with_dataclass_fields(
+    schema: type[Schema], dataclass: type, exclude: Iterable[str] = (), check: bool = True
+) -> type[Schema]:
+    """``schema`` plus every field of ``dataclass`` it does not declare (nor ``exclude``).
+
+    With ``check``, the given values also go through ``dataclass(**values)`` (its own checks).
+    """
+    hints = typing.get_type_hints(dataclass)
+    extra: dict[str, Any] = {}
+    for f in dataclasses.fields(dataclass):
+        if f.name in schema.model_fields or f.name in exclude:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        extra[f.name] = (_strict_type(hints[f.name]), default)
+    validators = {}
+    if check:
+
+        def _dataclass_check(self: Schema) -> Schema:
+            values = {k: getattr(self, k) for k in self.model_fields_set if k in {f.name for f in dataclasses.fields(dataclass)}}
+            try:
+                dataclass(**values)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(str(exc)) from None
+            return self
+
+        validators["dataclass_check"] = model_validator(mode="after")(_dataclass_check)
+    return create_model(schema.__name__, __base__=schema, __validators__=validators, __module__=__name__, **extra)
+
+
+def _scm_check(features: Iterable[str] | None, what: str):
+    def check(config: dict[str, ScmNode]) -> dict[str, ScmNode]:
+        if features is not None:
+            unknown = sorted(set(config) - set(features))
+            if unknown:
+                raise ValueError(f"unknown {what} feature(s) {unknown}; known: {list(features)}")
+        try:
+            BinarySCM.from_config({name: node.model_dump(exclude_unset=True) for name, node in config.items()})
+        except ValueError as exc:
+            raise ValueError(f"not a valid causal graph: {exc}") from None
+        return config
+
+    return check
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+class ScmNode(Schema):
+    """One feature of a true causal graph: ``p_one[c] = P(feature = 1 | parents)``."""
+
+    parents: list[Str] | None = Field(default=None, description="a list of feature names")
+    p_one: Annotated[list[Probability], BeforeValidator(_as_list)] = Field(
+        description="a list of 2 ** len(parents) numbers in [0, 1] (a root may give one bare number)"
+    )
+
+
+CirclesGraph = Annotated[dict[Str, ScmNode], AfterValidator(_scm_check(KNOWN_FEATURES, "circles"))]
+LatticeGraph = Annotated[dict[Str, ScmNode], AfterValidator(_scm_check(None, "lattice"))]
+
+
+# ----------------------------------------------------------------------------- circles
+class _CirclesRender(Schema):
+    image_size: PositiveInt = 32
+    n_wavelengths: _int("an integer >= 2", ge=2) = 64
+
+
+CirclesRender = _with_dataclass_fields(_CirclesRender, CirclesRenderConfig)
+
+
+class CirclesParams(Schema):
+    n_specimens: PositiveInt
+    seed: Seed = 0
+    configuration: Str
+    n_figure_images: PositiveInt = 16
+    configurations: dict[Str, CirclesGraph]
+    render: CirclesRender = Field(default_factory=CirclesRender)
+
+    @model_validator(mode="after")
+    def _configuration_is_defined(self) -> CirclesParams:
+        if self.configuration not in self.configurations:
+            raise FieldProblem("configuration", self.configuration, f"one of {sorted(self.configurations)} (circles.configurations)")
+        return self
+
+
+# ----------------------------------------------------------------------------- lattice
+class _LatticeGenerator(Schema):
+    image_height: _int("an integer >= 8", ge=8) = 64
+    image_width: _int("an integer >= 8", ge=8) = 64
+    cells_across: PositiveNumber = 3.0
+    n_curve_points: _int("an integer >= 2", ge=2) = 301
+    max_strain: PositiveNumber = 0.75
+
+
+LatticeGenerator = _with_dataclass_fields(_LatticeGenerator, LatticeConfig)
+
+
+class LatticeSyntheticParams(Schema):
+    n_specimens: PositiveInt
+    seed: Seed = 0
+    configuration: Str = "custom"
+    dag: LatticeGraph
+    curve_format: _choice(("stress_strain", "force_displacement")) = "stress_strain"
+    gauge_length: PositiveNumber = 20.0
+    cross_section_area: PositiveNumber = 400.0
+    n_figure_images: PositiveInt = 16
+    n_figure_curves: PositiveInt = 300
+    config: LatticeGenerator = Field(default_factory=LatticeGenerator)
+
+    @model_validator(mode="after")
+    def _lattice_features(self) -> LatticeSyntheticParams:
+        if sorted(self.dag) != sorted(LATTICE_FEATURES):
+            raise FieldProblem("dag", sorted(self.dag), f"a graph over exactly the features {list(LATTICE_FEATURES)}")
+        return self
+
+
+class _Ingestion(Schema):
+    image_size: PositiveInt = 64
+    channels: _choice((1, 3)) = 1
+    n_grid_points: _int("an integer >= 2", ge=2) = 64
+    min_strain: Number = 0.0
+    max_strain: PositiveNumber = 0.7
+    curve_type: _choice(("auto", "stress_strain", "force_displacement")) = "auto"
+    gauge_length: PositiveNumber | None = None
+    cross_section_area: PositiveNumber | None = None
+    strain_scale: PositiveNumber = 1.0
+    min_points: _int("an integer >= 2", ge=2) = 8
+    non_increasing_strain: _choice(("reject", "sort")) = "reject"
+    on_error: _choice(("raise", "skip")) = "raise"
+    label_columns: list[Str] | None = None
+
+
+LatticeIngestionParams = _with_dataclass_fields(_Ingestion, IngestionConfig)
+
+
+# ----------------------------------------------------------------------------- data_processing
+class SplitParams(Schema):
+    """Split fractions; with ``context={"n_specimens": n}`` every split must get enough specimens."""
+
+    train: _number("a number in (0, 1)", gt=0, lt=1)
+    val: _number("a number in (0, 1)", gt=0, lt=1)
+    test: _number("a number in (0, 1)", gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one_and_non_empty(self, info: ValidationInfo) -> SplitParams:
+        fractions = {s: getattr(self, s) for s in SPLITS}
+        total = sum(fractions.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"the fractions {fractions} sum to {total:g}; allowed: fractions > 0 that sum to 1")
+        n = (info.context or {}).get("n_specimens")
+        if n is not None:
+            counts = split_counts(fractions, n)
+            small = {s: c for s, c in counts.items() if c < MIN_SPLIT_SIZE[s]}
+            if small:
+                raise ValueError(
+                    f"with {n} specimens ({(info.context or {}).get('n_specimens_key', 'n_specimens')}) "
+                    f"the splits get {counts}; allowed: at least {MIN_SPLIT_SIZE} specimens per split"
+                )
+        return self
+
+
+def split_counts(fractions: Mapping[str, float], n: int) -> dict[str, int]:
+    """Split sizes exactly as ``data_processing.nodes.split_specimens`` computes them (largest remainder)."""
+    shares = [float(fractions[s]) * n for s in SPLITS]
+    counts = [int(share + 1e-9) for share in shares]
+    remainders = [share - count for share, count in zip(shares, counts, strict=True)]
+    order = sorted(range(len(SPLITS)), key=lambda i: -remainders[i])  # stable, as argsort(kind="stable")
+    for i in order[: n - sum(counts)]:
+        counts[i] += 1
+    return dict(zip(SPLITS, counts, strict=True))
+
+
+class DataProcessingParams(Schema):
+    seed: Seed = 0
+    split: SplitParams = Field(default_factory=lambda: SplitParams(train=0.8, val=0.1, test=0.1))
+    image_range: Annotated[list[Number], Field(min_length=2, max_length=2, description="[low, high] with low < high")] = [0.0, 1.0]
+    curve_scaling: _choice(("global", "pointwise")) = "global"
+    curve_std_floor: PositiveNumber = 1e-6
+
+    @model_validator(mode="after")
+    def _image_range_ordered(self) -> DataProcessingParams:
+        low, high = self.image_range
+        if not low < high:
+            raise FieldProblem("image_range", self.image_range, "[low, high] with low < high")
+        return self
+
+
+# ----------------------------------------------------------------------------- model and training
+# input shapes and the physics expert's grid / standardisation come from the data, never from parameters
+_DATA_FIELDS = ("image_shape", "curve_length", "modality_names", "curve_grid", "curve_mean", "curve_std")
+
+
+class _Model(Schema):
+    modalities: Annotated[
+        list[_choice(("image", "curve"))], Field(min_length=1, description="a non-empty list of 'image', 'curve'")
+    ] = ["image", "curve"]
+    latent_dim: PositiveInt = 8
+    n_nodes: PositiveInt = 3
+    image_channels: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")] = [16, 32, 32]
+    image_hidden_dim: PositiveInt = 128
+    curve_hidden_dims: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")] = [128, 128]
+    mean_structure: _choice(MEAN_STRUCTURES) = "free"
+    mixture_weights: _choice(("dag", "free")) = "dag"
+    conditionals: _choice(CONDITIONALS) = "logistic"
+    modality_balance: Probability = 0.0
+    variance_floor: PositiveNumber = 1e-3
+    init_temperature: PositiveNumber = 1.0
+    image_noise_init: PositiveNumber = 0.1
+    curve_noise_init: PositiveNumber = 0.3
+    noise_min: PositiveNumber = 1e-3
+    curve_decoder: _choice(("neural", "physics")) = "neural"
+    physics_law: _choice(PHYSICS_LAWS) = "plateau_densification"
+    physics_ranges: dict[Str, Annotated[list[Number], Field(min_length=2, max_length=2)]] | None = Field(
+        default=None, description="null or {name: [low, high]}"
+    )
+
+    @model_validator(mode="after")
+    def _unique_modalities(self) -> _Model:
+        if len(set(self.modalities)) != len(self.modalities):
+            raise FieldProblem("modalities", self.modalities, "a non-empty list of 'image', 'curve', each at most once")
+        return self
+
+
+ModelParams = _with_dataclass_fields(_Model, ModelConfig, exclude=_DATA_FIELDS, check=False)
+
+
+class _Pretraining(Schema):
+    epochs: PositiveInt = 20
+    batch_size: PositiveInt = 128
+    learning_rate: PositiveNumber = 1e-3
+    noise_learning_rate: PositiveNumber = 2e-2
+    kl_warmup_epochs: NonNegativeInt = 0
+    modality_dropout: Probability = 0.3
+    seed: Seed = 0
+
+
+PretrainingParams = _with_dataclass_fields(_Pretraining, PretrainConfig, check=False)
+
+
+class PriorParams(Schema):
+    n_nodes: PositiveInt | None = Field(default=None, description="null or an integer > 0")
+    mean_structure: _choice(MEAN_STRUCTURES) = "free"
+    mixture_weights: _choice(("dag", "free")) = "dag"
+    conditionals: _choice(CONDITIONALS) = "table"
+    variance_floor: PositiveNumber = 1e-3
+    init_temperature: PositiveNumber = 1.0
+
+
+class _Init(Schema):
+    clusterer: _choice(CLUSTERERS) = "overcluster_merge"
+    assigner: _choice(ASSIGNERS) = "observation_means"
+    oversample: PositiveInt = 3
+
+
+class _Structure(Schema):
+    complexity: NonNegativeNumber | None = Field(default=None, description="null (BIC) or a number >= 0")
+    edge_threshold: NonNegativeNumber = 0.5
+    max_orders: PositiveInt = 120
+    l1_weight: NonNegativeNumber = 0.02
+    tie_tolerance: NonNegativeNumber = 1e-3
+    steps: PositiveInt = 500
+
+
+InitParams = _with_dataclass_fields(_Init, InitConfig, check=False)
+StructureParams = _with_dataclass_fields(_Structure, StructureConfig, check=False)
+
+
+class _CausalPima(Schema):
+    prior: PriorParams = Field(default_factory=PriorParams)
+    epochs: PositiveInt = 15
+    batch_size: PositiveInt = 128
+    learning_rate: PositiveNumber = 1e-3
+    dag_learning_rate: PositiveNumber = 1e-2
+    noise_learning_rate: PositiveNumber = 2e-2
+    physics_learning_rate: PositiveNumber = 1e-2
+    temperature_min: PositiveNumber = 0.05
+    modality_dropout: Probability = 0.3
+    l1_weight: NonNegativeNumber = 0.0
+    seed: Seed = 0
+    collapse_weight: _number("a number in (0, 1]", gt=0, le=1) = 0.99
+    on_collapse: _choice(("raise", "warn")) = "raise"
+    resume: Bool = False
+    init: InitParams = Field(default_factory=InitParams)
+    structure: StructureParams = Field(default_factory=StructureParams)
+
+
+CausalPimaParams = _with_dataclass_fields(_CausalPima, FitConfig, check=False)
+
+
+# ----------------------------------------------------------------------------- benchmark
+class BenchmarkParams(Schema):
+    configurations: Annotated[list[Str], Field(min_length=1, description="a non-empty list of circles.configurations names")]
+    seeds: Annotated[list[Seed], Field(min_length=1, description="a non-empty list of integers >= 0")]
+    methods: Annotated[
+        list[_choice(BENCHMARK_METHODS)], Field(min_length=1, description=f"a non-empty list of {list(BENCHMARK_METHODS)}")
+    ] = list(BENCHMARK_METHODS)
+    n_specimens: PositiveInt
+    pretraining: dict[Str, Any] = Field(default_factory=dict, description="overrides of pretraining")
+    causal_pima: dict[Str, Any] = Field(default_factory=dict, description="overrides of causal_pima")
+
+
+# ----------------------------------------------------------------------------- registry
+SCHEMAS: dict[str, type[Schema]] = {
+    "circles": CirclesParams,
+    "lattice_synthetic": LatticeSyntheticParams,
+    "lattice_ingestion": LatticeIngestionParams,
+    "data_processing": DataProcessingParams,
+    "model": ModelParams,
+    "pretraining": PretrainingParams,
+    "causal_pima": CausalPimaParams,
+    "benchmark": BenchmarkParams,
+}
+# stages whose parameters a data set other than circles reads as <stage>_<dataset>
+PER_DATASET_STAGES = ("data_processing", "model", "pretraining", "causal_pima")
+
+
+def schema_for(group: str) -> type[Schema] | None:
+    """The schema of a top-level parameter group (``causal_pima_lattice`` -> causal_pima's), or None."""
+    if group in SCHEMAS:
+        return SCHEMAS[group]
+    for stage in PER_DATASET_STAGES:
+        if group.startswith(stage + "_") and group.removeprefix(stage + "_") not in ("", "ingestion", "synthetic"):
+            return SCHEMAS[stage]
+    return None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _description(schema: type[BaseModel], loc: Sequence[Any]) -> str | None:
+    """The ``description`` of the deepest declared field along ``loc``."""
+    description, current = None, schema
+    for part in loc:
+        if isinstance(part, str) and current is not None and part in current.model_fields:
+            field = current.model_fields[part]
+            description = field.description or description
+            current = _inner_model(field.annotation)
+    return description
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _problems(errors: Iterable[Mapping[str, Any]], schema: type[BaseModel], prefix: Sequence[str]) -> list[str]:
+    """One line per pydantic error: full dotted key, value, what is wrong and what is allowed."""
+    problems = []
+    for item in errors:
+        loc = [str(p) for p in item["loc"]]
+        key = ".".join([*prefix, *loc])
+        kind, message = item["type"], item["msg"]
+        if kind == "extra_forbidden":
+            parent = schema
+            for part in item["loc"][:-1]:
+                parent = _inner_model(parent.model_fields[part].annotation) if parent and part in parent.model_fields else parent
+            known = sorted(parent.model_fields) if parent is not None else []
+            problems.append(f"{key} = {_show(item['input'])}: unknown parameter; allowed keys here: {', '.join(known)}")
+            continue
+        if kind == "missing":
+            problems.append(f"{key}: required parameter is missing")
+            continue
+        if kind == "value_error":  # our model validators and the dataclasses' own checks
+            cause = (item.get("ctx") or {}).get("error")
+            if isinstance(cause, FieldProblem):
+                problems.append(f"{key}.{cause.field} = {_show(cause.value)}: allowed: {cause.allowed}")
+            else:
+                problems.append(f"{key}: {message.removeprefix('Value error, ')}")
+            continue
+        message = message.replace("Input should be", "must be")
+        allowed = _description(schema, item["loc"])
+        problems.append(f"{key} = {_show(item['input'])}: {message}" + (f" (allowed: {allowed})" if allowed else ""))
+    return problems
+
+
+def _validate(
+    schema: type[Schema], values: Any, prefix: Sequence[str], context: Mapping[str, Any] | None = None
+) -> tuple[Schema | None, list[str]]:
+    try:
+        return schema.model_validate(values, context=dict(context or {})), []
+    except ValidationError as error:
+        return None, _problems(error.errors(include_url=False), schema, prefix)
+
+
+def validate_parameters(params: Mapping[str, Any], groups: Iterable[str] | None = None) -> dict[str, Schema]:
+    """Validate the parameter ``groups`` (default: every group that has a schema) of ``params``.
+
+    Returns the validated models by group. Raises :class:`InvalidParametersError` listing every
+    problem (full dotted key, value, what is allowed). Where the number of specimens is known from
+    the parameters (circles generation with the circles split, the benchmark, the lattice stand-in
+    with the lattice split), the split must give every subset enough specimens.
+    """
+    names = [g for g in (params if groups is None else groups) if schema_for(g) is not None and g in params]
+    problems: list[str] = []
+    models: dict[str, Schema] = {}
+    for group in names:
+        context = _split_context(params, group, names)
+        model, found = _validate(schema_for(group), params[group], [group], context)
+        problems += found
+        if model is not None:
+            models[group] = model
+    # a generated data set must split into non-empty subsets even when processing runs later
+    for source, target in GENERATED_SPLITS.items():
+        if source in models and target not in names and isinstance(params.get(target), Mapping):
+            split = params[target].get("split")
+            if isinstance(split, Mapping):
+                context = _split_context(params, target, [source])
+                problems += _validate(SplitParams, split, [target, "split"], context)[1]
+    if "benchmark" in models:
+        problems += _benchmark_problems(params, models["benchmark"])
+    if problems:
+        raise InvalidParametersError(problems)
+    return models
+
+
+# generator group -> the processing group that splits its data set
+GENERATED_SPLITS = {"circles": "data_processing", "lattice_synthetic": "data_processing_lattice"}
+
+
+def _split_context(params: Mapping[str, Any], group: str, names: Sequence[str]) -> dict[str, Any]:
+    """``{"n_specimens": n}`` when the run also generates ``group``'s data set with a known size."""
+    source = {target: source for source, target in GENERATED_SPLITS.items()}.get(group)
+    if source in names:
+        n = (params.get(source) or {}).get("n_specimens")
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            return {"n_specimens": n, "n_specimens_key": f"{source}.n_specimens"}
+    return {}
+
+
+def _benchmark_problems(params: Mapping[str, Any], benchmark: BenchmarkParams) -> list[str]:
+    problems = []
+    circles = params.get("circles") or {}
+    defined = set((circles.get("configurations") or {}) if isinstance(circles, Mapping) else ())
+    unknown = [c for c in benchmark.configurations if c not in defined]
+    if unknown:
+        problems.append(
+            f"benchmark.configurations = {benchmark.configurations}: {unknown} not defined; "
+            f"allowed: names from circles.configurations {sorted(defined)}"
+        )
+    # the benchmark overrides pretraining / causal_pima key by key (a shallow merge, as its node does)
+    for stage, overrides in (("pretraining", benchmark.pretraining), ("causal_pima", benchmark.causal_pima)):
+        merged = {**(params.get(stage) or {}), **overrides}
+        try:
+            SCHEMAS[stage].model_validate(merged)
+        except ValidationError as error:
+            # errors of the base group itself are reported when that group is validated
+            errors = [e for e in error.errors(include_url=False) if e["loc"] and str(e["loc"][0]) in overrides]
+            problems += _problems(errors, SCHEMAS[stage], ["benchmark", stage])
+    processing = params.get("data_processing")
+    if isinstance(processing, Mapping) and isinstance(processing.get("split"), Mapping):
+        context = {"n_specimens": benchmark.n_specimens, "n_specimens_key": "benchmark.n_specimens"}
+        problems += _validate(SplitParams, processing["split"], ["data_processing", "split"], context)[1]
+    return problems
+
+
+def parameter_groups(inputs: Iterable[str]) -> set[str]:
+    """Top-level parameter groups named by pipeline inputs (``params:circles.render`` -> ``circles``)."""
+    groups: set[str] = set()
+    for name in inputs:
+        if name.startswith("params:"):
+            groups.add(name.removeprefix("params:").split(".", 1)[0])
+    return groups

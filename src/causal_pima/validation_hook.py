@@ -1,0 +1,51 @@
+"""Validate a run's parameters before any node runs (issue 9, item 3).
+
+``ParameterValidationHook.before_pipeline_run`` is called by ``KedroSession.run`` after the
+catalog is built and before the runner starts, so nothing has been written yet. It runs
+``tryfirst``, ahead of kedro-mlflow's ``before_pipeline_run``, so an invalid parameter does not
+even open an MLflow run. It checks the parameter groups that the run's pipeline reads
+(``params:<group>...`` inputs, ``parameters`` = every group) plus every group given on the command
+line (``kedro run --params``); a command-line group that no stage knows is refused as a typo.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+
+class ParameterValidationHook:
+    """Stop a run whose parameters are invalid, naming each parameter, its value and what is allowed."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        # imported here: the schemas import torch (through the core configs), which every other
+        # kedro command (kedro -h, registry list...) should not pay for
+        from causal_pima.parameter_schemas import (
+            InvalidParametersError,
+            parameter_groups,
+            schema_for,
+            validate_parameters,
+        )
+
+        inputs = set(pipeline.inputs())
+        params = catalog["parameters"].load() if "parameters" in catalog else {}
+        groups = set(params) if "parameters" in inputs else parameter_groups(inputs)
+        runtime = run_params.get("runtime_params") or {}
+        unknown = sorted(g for g in runtime if schema_for(g) is None and g not in groups)
+        groups |= {g for g in runtime if schema_for(g) is not None}
+        problems = [
+            f"{group} (from --params): unknown parameter group; no stage of this run reads it"
+            for group in unknown
+        ]
+        try:
+            validate_parameters(params, sorted(groups))
+        except InvalidParametersError as error:
+            problems = error.problems + problems
+        if problems:
+            raise InvalidParametersError(problems)
+        logger.info("Parameters valid: %s", ", ".join(sorted(g for g in groups if g in params)) or "none read")
