@@ -1,12 +1,26 @@
-"""Project pipelines: one folder per pipeline under ``pipelines/``, discovered by ``find_pipelines``."""
+"""Project pipelines: one folder per pipeline under ``pipelines/``, plus the composite pipelines.
+
+Kedro 1.x's ``find_pipelines`` loads lazily: ``kedro run --pipelines NAME`` makes it import only the
+folder ``causal_pima.pipelines.NAME`` (the CLI's filter overrides its ``pipelines_to_find``
+argument), and with ``raise_errors=True`` a requested name without a folder is an ``ImportError``.
+That broke ``kedro run --pipelines lattice_ingestion`` (a composite name, no folder) while
+``kedro registry list`` (which loads everything) showed it. The registry below therefore discovers
+the folders itself and always returns every name, so every name that ``kedro registry list``
+shows resolves in ``kedro run --pipelines NAME`` too (``tests/test_registry.py``). Importing every
+folder costs little: the composites already need all but two of them.
+"""
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
+import importlib
+import importlib.resources
+
 from kedro.pipeline import Pipeline
 
 from causal_pima.pipelines import causal_pima as causal_pima_fit
 from causal_pima.pipelines import circles, data_processing, evaluation, lattice, pretraining
+
+PIPELINES_PACKAGE = "causal_pima.pipelines"
 
 
 def dataset_path(dataset: str, physics: bool = False) -> Pipeline:
@@ -19,6 +33,30 @@ def dataset_path(dataset: str, physics: bool = False) -> Pipeline:
     )
 
 
+def folder_pipelines() -> dict[str, Pipeline]:
+    """``{folder: create_pipeline()}`` for every package folder of ``causal_pima.pipelines``.
+
+    Like ``find_pipelines(raise_errors=True)`` without a filter: a folder whose import fails or that
+    has no ``create_pipeline()`` returning a ``Pipeline`` is an error naming the folder.
+    """
+    found: dict[str, Pipeline] = {}
+    package = importlib.resources.files(PIPELINES_PACKAGE)
+    for entry in sorted(package.iterdir(), key=lambda e: e.name):
+        if not entry.is_dir() or entry.name.startswith((".", "_")) or not entry.joinpath("__init__.py").is_file():
+            continue
+        module_name = f"{PIPELINES_PACKAGE}.{entry.name}"
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise ImportError(f"An error occurred while importing the '{module_name}' module.") from exc
+        create = getattr(module, "create_pipeline", None)
+        pipeline = create() if callable(create) else None
+        if not isinstance(pipeline, Pipeline):
+            raise ImportError(f"'{module_name}' has no create_pipeline() returning a kedro Pipeline")
+        found[entry.name] = pipeline
+    return found
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
@@ -27,9 +65,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     job; ``lattice`` is the lattice path (ingestion, processing, pretraining with the physics curve
     expert, fitting, evaluation) and ``lattice_ingestion`` its first stage alone.
     """
-    # find_pipelines may load only the pipelines a run asks for, so the composites are built from
-    # the modules themselves rather than from its result
-    pipelines = find_pipelines(raise_errors=True)
+    pipelines = folder_pipelines()
     pipelines["__default__"] = circles.create_pipeline() + dataset_path("circles")
     pipelines["lattice_ingestion"] = lattice.create_pipeline()
     pipelines["lattice"] = pipelines["lattice_ingestion"] + dataset_path("lattice", physics=True)
