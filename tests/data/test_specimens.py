@@ -409,6 +409,7 @@ def test_manifest_is_written_last(tmp_path, monkeypatch):
         "path": str(tmp_path),
         "manifest": "specimens.csv",
         "image_format": "png",
+        "checksums": False,
     }
 
 

@@ -5,18 +5,36 @@ Raw format (DESIGN.md section 4, "Lattice")::
     <path>/specimens.csv        specimen_id, image, curve, [label and geometry columns...]
     <path>/images/<id>.png      (or .npy / .tif / .tiff; grayscale or RGB, any size)
     <path>/curves/<id>.csv      strain, stress (or force, displacement) columns
+    <path>/checksums.json       written by ``save`` with ``checksums: true`` (see ``raw_set``)
 
-``image`` and ``curve`` are paths relative to the manifest's folder (absolute paths are accepted on
-load). Loading never fails because of one specimen: a file that is missing or unreadable is returned
-as a message string in place of its data, so the validation node (``causal_pima.data.specimens``) can
-raise or skip per ``on_error``. Duplicate ids and other structure problems are also left to that node.
-Saving writes every image and curve first and the manifest last (temporary file + ``os.replace``), so
-an interrupted save never leaves a manifest pointing at files that do not exist. Local file system only.
+``image`` and ``curve`` are paths relative to the manifest's folder. They must resolve inside that
+folder, or inside ``data_root`` when one is configured: a ``..`` that leaves it, an absolute path
+elsewhere, or a symbolic link whose target lies outside it is refused for that specimen (symbolic links
+are followed only when their target is inside the root). Header names and values are stripped of
+surrounding spaces (``specimen_id, image, curve`` works).
+
+Loading never fails because of one specimen: a file that is missing, unreadable or outside the root is
+returned as a message string in place of its data, so the validation node
+(``causal_pima.data.specimens``) can raise or skip per ``on_error``. Images are read lazily, one at a
+time, when the mapping is indexed (``SpecimenImages``), and ``SpecimenImages.read`` reduces a large
+image to about the model size while decoding it and refuses one above a pixel limit, so memory does
+not grow with the number or the resolution of the images. Duplicate ids and other structure problems
+are also left to the validation node.
+
+Saving writes every image and curve first and the manifest last, each atomically. With
+``checksums: true`` the folder is a raw set (``causal_pima.datasets.raw_set``): ``checksums.json``
+records every file's sha256 and is completed only when every member of the set (``set_members``, e.g.
+the manifest and ``true_dag.json``) has been written by the same run; a load refuses a folder left
+half-written by an interrupted save, or with files changed since, naming the folder and the files. A
+folder without ``checksums.json`` (your own data) is read unverified. Local file system only.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +43,9 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from PIL import Image
 
+from causal_pima.data.specimens import image_to_unit_float
 from causal_pima.datasets.atomic import atomic_write
+from causal_pima.datasets.raw_set import RawSet, remember_written, remove_orphan_temp_files, sha256_file
 
 _IMAGE_FORMATS = {"png": ".png", "npy": ".npy", "tiff": ".tif"}
 _PIL_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
@@ -41,19 +61,27 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
         image_format: format used by ``save``: ``"png"`` (8-bit; float images are quantised to
             ``round(255 x)``), ``"npy"`` (exact) or ``"tiff"`` (exact for 2-D float32 and uint8 /
             uint16 images; float RGB is quantised to 8 bits). ``load`` reads all of them (and JPEG/BMP).
+        checksums: ``save`` records every file's sha256 in ``<path>/checksums.json`` (a raw set);
+            ``load`` verifies them whenever that file exists, whatever this flag.
+        set_members: every member of the raw set in this folder (the manifest and, e.g.,
+            ``true_dag.json`` written by its own dataset); default: the manifest alone.
+        data_root: the folder image and curve paths must resolve inside (default: ``path``).
+        rewrite_with: the command that writes the set again, quoted in error messages.
         metadata: free-form metadata (kedro-viz layer etc.), not used by the dataset.
 
-    ``load()`` returns ``{"manifest": DataFrame, "images": {id: ndarray | message str},
-    "curves": {id: DataFrame | message str}, "folder": str, "manifest_file": str}``; images are
-    ``[H, W]`` or ``[H, W, C]`` as stored (uint8 / uint16 / float). ``save(data)`` takes
-    ``{"manifest": DataFrame (specimen_id + label columns), "images": {id: [H, W] or [H, W, C]
-    float in [0, 1] or uint8}, "curves": {id: DataFrame}}``.
+    ``load()`` returns ``{"manifest": DataFrame, "images": SpecimenImages (a read-only mapping
+    {id: ndarray | message str}, read on access), "curves": {id: DataFrame | message str},
+    "folder": str, "manifest_file": str}``; images are ``[H, W]`` or ``[H, W, C]`` as stored (uint8 /
+    uint16 / float). ``save(data)`` takes ``{"manifest": DataFrame (specimen_id + label columns),
+    "images": {id: [H, W] or [H, W, C] float in [0, 1] or uint8}, "curves": {id: DataFrame}}``.
 
     Example catalog entry::
 
-        lattice.raw_specimens:
+        lattice.raw_manifest:
           type: causal_pima.datasets.specimen_manifest.SpecimenManifestDataset
           path: data/01_raw/lattice
+          checksums: true
+          set_members: [specimens.csv, true_dag.json]
           metadata:
             kedro-viz:
               layer: raw
@@ -64,6 +92,10 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
         path: str,
         manifest: str = "specimens.csv",
         image_format: str = "png",
+        checksums: bool = False,
+        set_members: list[str] | None = None,
+        data_root: str | None = None,
+        rewrite_with: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if image_format not in _IMAGE_FORMATS:
@@ -73,11 +105,21 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
         self._path = Path(path)
         self._manifest = manifest
         self._image_format = image_format
+        self._checksums = bool(checksums)
+        self._data_root = Path(data_root) if data_root else None
+        members = list(set_members or [manifest])
+        if manifest not in members:
+            members.insert(0, manifest)
+        self._raw_set = RawSet(self._path, members, require_checksums=False, rewrite_with=rewrite_with)
         self.metadata = metadata
 
     @property
     def manifest_path(self) -> Path:
         return self._path / self._manifest
+
+    @property
+    def raw_set(self) -> RawSet:
+        return self._raw_set
 
     # ------------------------------------------------------------------ load
 
@@ -85,26 +127,29 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
         manifest_path = self.manifest_path
         if not manifest_path.is_file():
             raise DatasetError(f"specimen manifest not found: {manifest_path}")
+        self._raw_set.verify(self._manifest)  # an incomplete or changed set is refused here
         try:
-            manifest = pd.read_csv(
-                manifest_path, dtype={"specimen_id": str, "image": str, "curve": str}
-            )
+            manifest = read_table(manifest_path, text_columns=("specimen_id", "image", "curve"))
         except Exception as exc:  # a manifest that cannot be parsed is a dataset-level failure
             raise DatasetError(f"cannot read specimen manifest {manifest_path}: {exc}") from exc
 
-        images: dict[str, np.ndarray | str] = {}
+        root = self._data_root if self._data_root is not None else self._path
+        image_sources: dict[str, Path | str] = {}
         curves: dict[str, pd.DataFrame | str] = {}
         ids = manifest["specimen_id"] if "specimen_id" in manifest.columns else []
         for row, specimen_id in enumerate(ids):
-            if pd.isna(specimen_id) or str(specimen_id).strip() in images:
+            if pd.isna(specimen_id) or str(specimen_id).strip() in image_sources:
                 continue  # missing / duplicate ids are reported by the validation node
             specimen_id = str(specimen_id).strip()
             record = manifest.iloc[row]
-            images[specimen_id] = _read_or_message(record.get("image"), self._path, _read_image)
-            curves[specimen_id] = _read_or_message(record.get("curve"), self._path, _read_curve)
+            image_sources[specimen_id] = resolve_inside(record.get("image"), self._path, root)
+            curve_path = resolve_inside(record.get("curve"), self._path, root)
+            curves[specimen_id] = (
+                curve_path if isinstance(curve_path, str) else _read_or_message(curve_path, read_table)
+            )
         return {
             "manifest": manifest,
-            "images": images,
+            "images": SpecimenImages(image_sources),
             "curves": curves,
             "folder": str(self._path),
             "manifest_file": str(manifest_path),
@@ -120,20 +165,36 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
             raise DatasetError(
                 "specimen ids collide after replacing characters outside [A-Za-z0-9._-] by '_'"
             )
+        if self._checksums:
+            self._raw_set.begin_write(self._manifest)
+        else:
+            self._raw_set.forget()  # checksums of an earlier write would no longer hold
+        for folder in (self._path, self._path / "images", self._path / "curves"):
+            remove_orphan_temp_files(folder)
+        files: dict[str, str] = {}
+
+        def write_file(relative: str, writer) -> None:
+            digest = {}
+
+            def write(tmp: Path) -> None:
+                writer(tmp)
+                if self._checksums:
+                    digest["sha256"] = sha256_file(tmp)
+
+            atomic_write(self._path / relative, write)
+            if self._checksums:
+                remember_written(self._path / relative, digest["sha256"])
+                files[relative] = digest["sha256"]
+
         suffix = _IMAGE_FORMATS[self._image_format]
         image_paths, curve_paths = [], []
         for specimen_id, name in zip(ids, names, strict=True):
             image_relative = f"images/{name}{suffix}"
             curve_relative = f"curves/{name}.csv"
             image = np.asarray(images[specimen_id])
-            atomic_write(
-                self._path / image_relative,
-                lambda tmp, image=image: _write_image(tmp, image, self._image_format),
-            )
+            write_file(image_relative, lambda tmp, image=image: _write_image(tmp, image, self._image_format))
             curve = curves[specimen_id]
-            atomic_write(
-                self._path / curve_relative, lambda tmp, curve=curve: curve.to_csv(tmp, index=False)
-            )
+            write_file(curve_relative, lambda tmp, curve=curve: curve.to_csv(tmp, index=False))
             image_paths.append(image_relative)
             curve_paths.append(curve_relative)
 
@@ -141,7 +202,9 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
         table.insert(1, "image", image_paths)
         table.insert(2, "curve", curve_paths)
         # The manifest goes last and atomically: readers see the old one or the complete new one.
-        atomic_write(self.manifest_path, lambda tmp: table.to_csv(tmp, index=False))
+        write_file(self._manifest, lambda tmp: table.to_csv(tmp, index=False))
+        if self._checksums:
+            self._raw_set.finish_write(self._manifest, files)
 
     # ------------------------------------------------------------------ kedro plumbing
 
@@ -153,45 +216,208 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
             "path": str(self._path),
             "manifest": self._manifest,
             "image_format": self._image_format,
+            "checksums": self._checksums,
         }
+
+
+class ImageTooLarge(ValueError):
+    """An image has more pixels than the configured limit."""
+
+
+class SpecimenImages(Mapping):
+    """Specimen images read lazily: ``images[id]`` decodes one file (or returns its problem message).
+
+    Nothing is cached, so iterating over thousands of images holds one at a time. ``read(id,
+    min_side, max_pixels)`` is the bounded reader used by ingestion (see :func:`read_image`).
+    """
+
+    def __init__(self, sources: Mapping[str, Path | str]) -> None:
+        self._sources = dict(sources)
+
+    def __getitem__(self, specimen_id: str) -> np.ndarray | str:
+        return self.read(specimen_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def __contains__(self, specimen_id: object) -> bool:  # without reading the image
+        return specimen_id in self._sources
+
+    def path(self, specimen_id: str) -> Path | None:
+        source = self._sources[specimen_id]
+        return None if isinstance(source, str) else source
+
+    def read(
+        self, specimen_id: str, min_side: int | None = None, max_pixels: int | None = None
+    ) -> np.ndarray | str:
+        """The image (reduced as :func:`read_image` does), or a message naming its problem."""
+        source = self._sources[specimen_id]
+        if isinstance(source, str):
+            return source
+        try:
+            return read_image(source, min_side=min_side, max_pixels=max_pixels)
+        except ImageTooLarge as exc:
+            return f"too large: {exc}"
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a per-specimen problem
+            return f"unreadable file ({type(exc).__name__}: {exc})"
 
 
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _read_or_message(relative: object, folder: Path, reader) -> Any:
-    """``reader(path)``, or a message string naming the problem instead of raising."""
+def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A CSV table with header names and values stripped of surrounding spaces.
+
+    ``text_columns`` (matched after stripping) are read as strings, so ids such as ``007`` survive.
+    """
+    header = pd.read_csv(path, nrows=0, skipinitialspace=True).columns
+    dtype = {raw: str for raw in header if str(raw).strip() in text_columns}
+    table = pd.read_csv(path, dtype=dtype or None, skipinitialspace=True)
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def resolve_inside(relative: object, folder: Path, root: Path) -> Path | str:
+    """The file a manifest path names, or a message when it is empty, missing or outside ``root``.
+
+    ``relative`` is taken relative to ``folder``. It is refused when the path as written leaves
+    ``root`` (``..``, or an absolute path elsewhere) or when it resolves, through symbolic links, to a
+    file outside ``root``: links are followed only to targets inside the root. Returns the resolved
+    path, so the file read is the one checked.
+    """
     if relative is None or pd.isna(relative) or not str(relative).strip():
         return "no file path in the manifest"
-    path = Path(str(relative).strip())
-    path = path if path.is_absolute() else folder / path
-    if not path.is_file():
-        return f"missing file (no such file: {path})"
+    text = str(relative).strip()
+    written = Path(text)
+    joined = written if written.is_absolute() else folder / written
+    root_absolute = Path(os.path.abspath(root))
+    root_real = root_absolute.resolve()
+    lexical = Path(os.path.normpath(os.path.abspath(joined)))
+    if not (lexical.is_relative_to(root_absolute) or lexical.is_relative_to(root_real)):
+        kind = "absolute path" if written.is_absolute() else "path"
+        return (
+            f"outside the data folder: {kind} {text!r} resolves to {lexical}, outside {root_absolute} "
+            "(paths must stay inside the manifest's folder or the configured data_root)"
+        )
+    if not joined.exists():
+        if joined.is_symlink():
+            return f"missing file (broken symbolic link: {joined})"
+        return f"missing file (no such file: {joined})"
+    real = joined.resolve()
+    if not real.is_relative_to(root_real):
+        return (
+            f"outside the data folder: {text!r} is a symbolic link to {real}, outside {root_real} "
+            "(links are followed only to files inside the manifest's folder or the configured data_root)"
+        )
+    if not real.is_file():
+        return f"missing file (not a regular file: {joined})"
+    return real
+
+
+def _read_or_message(path: Path, reader) -> Any:
+    """``reader(path)``, or a message string naming the problem instead of raising."""
     try:
         return reader(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a per-specimen problem
         return f"unreadable file ({type(exc).__name__}: {exc})"
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """``[H, W]`` or ``[H, W, C]`` array: NPY via numpy, other formats via PIL (first frame)."""
+def reduction_factor(side: int, min_side: int | None) -> int:
+    """Integer box-reduction factor that keeps a square of ``side`` at least ``2 * min_side`` wide.
+
+    1 (no reduction) for images under four times the model size, so small images are read exactly
+    as stored; the final resize to ``min_side`` is done by ingestion.
+    """
+    if not min_side or min_side < 1:
+        return 1
+    return max(1, side // (2 * int(min_side)))
+
+
+def read_image(path: Path, min_side: int | None = None, max_pixels: int | None = None) -> np.ndarray:
+    """``[H, W]`` or ``[H, W, C]`` array: NPY via numpy (memory-mapped), other formats via PIL.
+
+    With ``max_pixels``, an image with more pixels raises :class:`ImageTooLarge` before it is
+    decoded. With ``min_side``, a large image is centre-cropped to a square and box-reduced by an
+    integer factor while it is read (JPEG: scaled in the decoder via ``Image.draft``; other PIL
+    formats: ``Image.reduce`` on the crop box; NPY: block means over a memory map, row band by row
+    band, returned as float32 in [0, 1]) to a side between ``2 * min_side`` and ``4 * min_side``, so
+    no full-resolution float copy is ever made. Without ``min_side`` the image is returned as stored.
+    """
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return np.load(path, allow_pickle=False)
+        return _read_npy(path, min_side, max_pixels)
     if suffix not in _PIL_SUFFIXES:
         raise ValueError(f"unsupported image format {suffix!r}")
-    with Image.open(path) as image:
-        if image.mode == "1":
-            image = image.convert("L")
-        elif image.mode == "P":
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        elif image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-            image = image.convert("RGB")
-        return np.array(image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge(f"{exc} (limit max_image_pixels = {max_pixels})") from None
+    with image:
+        _check_pixels(image.size[0], image.size[1], max_pixels)
+        if min_side and image.format == "JPEG":
+            image.draft(image.mode, (2 * int(min_side), 2 * int(min_side)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = _normalised_mode(image)
+            width, height = image.size
+            side = min(width, height)
+            factor = reduction_factor(side, min_side)
+            if factor == 1:
+                return np.array(image)
+            sixteen_bit = image.mode.startswith("I;16")
+            if sixteen_bit:
+                image = image.convert("I")
+            kept = (side // factor) * factor
+            left, top = (width - kept) // 2, (height - kept) // 2
+            reduced = image.reduce(factor, box=(left, top, left + kept, top + kept))
+            array = np.array(reduced)
+            return array.astype(np.uint16) if sixteen_bit else array
 
 
-def _read_curve(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path)
+def _normalised_mode(image: Image.Image) -> Image.Image:
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        return image.convert("RGB")
+    return image
+
+
+def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{width} x {height} = {width * height} pixels, above max_image_pixels = {max_pixels} "
+            "(parameter lattice_ingestion.max_image_pixels)"
+        )
+
+
+def _read_npy(path: Path, min_side: int | None, max_pixels: int | None) -> np.ndarray:
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] > 4):
+        if max_pixels is not None and array.size > 4 * max_pixels:
+            raise ImageTooLarge(f"array of shape {array.shape}, above 4 x max_image_pixels = {max_pixels}")
+        return np.array(array)  # an unexpected shape: ingestion names it
+    height, width = array.shape[:2]
+    _check_pixels(width, height, max_pixels)
+    side = min(height, width)
+    factor = reduction_factor(side, min_side)
+    if factor == 1:
+        return np.array(array)
+    kept = (side // factor) * factor
+    top, left = (height - kept) // 2, (width - kept) // 2
+    crop = array[top : top + kept, left : left + kept]
+    bands = []
+    for row in range(0, kept, factor):
+        band = image_to_unit_float(np.asarray(crop[row : row + factor]))
+        shape = (factor, kept // factor, factor, *band.shape[2:])
+        bands.append(band.reshape(shape).mean(axis=(0, 2), dtype=np.float64)[None])
+    return np.concatenate(bands).astype(np.float32)
 
 
 def _write_image(path: Path, image: np.ndarray, image_format: str) -> None:
