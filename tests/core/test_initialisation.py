@@ -18,8 +18,10 @@ from causal_pima.core.initialisation import (
     assign_codes_by_pca_signs,
     assign_codes_by_pca_signs_additive,
     initialise_outcomes,
+    density_gap_distances,
     kmeans_clusters,
     overcluster_and_merge,
+    overcluster_and_merge_at_gaps,
 )
 from causal_pima.core.outcomes import joint_outcomes, outcome_index
 
@@ -94,6 +96,8 @@ def test_overcluster_merge_and_pca_signs_recover_rotated_cube(seed: int) -> None
     latents, true_outcome = cube_blobs(seed)
     labels = overcluster_and_merge(latents, 2**N_NODES, seed=seed)
     assert adjusted_rand_score(true_outcome, labels) == 1.0
+    gap_labels = overcluster_and_merge_at_gaps(latents, 2**N_NODES, seed=seed)
+    assert adjusted_rand_score(true_outcome, gap_labels) == 1.0
 
     codes = assign_codes_by_pca_signs(latents, labels, N_NODES)
     assert sorted(codes.tolist()) == list(range(2**N_NODES))
@@ -174,7 +178,7 @@ def test_unknown_names_raise() -> None:
         initialise_outcomes(latents, N_NODES, clusterer="dbscan")
     with pytest.raises(ValueError, match="assigner 'magic'.*pca_signs"):
         initialise_outcomes(latents, N_NODES, assigner="magic")
-    assert set(CLUSTERERS) == {"overcluster_merge", "kmeans"}
+    assert set(CLUSTERERS) == {"overcluster_gap", "overcluster_merge", "kmeans"}
     assert {"pca_signs", "pca_signs_additive"} <= set(ASSIGNERS)
 
 
@@ -223,3 +227,45 @@ def test_observation_means_codes_follow_the_data_where_the_latent_bends_a_featur
     assert not nodes_are_features(assign_codes_by_pca_signs_additive(latents, labels, 2))
     with pytest.raises(ValueError, match="needs the specimens' observations"):
         assign_codes_by_observation_means(latents, labels, 2)
+
+
+def two_bars_and_a_rare_blob(seed: int, n: int = 1500, m: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Two long parallel bars (12 x ~0.8, 3 apart) and a rare blob of ``m`` points between them.
+
+    The bars' k-means pieces are up to 12 apart while the blob's centre is 1.5 from the nearest
+    pieces, so merging by the centres' positions glues the blob to the bars' middles; the empty
+    space around the blob is what separates it.
+    """
+    rng = np.random.default_rng(seed)
+    bar_a = np.column_stack([rng.uniform(0.0, 12.0, n), rng.normal(0.0, 0.2, n)])
+    bar_b = np.column_stack([rng.uniform(0.0, 12.0, n), rng.normal(3.0, 0.2, n)])
+    blob = rng.normal([6.0, 1.5], 0.15, (m, 2))
+    return np.concatenate([bar_a, bar_b, blob]), np.repeat([0, 1, 2], [n, n, m])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gap_merge_keeps_a_rare_blob_that_centre_linkage_merges(seed: int) -> None:
+    latents, truth = two_bars_and_a_rare_blob(seed)
+    # oversample 6: enough k-means pieces that the 60-point blob gets one of its own
+    assert adjusted_rand_score(truth, overcluster_and_merge_at_gaps(latents, 3, 6, seed)) == 1.0
+    assert adjusted_rand_score(truth, overcluster_and_merge(latents, 3, 6, seed)) < 0.2
+
+
+def test_density_gap_distances_known_answers() -> None:
+    """Two halves of one uniform bar: no dip (distance 0); two blobs 10 sd apart: empty middle (1);
+    clusters that are not among each other's nearest centres: 1 (not compared)."""
+    rng = np.random.default_rng(0)
+    bar = np.column_stack([rng.uniform(0.0, 4.0, 4000), rng.uniform(0.0, 0.5, 4000)])
+    halves = (bar[:, 0] >= 2.0).astype(np.int64)
+    far = rng.normal([20.0, 0.25], 0.1, (500, 2))
+    latents = np.concatenate([bar, far])
+    labels = np.concatenate([halves, np.full(500, 2)])
+    centres = np.stack([latents[labels == c].mean(axis=0) for c in range(3)])
+    distances = density_gap_distances(latents, labels, centres)
+    assert distances.shape == (3, 3)
+    np.testing.assert_array_equal(np.diag(distances), 0.0)
+    np.testing.assert_array_equal(distances, distances.T)
+    assert distances[0, 1] == 0.0  # middle window (bar's x in 1.8..2.2) as dense as the ends
+    assert distances[1, 2] == 1.0  # nothing between x = 3 and x = 20
+    only_nearest = density_gap_distances(latents, labels, centres, n_neighbours=1)
+    assert only_nearest[0, 2] == 1.0 and only_nearest[0, 1] == 0.0

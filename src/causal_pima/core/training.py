@@ -63,7 +63,7 @@ class PretrainConfig:
 
 @dataclass
 class InitConfig:
-    clusterer: str = "overcluster_merge"
+    clusterer: str = "overcluster_gap"
     assigner: str = "observation_means"
     oversample: int = 3
 
