@@ -152,7 +152,7 @@ def _with_dataclass_fields(
     if check:
 
         def _dataclass_check(self: Schema) -> Schema:
-            values = {k: getattr(self, k) for k in self.model_fields_set if k in {f.name for f in dataclasses.fields(dataclass)}}
+            values = {k: getattr(self, k) for k in self.model_fields_set}
             try:
                 dataclass(**values)
             except (TypeError, ValueError) as exc:
@@ -264,6 +264,7 @@ class _Ingestion(Schema):
     non_increasing_strain: _choice(("reject", "sort")) = "reject"
     on_error: _choice(("raise", "skip")) = "raise"
     label_columns: list[Str] | None = None
+    max_image_pixels: PositiveInt = 64_000_000
 
 
 LatticeIngestionParams = _with_dataclass_fields(_Ingestion, IngestionConfig)
@@ -552,7 +553,7 @@ def validate_parameters(params: Mapping[str, Any], groups: Iterable[str] | None 
     if "benchmark" in models:
         problems += _benchmark_problems(params, models["benchmark"])
     if problems:
-        raise InvalidParametersError(problems)
+        raise InvalidParametersError(list(dict.fromkeys(problems)))  # a split may be checked twice
     return models
 
 

@@ -1,0 +1,105 @@
+"""Every registered pipeline resolves and runs as ``kedro run --pipelines NAME`` would (issue 9, item 7).
+
+Kedro 1.x loads pipelines lazily: ``KedroSession.run(pipeline_names=[NAME])`` first calls
+``pipelines.set_requested([NAME])``, then reads ``pipelines[NAME]``, and ``find_pipelines`` imports only
+the folders named in that request. A composite name without a folder (``lattice_ingestion``) used to
+fail there with ``ImportError`` although ``kedro registry list`` (everything loaded) showed it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.framework.project import pipelines
+from kedro.framework.startup import bootstrap_project
+from kedro.pipeline import Pipeline
+
+from causal_pima.pipeline_registry import register_pipelines
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPECTED = {
+    "__default__", "benchmark", "causal_pima", "circles", "data_processing", "evaluation",
+    "lattice", "lattice_ingestion", "lattice_synthetic", "pretraining",
+}
+
+
+@pytest.fixture
+def lazy_registry():
+    """Kedro's project pipelines, reset to the lazy, unloaded state a fresh ``kedro run`` starts from."""
+    bootstrap_project(ROOT)
+    pipelines.configure("causal_pima.pipeline_registry")
+    yield pipelines
+    pipelines.set_requested(None)
+
+
+def test_the_registry_lists_every_folder_and_composite():
+    registered = register_pipelines()
+    assert set(registered) == EXPECTED
+    folders = {p.name for p in (ROOT / "src" / "causal_pima" / "pipelines").iterdir() if (p / "__init__.py").is_file()}
+    assert folders <= set(registered)
+    assert all(isinstance(p, Pipeline) and p.nodes for p in registered.values())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_registered_name_resolves_as_kedro_run_requests_it(lazy_registry, name):
+    lazy_registry.set_requested([name])  # what KedroSession.run does for --pipelines NAME
+    pipeline = lazy_registry[name]
+    assert isinstance(pipeline, Pipeline) and pipeline.nodes
+    assert set(pipeline.nodes) == set(register_pipelines()[name].nodes)
+
+
+def test_several_names_together_resolve(lazy_registry):
+    names = ["lattice_synthetic", "lattice_ingestion"]
+    lazy_registry.set_requested(names)
+    assert [node.name for name in names for node in lazy_registry[name].nodes] == [
+        "lattice.generate_raw", "lattice.plot_sample_images", "lattice.plot_stress_strain", "lattice.ingest",
+    ]
+
+
+def test_the_cli_registry_shows_exactly_the_names_that_resolve(lazy_registry):
+    lazy_registry.set_requested(None)  # kedro registry list
+    assert set(lazy_registry.keys()) == EXPECTED
+
+
+# ---------------------------------------------------------------------------- real session runs
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A copy of the project's conf with MLflow pointed at a temporary store (as tests/pipelines/test_kedro_session.py)."""
+    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    mlflow_conf = yaml.safe_load((ROOT / "conf" / "base" / "mlflow.yml").read_text())
+    mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow_conf["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(tmp_path / "mlartifacts")
+    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    return tmp_path
+
+
+def _run(project: Path, name: str, runtime_params: dict) -> None:
+    from kedro.framework.session import KedroSession
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
+        session.run(pipeline_names=[name])
+
+
+@pytest.mark.slow
+def test_lattice_synthetic_then_lattice_ingestion_run_in_kedro_sessions(project):
+    """The name that used to fail, run for real on a tiny stand-in (the cheap names; the full paths
+    run in tests/pipelines/test_kedro_session.py)."""
+    import pandas as pd
+
+    _run(project, "lattice_synthetic", {"lattice_synthetic": {"n_specimens": 12, "n_figure_images": 4, "n_figure_curves": 12}})
+    assert (project / "data/01_raw/lattice/specimens.csv").is_file()
+    _run(project, "lattice_ingestion", {})
+    features = pd.read_csv(project / "data/02_intermediate/lattice/features.csv")
+    assert len(features) == 12 and {"family", "thickness", "defect"} <= set(features.columns)
+    assert (project / "data/02_intermediate/lattice/specimens.npz").stat().st_size > 0
+    assert pd.read_csv(project / "data/08_reporting/lattice/rejected.csv").empty
