@@ -7,10 +7,13 @@ replaced by a message string. Output is the model-ready specimen set: images cen
 resized to ``[N, C, S, S]`` in ``[0, 1]``, curves resampled onto one strain grid ``[N, L]``, labels,
 and a table of rejected specimens.
 
-Every problem (missing or unreadable file, too few points, NaN, strain not increasing, duplicate id,
-a curve that does not cover the grid, ...) either raises a ``SpecimenError`` naming the specimen, the
+Every problem (missing or unreadable file, a path outside the data folder, an image above the pixel
+limit, too few points, NaN, infinite or float32-overflowing values, strain not increasing, duplicate
+id, a label other than 0 / 1, a curve that does not cover the grid, ...) either raises a ``SpecimenError`` naming the specimen, the
 file and the problem (``on_error: raise``) or puts the specimen in the rejected table with that
-reason (``on_error: skip``). Nothing is dropped silently. Pure functions, no file I/O.
+reason (``on_error: skip``). Nothing is dropped silently. Header names are stripped of surrounding
+spaces. Pure functions, no file I/O of their own: large images are read through the loaded mapping's
+``read(id, min_side, max_pixels)`` (``SpecimenImages``), which reduces them while decoding.
 """
 
 from __future__ import annotations
@@ -80,7 +83,12 @@ class IngestionConfig:
             ``"sort"`` it by strain (points with equal strain are averaged).
         on_error: ``"raise"`` at the first problem, or ``"skip"`` the specimen and list it.
         label_columns: manifest columns to keep as labels; ``None`` keeps every column that is not
-            ``specimen_id``, ``image``, ``curve`` or a geometry column.
+            ``specimen_id``, ``image``, ``curve`` or a geometry column. Every label must be 0 or 1
+            (``0``, ``1``, ``"0"``, ``"1"``, ``0.0``, ``1.0``, ``True``, ``False``).
+        max_image_pixels: largest image (width x height of the stored file) read; a larger one is a
+            per-specimen problem ("too large") instead of a decompression-bomb error or an
+            out-of-memory. Images are reduced to about ``image_size`` while they are read, so memory
+            stays near one decoded image at its stored bit depth (at most this many pixels).
     """
 
     image_size: int = 64
@@ -102,6 +110,7 @@ class IngestionConfig:
     non_increasing_strain: str = "reject"
     on_error: str = "raise"
     label_columns: Sequence[str] | None = None
+    max_image_pixels: int = 64_000_000
 
     def __post_init__(self) -> None:
         problems = []
@@ -128,6 +137,8 @@ class IngestionConfig:
             )
         if self.on_error not in ("raise", "skip"):
             problems.append(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
+        if not (isinstance(self.max_image_pixels, int | np.integer) and self.max_image_pixels >= 1):
+            problems.append(f"max_image_pixels must be an integer >= 1, got {self.max_image_pixels!r}")
         if not self.strain_scale > 0:
             problems.append(f"strain_scale must be > 0, got {self.strain_scale}")
         if problems:
@@ -366,6 +377,7 @@ def prepare_specimens(
     manifest_name = manifest_file or (
         os.path.join(folder, "specimens.csv") if folder else "manifest"
     )
+    manifest = manifest.rename(columns=_stripped)
     if "specimen_id" not in manifest.columns:
         raise SpecimenError(
             None,
@@ -390,7 +402,9 @@ def prepare_specimens(
                     f"duplicate specimen_id: it appears {counts[specimen_id]} times in the manifest",
                     manifest_name,
                 )
-            image = _prepared_image(images.get(specimen_id), config, image_file)
+            for column in label_columns:
+                _label_value(record[column], column, manifest_name)
+            image = _prepared_image(_image_of(images, specimen_id, config), config, image_file)
             curve = _prepared_curve(curves.get(specimen_id), record, grid, config, curve_file)
         except _Problem as problem:
             error = SpecimenError(specimen_id or None, problem.file or "", problem.problem)
@@ -424,11 +438,46 @@ def prepare_specimens(
         "strain_grid": grid.astype(np.float32),
     }
     labels = manifest.iloc[accepted_rows][label_columns].reset_index(drop=True)
+    for column in label_columns:
+        labels[column] = [_label_value(v, column, manifest_name) for v in labels[column]]
+        labels[column] = labels[column].astype(np.int64)
     labels.insert(0, "specimen_id", accepted_ids)
     return specimens, labels, rejected_table
 
 
 # ---------------------------------------------------------------------------------------- helpers
+
+
+def _stripped(column: object) -> object:
+    return column.strip() if isinstance(column, str) else column
+
+
+def _image_of(images: Mapping, specimen_id: str, config: IngestionConfig) -> np.ndarray | str | None:
+    """One specimen's image: through a lazy reader (reduced while decoded) or from a plain dict."""
+    if specimen_id not in images:
+        return None
+    reader = getattr(images, "read", None)
+    if callable(reader):
+        return reader(specimen_id, min_side=config.image_size, max_pixels=config.max_image_pixels)
+    return images[specimen_id]
+
+
+def _label_value(value: object, column: str, file: str) -> int:
+    """A label as int 0 / 1; anything else is this specimen's problem (in the manifest file)."""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    parsed: float | None = None
+    if isinstance(value, int | float | np.integer | np.floating):
+        parsed = float(value)
+    elif isinstance(value, str) and value.strip() in ("0", "1", "0.0", "1.0"):
+        parsed = float(value.strip())
+    if parsed is not None and parsed in (0.0, 1.0):
+        return int(parsed)
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        shown = "missing (empty)"
+    else:
+        shown = f"{value.item() if isinstance(value, np.generic) else value!r}"
+    raise _Problem(f"label column {column!r} is {shown}, expected 0 or 1", file)
 
 
 def _prepared_image(
@@ -438,6 +487,13 @@ def _prepared_image(
         raise _Problem("no image was loaded for this specimen", file)
     if isinstance(image, str):
         raise _Problem(f"image: {image}", file)
+    shape = np.shape(image)
+    if len(shape) >= 2 and shape[0] * shape[1] > config.max_image_pixels:
+        raise _Problem(
+            f"image: too large: {shape[1]} x {shape[0]} = {shape[0] * shape[1]} pixels, above "
+            f"max_image_pixels = {config.max_image_pixels} (parameter lattice_ingestion.max_image_pixels)",
+            file,
+        )
     try:
         return centre_crop_resize(image, config.image_size, config.channels)
     except ValueError as error:
@@ -456,24 +512,56 @@ def _prepared_curve(
     if isinstance(curve, str):
         raise _Problem(f"curve: {curve}", file)
     try:
-        strain, stress = _strain_stress(curve, record, config)
-        strain, stress = clean_curve(strain * config.strain_scale, stress, config)
+        strain, stress, names = _strain_stress(curve.rename(columns=_stripped), record, config)
+        strain = strain * config.strain_scale
+        for values, name in zip((strain, stress), names, strict=True):
+            _check_values(values, name)
+        strain, stress = clean_curve(strain, stress, config)
+        resampled = resample_curve(strain, stress, grid)
+        if not np.isfinite(resampled.astype(np.float32)).all():
+            raise ValueError(f"the resampled {names[1]} does not fit in float32 (largest {_FLOAT32_MAX:.3g})")
     except ValueError as error:
         raise _Problem(f"bad curve: {error}", file) from None
-    return resample_curve(strain, stress, grid)
+    return resampled
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_values(values: np.ndarray, name: str) -> None:
+    """Non-finite values and values beyond float32 (the model input's type), naming the column."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"NaN or non-finite {name}: {int(bad.sum())} value(s), first at data row {row} "
+            f"(column {name!r}, value {values[row]})"
+        )
+    huge = np.abs(values) > _FLOAT32_MAX
+    if huge.any():
+        row = int(np.flatnonzero(huge)[0])
+        raise ValueError(
+            f"{name} overflows float32: {int(huge.sum())} value(s) beyond {_FLOAT32_MAX:.3g}, first at "
+            f"data row {row} (column {name!r}, value {values[row]:.6g})"
+        )
 
 
 def _strain_stress(
     curve: pd.DataFrame, record: pd.Series, config: IngestionConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Strain and stress columns of a curve table, converting force / displacement if needed."""
+) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
+    """Strain and stress of a curve table (converting force / displacement if needed) and the names
+    of the columns they come from."""
     has_stress = {config.strain_column, config.stress_column} <= set(curve.columns)
     has_force = {config.force_column, config.displacement_column} <= set(curve.columns)
     kind = config.curve_type
     if kind == "auto":
         kind = "stress_strain" if has_stress else "force_displacement" if has_force else ""
     if kind == "stress_strain" and has_stress:
-        return _numeric(curve, config.strain_column), _numeric(curve, config.stress_column)
+        return (
+            _numeric(curve, config.strain_column),
+            _numeric(curve, config.stress_column),
+            (config.strain_column, config.stress_column),
+        )
     if kind == "force_displacement" and has_force:
         gauge_length = _geometry(record, config.gauge_length_column, config.gauge_length)
         area = _geometry(record, config.cross_section_area_column, config.cross_section_area)
@@ -483,12 +571,14 @@ def _strain_stress(
                 f"columns {config.gauge_length_column!r} / {config.cross_section_area_column!r} or "
                 "parameters gauge_length / cross_section_area)"
             )
-        return force_displacement_to_stress_strain(
-            _numeric(curve, config.force_column),
-            _numeric(curve, config.displacement_column),
-            gauge_length,
-            area,
-        )
+        with np.errstate(over="ignore"):
+            strain, stress = force_displacement_to_stress_strain(
+                _numeric(curve, config.force_column),
+                _numeric(curve, config.displacement_column),
+                gauge_length,
+                area,
+            )
+        return strain, stress, (config.displacement_column, config.force_column)
     expected = {
         "stress_strain": f"{config.strain_column!r} and {config.stress_column!r}",
         "force_displacement": f"{config.force_column!r} and {config.displacement_column!r}",

@@ -326,25 +326,32 @@ def _read_or_message(path: Path, reader) -> Any:
 
 
 def reduction_factor(side: int, min_side: int | None) -> int:
-    """Integer box-reduction factor that keeps a square of ``side`` at least ``2 * min_side`` wide.
+    """Integer block-reduction factor for a square of ``side`` read for a model of ``min_side``.
 
-    1 (no reduction) for images under four times the model size, so small images are read exactly
-    as stored; the final resize to ``min_side`` is done by ingestion.
+    1 (no reduction: the image is read exactly as stored) up to eight times the model size; above,
+    the factor that keeps at least ``4 * min_side`` pixels across.
     """
-    if not min_side or min_side < 1:
+    if not min_side or min_side < 1 or side <= 8 * int(min_side):
         return 1
-    return max(1, side // (2 * int(min_side)))
+    return max(1, side // (4 * int(min_side)))
 
 
 def read_image(path: Path, min_side: int | None = None, max_pixels: int | None = None) -> np.ndarray:
     """``[H, W]`` or ``[H, W, C]`` array: NPY via numpy (memory-mapped), other formats via PIL.
 
-    With ``max_pixels``, an image with more pixels raises :class:`ImageTooLarge` before it is
-    decoded. With ``min_side``, a large image is centre-cropped to a square and box-reduced by an
-    integer factor while it is read (JPEG: scaled in the decoder via ``Image.draft``; other PIL
-    formats: ``Image.reduce`` on the crop box; NPY: block means over a memory map, row band by row
-    band, returned as float32 in [0, 1]) to a side between ``2 * min_side`` and ``4 * min_side``, so
-    no full-resolution float copy is ever made. Without ``min_side`` the image is returned as stored.
+    With ``max_pixels``, an image with more pixels (width x height as stored) raises
+    :class:`ImageTooLarge` before it is decoded. With ``min_side``, an image more than eight times
+    larger is centre-cropped and reduced while it is read, so no full-resolution float copy is made
+    (ingestion would otherwise convert the whole image to float32 before resizing it):
+
+    * PIL formats: JPEG is scaled in the decoder (``Image.draft``); the image is then area-resized
+      (BOX) in its stored 8/16-bit mode straight from the centre square to ``min_side x min_side``
+      (``Image.resize(box=...)``), the same filter ingestion applies, to within one grey level;
+    * NPY: block means over a memory map, one row band at a time, to between ``4 * min_side`` and
+      ``8 * min_side`` pixels across, returned as float32 in [0, 1].
+
+    Peak memory is one decoded image at its stored bit depth (bounded by ``max_pixels``) plus the
+    small result. Without ``min_side`` the image is returned as stored.
     """
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -359,24 +366,23 @@ def read_image(path: Path, min_side: int | None = None, max_pixels: int | None =
             raise ImageTooLarge(f"{exc} (limit max_image_pixels = {max_pixels})") from None
     with image:
         _check_pixels(image.size[0], image.size[1], max_pixels)
-        if min_side and image.format == "JPEG":
-            image.draft(image.mode, (2 * int(min_side), 2 * int(min_side)))
+        if reduction_factor(min(image.size), min_side) > 1 and image.format == "JPEG":
+            image.draft(image.mode, (4 * int(min_side), 4 * int(min_side)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = _normalised_mode(image)
             width, height = image.size
             side = min(width, height)
-            factor = reduction_factor(side, min_side)
-            if factor == 1:
+            if reduction_factor(side, min_side) == 1:
                 return np.array(image)
-            sixteen_bit = image.mode.startswith("I;16")
-            if sixteen_bit:
-                image = image.convert("I")
-            kept = (side // factor) * factor
-            left, top = (width - kept) // 2, (height - kept) // 2
-            reduced = image.reduce(factor, box=(left, top, left + kept, top + kept))
-            array = np.array(reduced)
-            return array.astype(np.uint16) if sixteen_bit else array
+            if image.mode in ("LA", "RGBA"):  # alpha is dropped by ingestion, before averaging
+                image = image.convert(image.mode[:-1])
+            left, top = (width - side) // 2, (height - side) // 2
+            size = int(min_side)
+            reduced = image.resize(
+                (size, size), Image.Resampling.BOX, box=(left, top, left + side, top + side)
+            )
+            return np.array(reduced)
 
 
 def _normalised_mode(image: Image.Image) -> Image.Image:

@@ -80,7 +80,11 @@ def validate_specimens(
 
 
 def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.DataFrame:
-    """Assign every specimen to train / val / test with a fixed seed (default 80/10/10)."""
+    """Assign every specimen to train / val / test with a fixed seed (default 80/10/10).
+
+    Raises:
+        SpecimenValidationError: when a split would be empty (too few specimens for the fractions).
+    """
     fractions = params.get("split", {"train": 0.8, "val": 0.1, "test": 0.1})
     if set(fractions) != set(SPLITS):
         raise ValueError(f"data_processing.split needs exactly the keys {SPLITS}, got {sorted(fractions)}")
@@ -94,6 +98,21 @@ def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.
     remainder = shares - counts
     for i in np.argsort(-remainder, kind="stable")[: n - counts.sum()]:
         counts[i] += 1
+    # a split with a positive fraction that rounding left empty takes one specimen from the largest
+    for i in np.flatnonzero((counts == 0) & (weights > 0)):
+        largest = int(np.argmax(counts))
+        if counts[largest] > 1:
+            counts[largest] -= 1
+            counts[i] += 1
+    empty = [name for name, count in zip(SPLITS, counts, strict=True) if count == 0]
+    if empty:
+        sizes = ", ".join(f"{count} {name}" for name, count in zip(SPLITS, counts, strict=True))
+        raise SpecimenValidationError(
+            f"too few specimens for the split: {n} specimen(s) with split fractions {dict(fractions)} give "
+            f"{sizes}, so the {' and '.join(empty)} split(s) would be empty; every split needs at least "
+            "one specimen. Use more specimens or change the split parameter (data_processing.split; "
+            "data_processing_<dataset>.split for another data set, e.g. data_processing_lattice.split)"
+        )
     order = np.random.default_rng(int(params.get("seed", 0))).permutation(n)
     split = np.empty(n, dtype=object)
     for name, chunk in zip(SPLITS, np.split(order, np.cumsum(counts)[:-1]), strict=True):
