@@ -287,24 +287,29 @@ class SplitParams(Schema):
         n = (info.context or {}).get("n_specimens")
         if n is not None:
             counts = split_counts(fractions, n)
-            small = {s: c for s, c in counts.items() if c < MIN_SPLIT_SIZE[s]}
-            if small:
+            if counts is None or any(counts[s] < MIN_SPLIT_SIZE[s] for s in SPLITS):
+                key = (info.context or {}).get("n_specimens_key", "n_specimens")
+                got = counts if counts is not None else "an empty subset"
                 raise ValueError(
-                    f"with {n} specimens ({(info.context or {}).get('n_specimens_key', 'n_specimens')}) "
-                    f"the splits get {counts}; allowed: at least {MIN_SPLIT_SIZE} specimens per split"
+                    f"with {n} specimens ({key}) the fractions {fractions} give {got}; "
+                    f"allowed: at least {MIN_SPLIT_SIZE} specimens per split"
                 )
         return self
 
 
-def split_counts(fractions: Mapping[str, float], n: int) -> dict[str, int]:
-    """Split sizes exactly as ``data_processing.nodes.split_specimens`` computes them (largest remainder)."""
-    shares = [float(fractions[s]) * n for s in SPLITS]
-    counts = [int(share + 1e-9) for share in shares]
-    remainders = [share - count for share, count in zip(shares, counts, strict=True)]
-    order = sorted(range(len(SPLITS)), key=lambda i: -remainders[i])  # stable, as argsort(kind="stable")
-    for i in order[: n - sum(counts)]:
-        counts[i] += 1
-    return dict(zip(SPLITS, counts, strict=True))
+def split_counts(fractions: Mapping[str, float], n: int) -> dict[str, int] | None:
+    """Split sizes for ``n`` specimens, from ``data_processing.nodes.split_specimens`` itself.
+
+    ``None`` where that node refuses the split (a subset would be empty).
+    """
+    from causal_pima.pipelines.data_processing.nodes import split_specimens
+
+    try:
+        split = split_specimens({"n_specimens": n}, {"split": dict(fractions), "seed": 0})
+    except ValueError:
+        return None
+    sizes = split["split"].value_counts()
+    return {s: int(sizes.get(s, 0)) for s in SPLITS}
 
 
 class DataProcessingParams(Schema):
@@ -534,7 +539,7 @@ def validate_parameters(params: Mapping[str, Any], groups: Iterable[str] | None 
     the parameters (circles generation with the circles split, the benchmark, the lattice stand-in
     with the lattice split), the split must give every subset enough specimens.
     """
-    names = [g for g in (params if groups is None else groups) if schema_for(g) is not None and g in params]
+    names = sorted(g for g in (params if groups is None else groups) if schema_for(g) is not None and g in params)
     problems: list[str] = []
     models: dict[str, Schema] = {}
     for group in names:
