@@ -133,7 +133,7 @@ def test_a_changed_number_of_nodes_names_the_checkpoint_and_the_mismatch_not_a_s
     message = str(info.value)
     assert str(path) in message and "size mismatch" not in message
     assert "causal_pima.prior.n_nodes: 2 in the checkpoint, 3 now" in message
-    assert "free_log_weights has shape [4] in the checkpoint, [8] now" in message
+    assert "the model's tensors differ in shape: free_log_weights [4] in the checkpoint, [8] now; " in message
     # n_nodes: null counting the label columns of other data is caught the same way
     with pytest.raises(ResumeMismatchError, match="prior.n_nodes: 2 in the checkpoint, 3 now"):
         fit_causal_pima(pretrained, tiny_set(64, 1, n_labels=3), tiny_set(32, 2, n_labels=3), {**PARAMS, "resume": True}, str(path))

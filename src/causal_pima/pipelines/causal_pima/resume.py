@@ -111,12 +111,16 @@ def fit_fingerprint(
 
 
 def _shape_mismatches(checkpoint_state: Mapping[str, Any], model_state: Mapping[str, Any]) -> list[str]:
+    """One line naming the first tensors whose shapes differ (empty list when all fit)."""
     out = []
     for name, value in model_state.items():
         stored = checkpoint_state.get(name)
         if stored is not None and tuple(stored.shape) != tuple(value.shape):
-            out.append(f"{name} has shape {list(stored.shape)} in the checkpoint, {list(value.shape)} now")
-    return out
+            out.append(f"{name} {list(stored.shape)} in the checkpoint, {list(value.shape)} now")
+    if not out:
+        return []
+    more = f"; and {len(out) - 2} more" if len(out) > 2 else ""
+    return [f"the model's tensors differ in shape: {'; '.join(out[:2])}{more}"]
 
 
 def check_resume(
