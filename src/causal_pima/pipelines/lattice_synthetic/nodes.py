@@ -75,19 +75,24 @@ def plot_sample_images(raw_manifest: Mapping[str, Any], params: Mapping[str, Any
     n_images = int((params or {}).get("n_figure_images", 16))
     manifest = raw_manifest["manifest"]
     features = [c for c in LATTICE_FEATURES if c in manifest.columns]
-    by_outcome: dict[tuple[int, ...], list[tuple[pd.Series, np.ndarray]]] = {}
+    by_outcome: dict[tuple[int, ...], list[pd.Series]] = {}
     for _, record in manifest.iterrows():
-        image = raw_manifest["images"].get(str(record["specimen_id"]))
-        if image is None or isinstance(image, str):
-            continue  # unreadable: ingestion reports it
         outcome = tuple(int(record[f]) for f in features)
-        by_outcome.setdefault(outcome, []).append((record, image_to_unit_float(image)))
+        by_outcome.setdefault(outcome, []).append(record)
+    # images are read (lazily, by the dataset) only for the specimens shown
+    queues = [iter(by_outcome[key]) for key in sorted(by_outcome)]
     shown: list[tuple[pd.Series, np.ndarray]] = []
-    queues = [by_outcome[key] for key in sorted(by_outcome)]
-    depth = 0
-    while len(shown) < n_images and any(depth < len(queue) for queue in queues):
-        shown += [queue[depth] for queue in queues if depth < len(queue)][: n_images - len(shown)]
-        depth += 1
+    while len(shown) < n_images and queues:
+        for queue in list(queues):
+            if len(shown) == n_images:
+                break
+            for record in queue:
+                image = raw_manifest["images"].get(str(record["specimen_id"]))
+                if image is not None and not isinstance(image, str):  # unreadable: ingestion reports it
+                    shown.append((record, image_to_unit_float(image)))
+                    break
+            else:
+                queues.remove(queue)
     shown.sort(key=lambda item: tuple(int(item[0][f]) for f in features))
     cols = max(1, int(np.ceil(np.sqrt(len(shown)))))
     rows = max(1, int(np.ceil(len(shown) / cols)))
