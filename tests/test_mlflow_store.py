@@ -191,22 +191,21 @@ def test_runs_of_dead_processes_are_marked_killed_and_live_foreign_or_untagged_o
     assert client.get_run(untagged).info.status == "KILLED" and client.get_run(alive).info.status == "RUNNING"
 
 
-def test_the_hook_tags_the_active_run_with_its_process_and_closes_stale_runs(store):
+def test_the_hook_tags_the_active_run_with_its_process_and_closes_stale_runs(store, monkeypatch):
     uri = f"sqlite:///{store}"
     client = MlflowClient(tracking_uri=uri)
     pid, identity = _dead_process()
     dead = _run(client, "killed", {TAG_PID: str(pid), TAG_HOST: socket.gethostname(), TAG_PROCESS: identity})
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        with mlflow.start_run(experiment_id=client.get_experiment_by_name("causal_pima").experiment_id) as run:
-            MlflowStoreHook().before_pipeline_run(run_params={}, pipeline=None, catalog=None)
-            tags = client.get_run(run.info.run_id).data.tags
-            assert tags[TAG_PID] == str(os.getpid()) and tags[TAG_PROCESS] == process_identity(os.getpid())
-            assert client.get_run(run.info.run_id).info.status == "RUNNING"
-        assert client.get_run(dead).info.status == "KILLED"
-    finally:
-        mlflow.set_tracking_uri(previous)
+    current = client.get_run(_run(client, "current", {}))  # as kedro-mlflow's before_pipeline_run starts it
+    # the fluent API's global state is left alone (other tests' sessions may hold an active run)
+    monkeypatch.setattr(mlflow, "active_run", lambda: current)
+    monkeypatch.setattr(mlflow, "get_tracking_uri", lambda: uri)
+    MlflowStoreHook().before_pipeline_run(run_params={}, pipeline=None, catalog=None)
+    tags = client.get_run(current.info.run_id).data.tags
+    assert tags[TAG_PID] == str(os.getpid()) and tags[TAG_PROCESS] == process_identity(os.getpid())
+    assert tags[TAG_HOST] == socket.gethostname()
+    assert client.get_run(current.info.run_id).info.status == "RUNNING"
+    assert client.get_run(dead).info.status == "KILLED"
 
 
 def test_the_command_checks_the_store_and_closes_stale_runs(store, tmp_path, capsys):

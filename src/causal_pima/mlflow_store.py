@@ -269,12 +269,15 @@ class MlflowStoreHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         try:
             import mlflow
+            from mlflow.tracking import MlflowClient
         except ImportError:  # pragma: no cover - mlflow is a declared dependency
             return
         active = mlflow.active_run()
-        if active is not None:
-            mlflow.set_tags(process_tags())
         uri = mlflow.get_tracking_uri() if active is not None else self._tracking_uri
+        if active is not None:
+            client = MlflowClient(tracking_uri=uri)
+            for key, value in process_tags().items():
+                client.set_tag(active.info.run_id, key, value)
         if not uri or sqlite_path(uri) is None:
             return
         try:
