@@ -62,13 +62,21 @@ def write_folder(folder: Path, n: int, side: int, mode: str) -> None:
     strain = np.linspace(0.0, 0.75, 50)
     for i in range(n):
         image.save(folder / "images" / f"s{i}.png", compress_level=1)
-        np.savetxt(folder / "curves" / f"s{i}.csv", np.c_[strain, 10 * strain], delimiter=",", header="strain,stress", comments="")
+        np.savetxt(
+            folder / "curves" / f"s{i}.csv",
+            np.c_[strain, 10 * strain],
+            delimiter=",",
+            header="strain,stress",
+            comments="",
+        )
         rows.append(f"s{i},images/s{i}.png,curves/s{i}.csv")
     (folder / "specimens.csv").write_text("\n".join(rows) + "\n")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=10)
     parser.add_argument("--side", type=int, default=4000)
     parser.add_argument("--mode", choices=["L", "RGB"], default="RGB")
@@ -88,7 +96,11 @@ def main() -> None:
             check=True,
         )
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    print(json.dumps({"n": args.n, "side": args.side, "mode": args.mode, "src": args.src, **report}, indent=1))
+    print(
+        json.dumps(
+            {"n": args.n, "side": args.side, "mode": args.mode, "src": args.src, **report}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -75,7 +75,10 @@ def _run_circles(folder: Path, seed: int, with_processing: bool = False) -> dict
 
 def _run_processing(folder: Path) -> dict:
     catalog = DataCatalog(
-        {**_raw_datasets(folder), "params:data_processing": MemoryDataset(_params("data_processing"))}
+        {
+            **_raw_datasets(folder),
+            "params:data_processing": MemoryDataset(_params("data_processing")),
+        }
     )
     return SequentialRunner().run(create_data_processing_pipeline(dataset="circles"), catalog)
 
@@ -112,7 +115,9 @@ def test_circles_run_publishes_a_complete_checked_set(tmp_path, new_run):
     assert outputs["circles.val_set"].load()["images"].shape == (4, 3, 32, 32)
 
 
-def test_interrupted_circles_run_leaves_a_set_every_later_load_refuses(tmp_path, new_run, monkeypatch):
+def test_interrupted_circles_run_leaves_a_set_every_later_load_refuses(
+    tmp_path, new_run, monkeypatch
+):
     _run_circles(tmp_path, seed=0)
     seed0_specimens = (tmp_path / "specimens.npz").read_bytes()
     seed0_features = (tmp_path / "features.csv").read_bytes()
@@ -163,7 +168,9 @@ def test_a_run_reads_back_only_what_it_wrote_itself(tmp_path, new_run):
     datasets = _raw_datasets(tmp_path)
     features = datasets["circles.features"].load()
     datasets["circles.features"].save(features.assign(radius=1 - features["radius"]))
-    assert datasets["circles.features"].load()["radius"].tolist() == (1 - features["radius"]).tolist()
+    assert (
+        datasets["circles.features"].load()["radius"].tolist() == (1 - features["radius"]).tolist()
+    )
     # specimens.npz is from the earlier run: using it with the new features would mix two runs
     with pytest.raises(RawSetError, match=r"is incomplete.*'specimens.npz' is refused"):
         datasets["circles.raw_specimens"].load()
@@ -179,7 +186,10 @@ def test_a_file_changed_after_the_set_was_written_is_refused(tmp_path, new_run):
     with pytest.raises(RawSetError) as info:
         datasets["circles.features"].load()
     message = str(info.value)
-    assert f"raw data set {tmp_path} does not match its checksum file {tmp_path / 'checksums.json'}" in message
+    assert (
+        f"raw data set {tmp_path} does not match its checksum file {tmp_path / 'checksums.json'}"
+        in message
+    )
     assert "1 of the 1 file(s) of 'features.csv' differ (features.csv: sha256 " in message
     assert datasets["circles.raw_specimens"].load()["images"].shape == (N, 3, 32, 32)  # unchanged
 
@@ -188,7 +198,9 @@ def test_a_circles_folder_without_checksums_is_refused(tmp_path, new_run):
     _run_circles(tmp_path, seed=0)
     (tmp_path / "checksums.json").unlink()
     new_run()
-    with pytest.raises(RawSetError, match=r"has no checksum file .*checksums.json, so it was not completely"):
+    with pytest.raises(
+        RawSetError, match=r"has no checksum file .*checksums.json, so it was not completely"
+    ):
         _raw_datasets(tmp_path)["circles.raw_specimens"].load()
 
 
@@ -211,7 +223,9 @@ def _lattice_data(seed: int, n: int = 6) -> dict:
     return {
         "manifest": pd.DataFrame({"specimen_id": ids, "family": rng.integers(0, 2, n)}),
         "images": {i: rng.random((8, 8)).astype(np.float32) for i in ids},
-        "curves": {i: pd.DataFrame({"strain": np.linspace(0, 1, 5), "stress": rng.random(5)}) for i in ids},
+        "curves": {
+            i: pd.DataFrame({"strain": np.linspace(0, 1, 5), "stress": rng.random(5)}) for i in ids
+        },
     }
 
 
@@ -232,7 +246,9 @@ def test_lattice_folder_is_one_unit_with_the_true_dag(tmp_path, new_run):
     record = _record(tmp_path)
     assert record["state"] == "complete"
     assert sorted(record["members"]["specimens.csv"]) == sorted(
-        ["specimens.csv"] + [f"images/L{i}.png" for i in range(6)] + [f"curves/L{i}.csv" for i in range(6)]
+        ["specimens.csv"]
+        + [f"images/L{i}.png" for i in range(6)]
+        + [f"curves/L{i}.csv" for i in range(6)]
     )
     new_run()
     loaded = manifest.load()
@@ -273,7 +289,9 @@ def test_interrupted_lattice_save_is_refused_and_orphans_cleaned(tmp_path, new_r
     assert not orphan.exists()
     new_run("pid 5 reader")
     np.testing.assert_allclose(
-        manifest.load()["images"]["L2"] / 255.0, _lattice_data(1)["images"]["L2"], atol=0.5 / 255 + 1e-7
+        manifest.load()["images"]["L2"] / 255.0,
+        _lattice_data(1)["images"]["L2"],
+        atol=0.5 / 255 + 1e-7,
     )
 
 
@@ -301,4 +319,7 @@ def test_saving_without_checksums_drops_a_stale_checksum_file(tmp_path):
     plain = SpecimenManifestDataset(str(tmp_path))
     plain.save(_lattice_data(2))
     assert not (tmp_path / "checksums.json").exists()
-    assert plain.load()["manifest"]["family"].tolist() == _lattice_data(2)["manifest"]["family"].tolist()
+    assert (
+        plain.load()["manifest"]["family"].tolist()
+        == _lattice_data(2)["manifest"]["family"].tolist()
+    )

@@ -120,24 +120,33 @@ def test_image_path_to_a_system_file_is_refused_not_opened(layout):
     _set_manifest(raw, 1, "image", "../../../../../../../../etc/passwd")
     loaded = SpecimenManifestDataset(str(raw)).load()
     assert loaded["images"]["S1"].startswith("outside the data folder: path '../../../../")
-    with pytest.raises(SpecimenError, match=r"^specimen 'S1', file .*: image: outside the data folder: .*resolves to /etc/passwd"):
+    with pytest.raises(
+        SpecimenError,
+        match=r"^specimen 'S1', file .*: image: outside the data folder: .*resolves to /etc/passwd",
+    ):
         ingest_specimens(loaded, {**PARAMS, "on_error": "raise"})
 
 
 def test_links_and_absolute_paths_inside_the_folder_are_followed(layout):
     raw, _ = layout
     (raw / "curves" / "S2.csv").rename(raw / "curves" / "S2_real.csv")
-    os.symlink(raw / "curves" / "S2_real.csv", raw / "curves" / "S2.csv")  # a link inside the folder
+    os.symlink(
+        raw / "curves" / "S2_real.csv", raw / "curves" / "S2.csv"
+    )  # a link inside the folder
     _set_manifest(raw, 3, "curve", str(raw / "curves" / "S3.csv"))  # absolute, inside the folder
     specimens, _, rejected = ingest_specimens(SpecimenManifestDataset(str(raw)).load(), PARAMS)
     assert rejected.empty
-    np.testing.assert_allclose(specimens["curves"][2:], np.outer([3.0, 4.0], np.linspace(0, 0.5, 11)), atol=1e-6)
+    np.testing.assert_allclose(
+        specimens["curves"][2:], np.outer([3.0, 4.0], np.linspace(0, 0.5, 11)), atol=1e-6
+    )
 
 
 def test_data_root_widens_the_allowed_folder(layout):
     raw, outside = layout
     _set_manifest(raw, 2, "curve", "../outside/secret.csv")
-    confined = ingest_specimens(SpecimenManifestDataset(str(raw)).load(), {**PARAMS, "on_error": "skip"})
+    confined = ingest_specimens(
+        SpecimenManifestDataset(str(raw)).load(), {**PARAMS, "on_error": "skip"}
+    )
     assert confined[2]["specimen_id"].tolist() == ["S2"]
     widened = SpecimenManifestDataset(str(raw), data_root=str(raw.parent)).load()
     specimens, _, rejected = ingest_specimens(widened, PARAMS)
@@ -158,10 +167,22 @@ def _rewrite_s2_curve(raw: Path, value: str, row: int = 3) -> None:
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("1e308", "bad curve: stress overflows float32: 1 value(s) beyond 3.4e+38, first at data row 3 (column 'stress', value 1e+308)"),
-        ("-5e40", "bad curve: stress overflows float32: 1 value(s) beyond 3.4e+38, first at data row 3 (column 'stress', value -5e+40)"),
-        ("1e309", "bad curve: NaN or non-finite stress: 1 value(s), first at data row 3 (column 'stress', value inf)"),
-        ("inf", "bad curve: NaN or non-finite stress: 1 value(s), first at data row 3 (column 'stress', value inf)"),
+        (
+            "1e308",
+            "bad curve: stress overflows float32: 1 value(s) beyond 3.4e+38, first at data row 3 (column 'stress', value 1e+308)",
+        ),
+        (
+            "-5e40",
+            "bad curve: stress overflows float32: 1 value(s) beyond 3.4e+38, first at data row 3 (column 'stress', value -5e+40)",
+        ),
+        (
+            "1e309",
+            "bad curve: NaN or non-finite stress: 1 value(s), first at data row 3 (column 'stress', value inf)",
+        ),
+        (
+            "inf",
+            "bad curve: NaN or non-finite stress: 1 value(s), first at data row 3 (column 'stress', value inf)",
+        ),
     ],
 )
 def test_overflowing_and_infinite_stresses_are_rejected_at_ingestion(layout, value, problem):
@@ -170,12 +191,18 @@ def test_overflowing_and_infinite_stresses_are_rejected_at_ingestion(layout, val
     with pytest.raises(SpecimenError) as info:
         ingest_specimens(SpecimenManifestDataset(str(raw)).load(), PARAMS)
     assert str(info.value) == f"specimen 'S2', file {raw / 'curves' / 'S2.csv'}: {problem}"
-    specimens, _, rejected = ingest_specimens(SpecimenManifestDataset(str(raw)).load(), {**PARAMS, "on_error": "skip"})
-    assert rejected.to_dict("records") == [{"specimen_id": "S2", "file": str(raw / "curves" / "S2.csv"), "reason": problem}]
+    specimens, _, rejected = ingest_specimens(
+        SpecimenManifestDataset(str(raw)).load(), {**PARAMS, "on_error": "skip"}
+    )
+    assert rejected.to_dict("records") == [
+        {"specimen_id": "S2", "file": str(raw / "curves" / "S2.csv"), "reason": problem}
+    ]
     assert np.isfinite(specimens["curves"]).all() and specimens["curves"].dtype == np.float32
 
 
-@pytest.mark.parametrize(("value", "shown"), [(2, "2"), ("yes", "'yes'"), ("", "missing (empty)"), ("0.5", "0.5")])
+@pytest.mark.parametrize(
+    ("value", "shown"), [(2, "2"), ("yes", "'yes'"), ("", "missing (empty)"), ("0.5", "0.5")]
+)
 def test_labels_other_than_0_and_1_are_rejected_naming_specimen_and_column(layout, value, shown):
     raw, _ = layout
     _set_manifest(raw, 1, "family", value)
@@ -184,7 +211,9 @@ def test_labels_other_than_0_and_1_are_rejected_naming_specimen_and_column(layou
     assert str(info.value) == (
         f"specimen 'S1', file {raw / 'specimens.csv'}: label column 'family' is {shown}, expected 0 or 1"
     )
-    _, labels, rejected = ingest_specimens(SpecimenManifestDataset(str(raw)).load(), {**PARAMS, "on_error": "skip"})
+    _, labels, rejected = ingest_specimens(
+        SpecimenManifestDataset(str(raw)).load(), {**PARAMS, "on_error": "skip"}
+    )
     assert rejected["specimen_id"].tolist() == ["S1"]
     assert labels["specimen_id"].tolist() == ["S0", "S2", "S3"]
     assert labels["family"].tolist() == [0, 0, 1] and labels["family"].dtype == np.int64
@@ -205,7 +234,9 @@ def test_excel_style_headers_with_spaces_work(tmp_path):
     (tmp_path / "curves").mkdir()
     rows = ["specimen_id, image, curve, family "]
     for n, specimen_id in enumerate(["007", "008"]):
-        Image.fromarray(np.full((10, 10), 40 * (n + 1), np.uint8)).save(tmp_path / "images" / f"{specimen_id}.png")
+        Image.fromarray(np.full((10, 10), 40 * (n + 1), np.uint8)).save(
+            tmp_path / "images" / f"{specimen_id}.png"
+        )
         strain = np.linspace(0, 0.5, 20)
         lines = ["strain , stress"] + [f"{e:.6f}, {(n + 1) * e:.6f}" for e in strain]
         (tmp_path / "curves" / f"{specimen_id}.csv").write_text("\n".join(lines) + "\n")
@@ -240,9 +271,13 @@ def test_too_few_specimens_for_a_split_is_a_clear_processing_error(n, fractions,
     assert "data_processing.split" in message and "data_processing_lattice.split" in message
 
 
-@pytest.mark.parametrize(("n", "sizes"), [(3, [1, 1, 1]), (4, [2, 1, 1]), (7, [5, 1, 1]), (12, [10, 1, 1])])
+@pytest.mark.parametrize(
+    ("n", "sizes"), [(3, [1, 1, 1]), (4, [2, 1, 1]), (7, [5, 1, 1]), (12, [10, 1, 1])]
+)
 def test_rounding_never_empties_a_split_with_a_positive_fraction(n, sizes):
-    split = split_specimens({"n_specimens": n}, {"seed": 0, "split": {"train": 0.8, "val": 0.1, "test": 0.1}})
+    split = split_specimens(
+        {"n_specimens": n}, {"seed": 0, "split": {"train": 0.8, "val": 0.1, "test": 0.1}}
+    )
     assert [int((split["split"] == name).sum()) for name in ("train", "val", "test")] == sizes
 
 
@@ -252,7 +287,9 @@ def test_rounding_never_empties_a_split_with_a_positive_fraction(n, sizes):
 def _gradient(height: int, width: int, channels: int = 0) -> np.ndarray:
     """A smooth 8-bit test image (a blob and a ramp)."""
     y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    image = np.round(200 * np.exp(-((x - 0.45) ** 2 + (y - 0.5) ** 2) / 0.05) + 40 * x).astype(np.uint8)
+    image = np.round(200 * np.exp(-((x - 0.45) ** 2 + (y - 0.5) ** 2) / 0.05) + 40 * x).astype(
+        np.uint8
+    )
     return np.stack([image, 255 - image, image // 2], axis=2) if channels == 3 else image
 
 
@@ -260,7 +297,9 @@ def test_large_png_is_reduced_while_read_and_matches_the_full_resolution_result(
     image = _gradient(1000, 1200)
     Image.fromarray(image).save(tmp_path / "big.png")
     reduced = read_image(tmp_path / "big.png", min_side=32, max_pixels=2_000_000)
-    assert reduced.shape == (32, 32) and reduced.dtype == np.uint8  # the centre square, area-resized
+    assert (
+        reduced.shape == (32, 32) and reduced.dtype == np.uint8
+    )  # the centre square, area-resized
     full = centre_crop_resize(image, 32)  # what ingestion makes of the full-resolution array
     np.testing.assert_allclose(centre_crop_resize(reduced, 32), full, atol=1 / 255)
     rgba = np.dstack([_gradient(1000, 1200, channels=3), np.full((1000, 1200), 255, np.uint8)])
@@ -268,7 +307,9 @@ def test_large_png_is_reduced_while_read_and_matches_the_full_resolution_result(
     reduced = read_image(tmp_path / "big_rgba.png", min_side=32)
     assert reduced.shape == (32, 32, 3)
     np.testing.assert_allclose(
-        centre_crop_resize(reduced, 32, channels=3), centre_crop_resize(rgba, 32, channels=3), atol=1 / 255
+        centre_crop_resize(reduced, 32, channels=3),
+        centre_crop_resize(rgba, 32, channels=3),
+        atol=1 / 255,
     )
 
 
@@ -279,7 +320,9 @@ def test_large_rgb_npy_is_block_reduced_from_a_memory_map(tmp_path):
     assert reduced.shape == (166, 166, 3) and reduced.dtype == np.float32  # factor 3, 498 kept
     assert 0.0 <= reduced.min() and reduced.max() <= 1.0
     np.testing.assert_allclose(
-        centre_crop_resize(reduced, 32, channels=3), centre_crop_resize(image, 32, channels=3), atol=6 / 255
+        centre_crop_resize(reduced, 32, channels=3),
+        centre_crop_resize(image, 32, channels=3),
+        atol=6 / 255,
     )
 
 
@@ -291,15 +334,25 @@ def test_small_images_are_read_exactly_as_stored(tmp_path):
 
 def test_ingestion_reads_images_reduced_through_the_dataset(tmp_path):
     dataset = SpecimenManifestDataset(str(tmp_path))
-    images = {"a": _gradient(400, 400), "b": _gradient(300, 500, channels=3), "c": _gradient(60, 50)}
+    images = {
+        "a": _gradient(400, 400),
+        "b": _gradient(300, 500, channels=3),
+        "c": _gradient(60, 50),
+    }
     dataset.save(
-        {"manifest": pd.DataFrame({"specimen_id": list(images)}), "images": images, "curves": {i: _curve() for i in images}}
+        {
+            "manifest": pd.DataFrame({"specimen_id": list(images)}),
+            "images": images,
+            "curves": {i: _curve() for i in images},
+        }
     )
     specimens, _, _ = ingest_specimens(dataset.load(), PARAMS)
     assert specimens["images"].shape == (3, 1, 8, 8)
     for row, key in enumerate(images):  # "c" (under 8 x 8 x 8 pixels) is read as stored: exact
         np.testing.assert_allclose(
-            specimens["images"][row], centre_crop_resize(images[key], 8), atol=1 / 255 if key != "c" else 0
+            specimens["images"][row],
+            centre_crop_resize(images[key], 8),
+            atol=1 / 255 if key != "c" else 0,
         )
 
 
@@ -315,7 +368,9 @@ def test_image_above_the_pixel_limit_is_a_named_per_specimen_error(tmp_path):
         ingest_specimens(dataset.load(), params)
     assert str(info.value) == expected
     specimens, _, rejected = ingest_specimens(dataset.load(), {**params, "on_error": "skip"})
-    assert rejected["specimen_id"].tolist() == ["S1"] and rejected["reason"].iloc[0].startswith("image: too large: 200 x 120")
+    assert rejected["specimen_id"].tolist() == ["S1"] and rejected["reason"].iloc[0].startswith(
+        "image: too large: 200 x 120"
+    )
     assert specimens["specimen_id"].tolist() == ["S0", "S2", "S3"]
 
 
@@ -323,7 +378,9 @@ def test_pil_decompression_bomb_becomes_the_named_error(tmp_path, monkeypatch):
     dataset = _write_set(tmp_path)
     Image.fromarray(_gradient(100, 100)).save(tmp_path / "images" / "S3.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL refuses above 2 x 1000 pixels
-    with pytest.raises(SpecimenError, match=r"^specimen 'S3', file .*S3.png: image: too large: .*exceeds limit"):
+    with pytest.raises(
+        SpecimenError, match=r"^specimen 'S3', file .*S3.png: image: too large: .*exceeds limit"
+    ):
         ingest_specimens(dataset.load(), PARAMS)
 
 
@@ -331,7 +388,14 @@ def test_in_memory_images_above_the_limit_are_refused_too():
     from causal_pima.data.specimens import IngestionConfig, prepare_specimens
 
     manifest = pd.DataFrame({"specimen_id": ["a"]})
-    with pytest.raises(SpecimenError, match=r"image: too large: 30 x 20 = 600 pixels, above max_image_pixels = 500"):
-        prepare_specimens(manifest, {"a": np.zeros((20, 30))}, {"a": _curve()}, IngestionConfig(**{**PARAMS, "max_image_pixels": 500}))
+    with pytest.raises(
+        SpecimenError, match=r"image: too large: 30 x 20 = 600 pixels, above max_image_pixels = 500"
+    ):
+        prepare_specimens(
+            manifest,
+            {"a": np.zeros((20, 30))},
+            {"a": _curve()},
+            IngestionConfig(**{**PARAMS, "max_image_pixels": 500}),
+        )
     with pytest.raises(ValueError, match="max_image_pixels must be an integer >= 1, got 0"):
         IngestionConfig(max_image_pixels=0)

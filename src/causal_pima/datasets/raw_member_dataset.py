@@ -53,8 +53,12 @@ class RawSetMemberDataset(AbstractDataset[Any, Any]):
         self._filepath = Path(filepath)
         config = {"type": dataset} if isinstance(dataset, str) else dict(dataset)
         if "filepath" in config:
-            raise DatasetError("RawSetMemberDataset: give 'filepath' on the entry, not inside 'dataset'")
-        self._dataset_class, self._dataset_args = parse_dataset_definition({**config, "filepath": str(filepath)})
+            raise DatasetError(
+                "RawSetMemberDataset: give 'filepath' on the entry, not inside 'dataset'"
+            )
+        self._dataset_class, self._dataset_args = parse_dataset_definition(
+            {**config, "filepath": str(filepath)}
+        )
         self._dataset_args.pop("filepath", None)
         self._dataset_config = config
         self._member = self._filepath.name

@@ -91,7 +91,9 @@ def remove_orphan_temp_files(directory: str | Path) -> list[str]:
                 path.unlink(missing_ok=True)
                 removed.append(path.name)
     if removed:
-        logger.info("removed %d temporary file(s) of an interrupted write in %s", len(removed), directory)
+        logger.info(
+            "removed %d temporary file(s) of an interrupted write in %s", len(removed), directory
+        )
     return removed
 
 
@@ -154,11 +156,19 @@ class RawSet:
         """Mark the set as being written by this run (before ``member`` writes any file)."""
         with _LOCK:
             record = self.read_quietly()
-            ours = record is not None and record["state"] == "writing" and record.get("run") == RUN_TOKEN
+            ours = (
+                record is not None
+                and record["state"] == "writing"
+                and record.get("run") == RUN_TOKEN
+            )
             if not ours:
                 previous = None
                 if record is not None:
-                    previous = record["members"] if record["state"] == "complete" else record.get("previous")
+                    previous = (
+                        record["members"]
+                        if record["state"] == "complete"
+                        else record.get("previous")
+                    )
                 record = {
                     "format": FORMAT,
                     "state": "writing",
@@ -192,7 +202,12 @@ class RawSet:
             self._write(record)
         if record["state"] == "complete":
             n_files = sum(len(v) for v in record["members"].values())
-            logger.info("raw data set %s complete: %d file(s) recorded in %s", self.folder, n_files, self.checksum_path)
+            logger.info(
+                "raw data set %s complete: %d file(s) recorded in %s",
+                self.folder,
+                n_files,
+                self.checksum_path,
+            )
 
     def forget(self) -> None:
         """Remove the checksum file (the folder is about to be written without checksums)."""
@@ -222,7 +237,11 @@ class RawSet:
                     "not completely written by this project's pipeline (an interrupted or older write) "
                     f"and its files may come from different runs. {self._hint()}"
                 )
-            logger.info("%s has no %s: its files are not verified (data placed there by hand)", self.folder, CHECKSUM_FILE)
+            logger.info(
+                "%s has no %s: its files are not verified (data placed there by hand)",
+                self.folder,
+                CHECKSUM_FILE,
+            )
             return None
         members = record["members"]
         if record["state"] != "complete":
@@ -270,4 +289,3 @@ class RawSet:
         if edited and not self.require_checksums:
             text += f" If you changed the files on purpose, delete {self.checksum_path}."
         return text
-

@@ -45,7 +45,12 @@ from PIL import Image
 
 from causal_pima.data.specimens import image_to_unit_float
 from causal_pima.datasets.atomic import atomic_write
-from causal_pima.datasets.raw_set import RawSet, remember_written, remove_orphan_temp_files, sha256_file
+from causal_pima.datasets.raw_set import (
+    RawSet,
+    remember_written,
+    remove_orphan_temp_files,
+    sha256_file,
+)
 
 _IMAGE_FORMATS = {"png": ".png", "npy": ".npy", "tiff": ".tif"}
 _PIL_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
