@@ -14,11 +14,13 @@ from omegaconf import OmegaConf
 from causal_pima.parameter_schemas import (
     SCHEMAS,
     InvalidParametersError,
+    StageOverridesParams,
     parameter_groups,
     schema_for,
     split_counts,
     validate_parameters,
 )
+from causal_pima.settings import CONFIG_LOADER_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +31,7 @@ def defaults(tmp_path_factory) -> dict:
     conf = tmp_path_factory.mktemp("conf")
     shutil.copytree(ROOT / "conf" / "base", conf / "base")
     (conf / "local").mkdir()
-    return OmegaConfigLoader(str(conf), base_env="base", default_run_env="local")["parameters"]
+    return OmegaConfigLoader(str(conf), **CONFIG_LOADER_ARGS)["parameters"]  # the overlay resolver
 
 
 def _with(params: dict, key: str, value) -> dict:
@@ -52,7 +54,7 @@ def _problems(params: dict, groups=None) -> list[str]:
 def test_default_parameter_files_validate_cleanly(defaults):
     models = validate_parameters(defaults)
     assert set(models) == set(defaults), "every parameter group of conf/base has a schema"
-    assert {schema_for(g) for g in defaults} == set(SCHEMAS.values())
+    assert {schema_for(g) for g in defaults} == {*SCHEMAS.values(), StageOverridesParams}
     assert models["causal_pima_lattice"].physics_learning_rate == defaults["causal_pima_lattice"]["physics_learning_rate"]
 
 
@@ -187,6 +189,23 @@ def test_parameter_groups_from_pipeline_inputs():
     assert schema_for("causal_pima_lattice") is SCHEMAS["causal_pima"]
     assert schema_for("lattice_ingestion") is SCHEMAS["lattice_ingestion"]
     assert schema_for("somebody_elses") is None
+    assert schema_for("lattice_overrides") is StageOverridesParams
+    assert schema_for("circles_overrides") is None  # circles is the base, it has no overrides
+
+
+def test_a_problem_in_an_overlaid_group_names_where_it_comes_from(defaults):
+    (problem,) = _problems(_with(defaults, "causal_pima_lattice.epochs", 0))
+    assert problem == (
+        "causal_pima_lattice.epochs = 0: must be greater than 0 (allowed: an integer > 0) "
+        "(causal_pima_lattice is causal_pima overlaid with lattice_overrides.causal_pima)"
+    )
+
+
+def test_a_data_set_s_overrides_name_only_shared_stages(defaults):
+    params = _with(defaults, "lattice_overrides.causal_pim", {"epochs": 3})
+    (problem,) = _problems(params, ["causal_pima_lattice"])  # checked with the groups built from it
+    assert problem.startswith("lattice_overrides.causal_pim = {'epochs': 3}: unknown parameter; allowed keys here: ")
+    assert "causal_pima, data_processing, model, pretraining" in problem
 
 
 # ---------------------------------------------------------------------------- in a Kedro session

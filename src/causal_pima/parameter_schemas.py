@@ -20,7 +20,11 @@ Conventions:
   and the dataclass's own ``__post_init__`` checks run on the given values.
 
 A data set other than ``circles`` reads ``<stage>_<dataset>`` (``causal_pima_lattice``...), checked
-with the stage's schema.
+with the stage's schema. In the YAML files that group is the stage's circles group with the data set's
+``<dataset>_overrides.<stage>`` laid over it (the ``overlay`` resolver of
+``causal_pima.pipelines.parameters``), so what is validated is the merged group the nodes receive; a
+problem in it also names the two groups it was merged from. ``<dataset>_overrides`` itself is checked
+for its stage names only (a stage's keys are checked once merged, where a partial split is complete).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from causal_pima.data.circles import KNOWN_FEATURES, CirclesRenderConfig
 from causal_pima.data.lattice import LATTICE_FEATURES, LatticeConfig
 from causal_pima.data.scm import BinarySCM
 from causal_pima.data.specimens import IngestionConfig
+from causal_pima.pipelines.parameters import DEFAULT_DATASET, OVERRIDES_SUFFIX, SHARED_STAGES
 
 SPLITS = ("train", "val", "test")
 # fewest specimens per split that the later stages can use (curve statistics need 2 training specimens)
@@ -453,13 +458,27 @@ SCHEMAS: dict[str, type[Schema]] = {
     "benchmark": BenchmarkParams,
 }
 # stages whose parameters a data set other than circles reads as <stage>_<dataset>
-PER_DATASET_STAGES = ("data_processing", "model", "pretraining", "causal_pima")
+PER_DATASET_STAGES = SHARED_STAGES
+
+
+class StageOverridesParams(Schema):
+    """``<dataset>_overrides``: per shared stage, the keys whose value differs for this data set."""
+
+    data_processing: dict[Str, Any] = Field(default_factory=dict, description="keys of data_processing")
+    model: dict[Str, Any] = Field(default_factory=dict, description="keys of model")
+    pretraining: dict[Str, Any] = Field(default_factory=dict, description="keys of pretraining")
+    causal_pima: dict[Str, Any] = Field(default_factory=dict, description="keys of causal_pima")
+
+
+assert set(StageOverridesParams.model_fields) == set(PER_DATASET_STAGES)
 
 
 def schema_for(group: str) -> type[Schema] | None:
     """The schema of a top-level parameter group (``causal_pima_lattice`` -> causal_pima's), or None."""
     if group in SCHEMAS:
         return SCHEMAS[group]
+    if group.endswith(OVERRIDES_SUFFIX) and group.removesuffix(OVERRIDES_SUFFIX) not in ("", DEFAULT_DATASET):
+        return StageOverridesParams
     for stage in PER_DATASET_STAGES:
         if group.startswith(stage + "_") and group.removeprefix(stage + "_") not in ("", "ingestion", "synthetic"):
             return SCHEMAS[stage]
@@ -540,12 +559,15 @@ def validate_parameters(params: Mapping[str, Any], groups: Iterable[str] | None 
     with the lattice split), the split must give every subset enough specimens.
     """
     names = sorted(g for g in (params if groups is None else groups) if schema_for(g) is not None and g in params)
+    # a data set's <dataset>_overrides is checked with the stage groups built from it
+    names = sorted({*names, *(f"{d}{OVERRIDES_SUFFIX}" for d in map(_dataset_of, names) if d and f"{d}{OVERRIDES_SUFFIX}" in params)})
     problems: list[str] = []
     models: dict[str, Schema] = {}
     for group in names:
         context = _split_context(params, group, names)
         model, found = _validate(schema_for(group), params[group], [group], context)
-        problems += found
+        source = overlay_source(params, group)
+        problems += [f"{p} ({group} is {source[0]} overlaid with {source[1]})" for p in found] if source else found
         if model is not None:
             models[group] = model
     # a generated data set must split into non-empty subsets even when processing runs later
@@ -600,6 +622,25 @@ def _benchmark_problems(params: Mapping[str, Any], benchmark: BenchmarkParams) -
         context = {"n_specimens": benchmark.n_specimens, "n_specimens_key": "benchmark.n_specimens"}
         problems += _validate(SplitParams, processing["split"], ["data_processing", "split"], context)[1]
     return problems
+
+
+def _dataset_of(group: str) -> str:
+    """``lattice`` for ``causal_pima_lattice`` (any shared stage), else ``""``."""
+    for stage in PER_DATASET_STAGES:
+        if group.startswith(stage + "_") and schema_for(group) is SCHEMAS[stage]:
+            return group.removeprefix(stage + "_")
+    return ""
+
+
+def overlay_source(params: Mapping[str, Any], group: str) -> tuple[str, str] | None:
+    """``("causal_pima", "lattice_overrides.causal_pima")`` for ``causal_pima_lattice`` when the
+    parameters hold ``lattice_overrides.causal_pima`` (the group is then built by ``${overlay:...}``)."""
+    for stage in PER_DATASET_STAGES:
+        dataset = group.removeprefix(stage + "_") if group.startswith(stage + "_") else ""
+        overrides = params.get(dataset + OVERRIDES_SUFFIX) if dataset else None
+        if isinstance(overrides, Mapping) and stage in overrides:
+            return stage, f"{dataset}{OVERRIDES_SUFFIX}.{stage}"
+    return None
 
 
 def parameter_groups(inputs: Iterable[str]) -> set[str]:

@@ -22,6 +22,12 @@ from causal_pima.pipelines import circles, data_processing, evaluation, lattice,
 
 PIPELINES_PACKAGE = "causal_pima.pipelines"
 
+# Data sets read from a specimen manifest (the lattice format): name -> fitted with the physics curve
+# expert. Each name gets the pipelines <name>_ingestion and <name> (ingestion, then dataset_path). A new
+# name also needs its parameters (<stage>_<name> groups, README "Your own data set") and the catalog
+# entry <name>.raw_manifest (and <name>.true_dag for evaluation).
+MANIFEST_DATASETS: dict[str, bool] = {"lattice": True}
+
 
 def dataset_path(dataset: str, physics: bool = False) -> Pipeline:
     """processing -> pretraining -> causalPIMA fit -> evaluation for one data set (its namespace)."""
@@ -30,6 +36,24 @@ def dataset_path(dataset: str, physics: bool = False) -> Pipeline:
         + pretraining.create_pipeline(dataset=dataset)
         + causal_pima_fit.create_pipeline(dataset=dataset, physics=physics)
         + evaluation.create_pipeline(dataset=dataset)
+    )
+
+
+def ingestion_pipeline(dataset: str) -> Pipeline:
+    """The ``lattice`` folder's ingestion for the manifest ``<dataset>.raw_manifest`` (namespace ``dataset``).
+
+    The folder's pipeline reads ``lattice.raw_manifest``; another data set name gets the same node with
+    its inputs and outputs renamed (node ``<dataset>.lattice.ingest``), reading ``params:lattice_ingestion``.
+    """
+    pipeline = lattice.create_pipeline()
+    if dataset == "lattice":
+        return pipeline
+    return Pipeline(
+        pipeline,
+        inputs={"lattice.raw_manifest": f"{dataset}.raw_manifest"},
+        outputs={name: f"{dataset}.{name.removeprefix('lattice.')}" for name in pipeline.outputs()},
+        parameters={"params:lattice_ingestion"},
+        namespace=dataset,
     )
 
 
@@ -63,10 +87,12 @@ def register_pipelines() -> dict[str, Pipeline]:
     Every folder of ``causal_pima.pipelines`` with a ``create_pipeline()`` is registered under its
     name (built for the default ``circles`` data set). ``__default__`` is the end-to-end circles
     job; ``lattice`` is the lattice path (ingestion, processing, pretraining with the physics curve
-    expert, fitting, evaluation) and ``lattice_ingestion`` its first stage alone.
+    expert, fitting, evaluation) and ``lattice_ingestion`` its first stage alone; so is every other
+    name of ``MANIFEST_DATASETS``.
     """
     pipelines = folder_pipelines()
     pipelines["__default__"] = circles.create_pipeline() + dataset_path("circles")
-    pipelines["lattice_ingestion"] = lattice.create_pipeline()
-    pipelines["lattice"] = pipelines["lattice_ingestion"] + dataset_path("lattice", physics=True)
+    for dataset, physics in MANIFEST_DATASETS.items():
+        pipelines[f"{dataset}_ingestion"] = ingestion_pipeline(dataset)
+        pipelines[dataset] = pipelines[f"{dataset}_ingestion"] + dataset_path(dataset, physics=physics)
     return pipelines

@@ -6,6 +6,7 @@ from kedro.config import OmegaConfigLoader
 
 from causal_pima.hooks import ModelArtifactHook
 from causal_pima.mlflow_store import MlflowStoreHook
+from causal_pima.pipelines.parameters import overlay
 from causal_pima.validation_hook import ParameterValidationHook
 
 # The project root (the folder holding pyproject.toml). Used to make the MLflow store independent of
@@ -16,7 +17,12 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "custom_resolvers": {"project_root": lambda: PROJECT_ROOT.as_posix()},
+    "custom_resolvers": {
+        "project_root": lambda: PROJECT_ROOT.as_posix(),
+        # ${overlay:causal_pima,lattice_overrides.causal_pima}: a stage's parameters with a data set's
+        # differences laid over them (causal_pima.pipelines.parameters; conf/base/parameters_lattice.yml)
+        "overlay": overlay,
+    },
 }
 
 # Hooks of installed plugins (kedro-mlflow) are registered automatically through entry points.

@@ -329,8 +329,13 @@ def test_catalog_has_the_lattice_entries_with_layers():
 def test_synthetic_ingestion_and_data_processing_through_sequential_runner(tmp_path):
     n = 60
     synthetic_params = _synthetic_params(n)
-    with (CONF / "parameters_lattice.yml").open() as handle:
-        processing_params = yaml.safe_load(handle)["data_processing_lattice"]
+    # data_processing_lattice is data_processing with lattice_overrides laid over it: load it as kedro run does
+    from kedro.config import OmegaConfigLoader
+
+    from causal_pima.settings import CONFIG_LOADER_ARGS
+
+    loader_args = {**CONFIG_LOADER_ARGS, "default_run_env": "base"}  # conf/base alone
+    processing_params = OmegaConfigLoader(str(CONF.parent), **loader_args)["parameters"]["data_processing_lattice"]
     catalog = DataCatalog(
         {
             "lattice.raw_manifest": SpecimenManifestDataset(str(tmp_path / "01_raw" / "lattice")),
