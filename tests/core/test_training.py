@@ -319,7 +319,7 @@ def test_evaluate_is_seeded_and_restores_global_rng(pretrained, circles_val):
 
 # ---------------------------------------------------------------------------- divergence
 class _Poison:
-    """Wraps ``model.forward`` so that from the first training batch after epoch ``start - 1`` the term
+    """Wraps the model's objectives so that from the first training batch after epoch ``start - 1`` the term
     ``term`` is NaN; epochs are counted by a callback."""
 
     def __init__(
@@ -334,11 +334,13 @@ class _Poison:
         self.completed = 0
         self.batches_in_epoch = 0
         self.snapshots: dict[int, dict] = {}
-        self._forward = model.forward
-        model.forward = self
+        # the objective the training loop calls: pretraining_loss, or mixture_loss when fitting
+        self._objectives = {name: getattr(model, name) for name in ("pretraining_loss", "mixture_loss") if hasattr(model, name)}
+        for name in self._objectives:
+            setattr(model, name, lambda *args, _name=name, **kwargs: self(_name, *args, **kwargs))
 
-    def __call__(self, *args, **kwargs):
-        terms = self._forward(*args, **kwargs)
+    def __call__(self, name, *args, **kwargs):
+        terms = self._objectives[name](*args, **kwargs)
         if self.model.training and self.completed + 1 >= self.start_epoch:
             self.batches_in_epoch += 1
             if self.batches_in_epoch > self.after_batches:

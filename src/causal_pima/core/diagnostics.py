@@ -17,8 +17,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from causal_pima.core.batching import as_batches
 from causal_pima.core.model import CURVE, CausalPIMA
-from causal_pima.core.training import as_batches
 
 
 @torch.no_grad()

@@ -1,7 +1,20 @@
 """The causalPIMA model: multimodal PoE VAE with a DAG-structured Gaussian-mixture prior.
 
-DESIGN.md section 3. The forward pass returns every loss term separately (pythae / MultiVae style);
-training loops live in :mod:`causal_pima.core.training`.
+DESIGN.md section 3. Two objectives, one method each, both returning every loss term separately
+(pythae / MultiVae style):
+
+* :class:`PoEVAE` - encoders, decoders and noise scales fused by a product of experts;
+  :meth:`PoEVAE.pretraining_loss` is the VAE bound with a standard-normal prior (pretraining).
+* :class:`CausalPIMA` - the same networks plus the Gaussian-mixture prior whose weights come from a
+  learned DAG (and an optional physics curve expert); :meth:`CausalPIMA.mixture_loss` is the
+  causalPIMA ELBO.
+
+Configuration is split the same way: :class:`NetworkConfig` (architecture, likelihoods, input
+shapes), :class:`PriorConfig` (mixture and DAG) and :class:`PhysicsConfig` (the curve expert and the
+curve grid / standardisation it needs). :class:`ModelConfig` is the flat view of all three (the
+``model:`` parameters plus data statistics, and the ``config`` of a causalPIMA checkpoint).
+
+Training loops live in :mod:`causal_pima.core.training`.
 """
 
 from __future__ import annotations
@@ -9,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -24,62 +37,34 @@ from causal_pima.core.prior import GaussianMixturePrior
 
 IMAGE, CURVE = "image", "curve"
 MODALITIES = (IMAGE, CURVE)
+# state-dict prefixes of the networks (what pretraining learns and a fit starts from)
+NETWORK_PREFIXES = ("encoders.", "decoders.", "log_noise.")
+
+_Config = TypeVar("_Config", bound="_DictConfig")
 
 
-@dataclass
-class ModelConfig:
-    """Architecture and prior settings (a plain dict of these is saved with every checkpoint).
+class _DictConfig:
+    """``from_dict`` / ``to_dict`` for the config dataclasses (lists in, tuples kept, lists out)."""
 
-    ``image_shape`` is ``(C, H, W)``; set ``curve_length`` to 0 for an image-only model and
-    ``image_shape`` to ``None`` for a curve-only model.
-    """
-
-    image_shape: tuple[int, int, int] | None = (3, 32, 32)
-    curve_length: int = 64
-    latent_dim: int = 8
-    n_nodes: int = 3
-    image_channels: tuple[int, ...] = (16, 32, 32)
-    image_hidden_dim: int = 128
-    curve_hidden_dims: tuple[int, ...] = (128, 128)
-    mean_structure: str = "free"
-    # "dag": mixture weights are the Markov factorisation of the learned DAG (causalPIMA);
-    # "free": K free weights updated in closed form, no DAG (the PIMA baseline)
-    mixture_weights: str = "dag"
-    # conditionals of the DAG: "logistic" (additive in the parents) or "table" (any table over the
-    # parents, interactions included; core.dag)
-    conditionals: str = "logistic"
-    # weight of each modality's log-likelihood in the training loss (never in the reported ELBO):
-    # w_m = (V_max / V_m) ** modality_balance with V_m the modality's number of values: 0 gives all
-    # weights 1, 1 makes every modality count as much as the largest (docs/model.md)
-    modality_balance: float = 0.0
-    variance_floor: float = 1e-3
-    init_temperature: float = 1.0
-    # initial observation noise scales (learned): images in [0, 1], curves standardised
-    image_noise_init: float = 0.1
-    curve_noise_init: float = 0.3
-    noise_min: float = 1e-3
-    modality_names: tuple[str, ...] = field(default=(IMAGE, CURVE))
-    # curve likelihood in the mixture ELBO: "neural" (decoder from z) or "physics" (a parametric
-    # law per mixture component, PIMA-style mixture of experts; DESIGN.md section 3). The physics
-    # expert needs the curve grid and the standardisation used for the curves.
-    curve_decoder: str = "neural"
-    physics_law: str = "plateau_densification"
-    physics_ranges: dict[str, list[float]] | None = None
-    curve_grid: tuple[float, ...] | None = None
-    curve_mean: tuple[float, ...] | None = None
-    curve_std: tuple[float, ...] | None = None
+    _TUPLE_FIELDS = ()
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
+    def from_dict(cls: type[_Config], values: Mapping[str, Any]) -> _Config:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown model parameter(s) {unknown}; known: {sorted(known)}")
         kwargs = dict(values)
-        for key in ("image_shape", "image_channels", "curve_hidden_dims", "modality_names", "curve_grid", "curve_mean", "curve_std"):
+        for key in cls._TUPLE_FIELDS:
             if kwargs.get(key) is not None:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
+
+    @classmethod
+    def from_values(cls: type[_Config], values: Mapping[str, Any]) -> _Config:
+        """The fields of this config taken from a larger flat dict (other keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls.from_dict({k: v for k, v in values.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -87,6 +72,33 @@ class ModelConfig:
             if isinstance(value, tuple):
                 out[key] = list(value)
         return out
+
+
+@dataclass
+class NetworkConfig(_DictConfig):
+    """Encoders, decoders and observation noise of the PoE VAE, and the input shapes.
+
+    ``image_shape`` is ``(C, H, W)``; set ``curve_length`` to 0 for an image-only model and
+    ``image_shape`` to ``None`` for a curve-only model.
+    """
+
+    _TUPLE_FIELDS = ("image_shape", "image_channels", "curve_hidden_dims", "modality_names")
+
+    image_shape: tuple[int, int, int] | None = (3, 32, 32)
+    curve_length: int = 64
+    latent_dim: int = 8
+    image_channels: tuple[int, ...] = (16, 32, 32)
+    image_hidden_dim: int = 128
+    curve_hidden_dims: tuple[int, ...] = (128, 128)
+    # weight of each modality's log-likelihood in the training loss (never in the reported ELBO):
+    # w_m = (V_max / V_m) ** modality_balance with V_m the modality's number of values: 0 gives all
+    # weights 1, 1 makes every modality count as much as the largest (docs/model.md)
+    modality_balance: float = 0.0
+    # initial observation noise scales (learned): images in [0, 1], curves standardised
+    image_noise_init: float = 0.1
+    curve_noise_init: float = 0.3
+    noise_min: float = 1e-3
+    modality_names: tuple[str, ...] = field(default=(IMAGE, CURVE))
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -100,18 +112,89 @@ class ModelConfig:
         return tuple(present)
 
 
-class CausalPIMA(nn.Module):
-    """Multimodal VAE whose latent prior is a Gaussian mixture over the 2^d outcomes of a learned DAG.
+@dataclass
+class PriorConfig(_DictConfig):
+    """The Gaussian-mixture prior over the ``2 ** n_nodes`` outcomes and its mixture weights."""
+
+    n_nodes: int = 3
+    mean_structure: str = "free"
+    # "dag": mixture weights are the Markov factorisation of the learned DAG (causalPIMA);
+    # "free": K free weights updated in closed form, no DAG (the PIMA baseline)
+    mixture_weights: str = "dag"
+    # conditionals of the DAG: "logistic" (additive in the parents) or "table" (any table over the
+    # parents, interactions included; core.dag)
+    conditionals: str = "logistic"
+    variance_floor: float = 1e-3
+    init_temperature: float = 1.0
+
+
+@dataclass
+class PhysicsConfig(_DictConfig):
+    """Curve likelihood inside the mixture ELBO.
+
+    ``curve_decoder``: "neural" (the decoder from z) or "physics" (a parametric law per mixture
+    component, PIMA-style mixture of experts; DESIGN.md section 3). The physics expert needs the
+    curve grid and the standardisation used for the curves (data statistics).
+    """
+
+    _TUPLE_FIELDS = ("curve_grid", "curve_mean", "curve_std")
+
+    curve_decoder: str = "neural"
+    physics_law: str = "plateau_densification"
+    physics_ranges: dict[str, list[float]] | None = None
+    curve_grid: tuple[float, ...] | None = None
+    curve_mean: tuple[float, ...] | None = None
+    curve_std: tuple[float, ...] | None = None
+
+
+@dataclass
+class ModelConfig(PhysicsConfig, PriorConfig, NetworkConfig):
+    """Flat view of :class:`NetworkConfig`, :class:`PriorConfig` and :class:`PhysicsConfig`.
+
+    The form of the ``model:`` parameters (plus data statistics) and of the ``config`` saved with a
+    causalPIMA checkpoint. Its fields are those of the three parts (each defined once, there);
+    :attr:`network`, :attr:`prior` and :attr:`physics` give the parts.
+    """
+
+    _TUPLE_FIELDS = NetworkConfig._TUPLE_FIELDS + PhysicsConfig._TUPLE_FIELDS
+
+    @classmethod
+    def from_parts(cls, network: NetworkConfig, prior: PriorConfig, physics: PhysicsConfig | None = None) -> ModelConfig:
+        parts = (network, prior, physics if physics is not None else PhysicsConfig())
+        return cls(**{f.name: getattr(part, f.name) for part in parts for f in fields(part)})
+
+    def _part(self, cls: type[_Config]) -> _Config:
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
+
+    @property
+    def network(self) -> NetworkConfig:
+        return self._part(NetworkConfig)
+
+    @property
+    def prior(self) -> PriorConfig:
+        return self._part(PriorConfig)
+
+    @property
+    def physics(self) -> PhysicsConfig:
+        return self._part(PhysicsConfig)
+
+
+def _network_state(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v for k, v in state_dict.items() if k.startswith(NETWORK_PREFIXES)}
+
+
+class PoEVAE(nn.Module):
+    """Multimodal VAE: one encoder and decoder per modality, posteriors fused by a product of experts.
 
     Batches are dicts ``{"image": [B, C, H, W], "curve": [B, L]}`` (any subset of the model's
     modalities); an optional ``mask`` dict ``{name: bool [B]}`` marks which specimens have each
     modality, and a modality absent from the batch is treated as missing for every specimen.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, network: NetworkConfig) -> None:
         super().__init__()
-        self.config = config
-        c = config
+        self.network_config = network
+        c = network
         self.modalities = c.modalities
         self.encoders = nn.ModuleDict()
         self.decoders = nn.ModuleDict()
@@ -128,33 +211,16 @@ class CausalPIMA(nn.Module):
                 for m in self.modalities
             }
         )
-        if c.mixture_weights not in ("dag", "free"):
-            raise ValueError(f"mixture_weights must be 'dag' or 'free', got {c.mixture_weights!r}")
         if not 0.0 <= float(c.modality_balance) <= 1.0:
             raise ValueError(f"modality_balance must be in [0, 1], got {c.modality_balance!r}")
-        self.dag = CausalDAG(c.n_nodes, temperature=c.init_temperature, conditionals=c.conditionals)
-        k = 2**c.n_nodes
-        self.register_buffer("free_log_weights", torch.full((k,), -math.log(k)))
-        self.physics: PhysicsCurveExpert | None = None
-        if c.curve_decoder not in ("neural", "physics"):
-            raise ValueError(f"curve_decoder must be 'neural' or 'physics', got {c.curve_decoder!r}")
-        if c.curve_decoder == "physics" and CURVE in self.modalities:
-            if c.curve_grid is None:
-                raise ValueError("the physics curve decoder needs curve_grid (and curve_mean/curve_std)")
-            self.physics = PhysicsCurveExpert(
-                k, c.physics_law, c.curve_grid, c.physics_ranges, c.curve_mean, c.curve_std,
-                initial_noise_scale=c.curve_noise_init,
-            )
-        self.prior = GaussianMixturePrior(c.n_nodes, c.latent_dim, c.mean_structure, c.variance_floor)
-        self.register_buffer("outcomes", torch.as_tensor(joint_outcomes(c.n_nodes), dtype=torch.float32), persistent=False)
 
     @property
-    def uses_dag(self) -> bool:
-        return self.config.mixture_weights == "dag"
+    def config(self) -> NetworkConfig:
+        return self.network_config
 
     def modality_values(self) -> dict[str, int]:
         """Number of observed values per specimen of each modality (pixels x channels, curve points)."""
-        c = self.config
+        c = self.network_config
         sizes = {IMAGE: math.prod(c.image_shape) if c.image_shape is not None else 0, CURVE: c.curve_length}
         return {m: int(sizes[m]) for m in self.modalities}
 
@@ -167,32 +233,8 @@ class CausalPIMA(nn.Module):
         """
         values = self.modality_values()
         largest = max(values.values())
-        power = float(self.config.modality_balance)
+        power = float(self.network_config.modality_balance)
         return {m: (largest / v) ** power for m, v in values.items()}
-
-    def log_weights(self) -> Tensor:
-        """``[K]`` log mixture weights: from the DAG, or the free closed-form weights."""
-        return self.dag.log_weights() if self.uses_dag else self.free_log_weights
-
-    def component_log_scores(
-        self, batch: Mapping[str, Tensor], mu: Tensor, var: Tensor, mask: Mapping[str, Tensor] | None = None
-    ) -> Tensor:
-        """``[B, K]``: ``-KL_k``, plus ``log p(y | theta_k)`` when a physics expert models an observed curve.
-
-        The responsibilities are ``softmax(log pi + scores)`` and the prior term (with the physics
-        curve term folded in) is ``logsumexp(log pi + scores)``. Specimens whose curve is masked
-        out (``mask["curve"]`` False) get no curve term, whatever their curve holds.
-        """
-        scores = -self.prior.kl(mu, var)
-        if self.physics is not None and CURVE in batch:
-            observed = mask.get(CURVE) if mask is not None else None
-            curves = batch[CURVE]
-            if observed is None:
-                return scores + self.physics.log_likelihood(curves)
-            observed = observed.bool()[:, None]
-            ll = self.physics.log_likelihood(torch.where(observed, curves, torch.zeros_like(curves)))
-            scores = scores + torch.where(observed, ll, torch.zeros_like(ll))
-        return scores
 
     # ------------------------------------------------------------------ encoding
     def encode(self, batch: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
@@ -215,7 +257,7 @@ class CausalPIMA(nn.Module):
         return {m: self.decoders[m](z) for m in self.modalities}
 
     def noise_scale(self, modality: str) -> Tensor:
-        return self.log_noise[modality].clamp_min(math.log(self.config.noise_min))
+        return self.log_noise[modality].clamp_min(math.log(self.network_config.noise_min))
 
     def reconstruction_log_likelihood(self, batch: Mapping[str, Tensor], z: Tensor) -> dict[str, Tensor]:
         """Per-specimen ``log p(x_m | z)`` ``[B]`` for every modality present in ``batch``."""
@@ -231,39 +273,188 @@ class CausalPIMA(nn.Module):
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         return mu + eps * torch.exp(0.5 * logvar)
 
-    # ------------------------------------------------------------------ loss terms
+    def _encode_and_reconstruct(
+        self, batch: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None, sample: bool
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """``(mu, logvar, {m: log p(x_m | z)})`` with ``z`` one sample of the fused posterior (its mean
+        when ``sample`` is False). ``mask`` hides modalities from the encoder only: every present
+        modality is still reconstructed."""
+        mu, logvar = self.encode(batch, mask)
+        z = self.sample_latent(mu, logvar) if sample else mu
+        return mu, logvar, self.reconstruction_log_likelihood(batch, z)
+
+    def _weighted_reconstruction(self, terms: Mapping[str, Tensor]) -> Tensor:
+        """``sum_m w_m recon_m`` over the modalities present in ``terms`` (see :meth:`loss_weights`)."""
+        weights = self.loss_weights()
+        return sum(weights[m] * terms[f"recon_{m}"] for m in self.modalities if f"recon_{m}" in terms)
+
+    # ------------------------------------------------------------------ objective
+    def pretraining_loss(
+        self,
+        batch: Mapping[str, Tensor],
+        kl_weight: float = 1.0,
+        mask: Mapping[str, Tensor] | None = None,
+        sample: bool = True,
+    ) -> dict[str, Tensor]:
+        """PoE VAE bound with a ``N(0, I)`` prior: ``recon_<m>``, ``kl``, ``elbo`` and ``loss`` (batch means).
+
+        ``kl_weight`` < 1 (KL warm-up) changes only ``"loss"``; ``"elbo"`` is always the true bound.
+        ``mask`` hides modalities from the encoder only: any q is a valid ELBO, and training with
+        hidden modalities teaches each expert alone to locate z, which cross-modal prediction needs
+        (see :meth:`modality_dropout_mask`).
+        """
+        mu, logvar, recon = self._encode_and_reconstruct(batch, mask, sample)
+        # KL(N(mu, s^2) || N(0, I)) in closed form
+        kl = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(-1)
+        terms = {f"recon_{m}": v.mean() for m, v in recon.items()}
+        terms["kl"] = kl.mean()
+        recon_total = sum(terms[f"recon_{m}"] for m in recon)
+        terms["elbo"] = recon_total - terms["kl"]
+        terms["loss"] = -(self._weighted_reconstruction(terms) - kl_weight * terms["kl"])
+        return terms
+
     def forward(
         self,
         batch: Mapping[str, Tensor],
-        prior: str = "mixture",
-        l1_weight: float = 0.0,
-        sample: bool = True,
+        prior: str = "standard",
         kl_weight: float = 1.0,
         mask: Mapping[str, Tensor] | None = None,
+        sample: bool = True,
     ) -> dict[str, Tensor]:
-        """Loss terms for one batch (batch means, 0-dim tensors) plus ``"loss"`` to minimise.
+        """:meth:`pretraining_loss` (``prior="standard"``, the only objective of a plain PoE VAE)."""
+        if prior != "standard":
+            raise ValueError(f"a PoE VAE has only the 'standard' prior, got {prior!r}")
+        return self.pretraining_loss(batch, kl_weight=kl_weight, mask=mask, sample=sample)
 
-        ``prior="standard"`` is the plain PoE VAE used for pretraining (KL to N(0, I));
-        ``prior="mixture"`` is the causalPIMA ELBO of DESIGN.md section 3. ``kl_weight`` < 1 (KL
-        warm-up during pretraining) changes only ``"loss"``; ``"elbo"`` is always the true bound.
-        ``mask`` hides modalities from the encoder only (every present modality is still
-        reconstructed): any q is a valid ELBO, and training with hidden modalities teaches each
-        expert alone to locate z, which cross-modal prediction needs (see :func:`modality_dropout_mask`).
+    def modality_dropout_mask(self, batch: Mapping[str, Tensor], probability: float) -> dict[str, Tensor] | None:
+        """Encoder mask that, for a fraction ``probability`` of specimens, keeps one random modality.
+
+        Uses the global torch generator (seeded by the training loop). ``None`` when there is
+        nothing to drop (probability 0 or a single modality).
         """
-        mu, logvar = self.encode(batch, mask)
-        z = self.sample_latent(mu, logvar) if sample else mu
-        recon = self.reconstruction_log_likelihood(batch, z)
-        if prior == "standard":
-            # KL(N(mu, s^2) || N(0, I)) in closed form
-            kl = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(-1)
-            terms = {f"recon_{m}": v.mean() for m, v in recon.items()}
-            terms["kl"] = kl.mean()
-            recon_total = sum(terms[f"recon_{m}"] for m in recon)
-            terms["elbo"] = recon_total - terms["kl"]
-            terms["loss"] = -(self._weighted_reconstruction(terms) - kl_weight * terms["kl"])
-            return terms
-        if prior != "mixture":
-            raise ValueError(f"prior must be 'mixture' or 'standard', got {prior!r}")
+        present = [m for m in self.modalities if m in batch]
+        if probability <= 0 or len(present) < 2:
+            return None
+        b = len(batch[present[0]])
+        drop = torch.rand(b) < probability
+        keep = torch.randint(len(present), (b,))
+        return {m: ~drop | (keep == i) for i, m in enumerate(present)}
+
+    # ------------------------------------------------------------------ checkpoints
+    def network_checkpoint(self) -> dict[str, Any]:
+        """The networks only: ``{"config": NetworkConfig dict, "state_dict": encoders, decoders, noise}``."""
+        state = _network_state(self.state_dict())
+        return {"config": self.network_config.to_dict(), "state_dict": {k: v.detach().cpu().clone() for k, v in state.items()}}
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Plain checkpoint dict: tensors and JSON-like config only (no pickled module)."""
+        return self.network_checkpoint()
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Mapping[str, Any]) -> PoEVAE:
+        """The networks of any checkpoint (a causalPIMA one too: its prior is left out)."""
+        model = PoEVAE(NetworkConfig.from_values(checkpoint["config"]))
+        model.load_state_dict(_network_state(checkpoint["state_dict"]))
+        return model
+
+
+class CausalPIMA(PoEVAE):
+    """Multimodal VAE whose latent prior is a Gaussian mixture over the 2^d outcomes of a learned DAG.
+
+    Built from a flat :class:`ModelConfig` or from its parts (``network=``, ``prior=``,
+    ``physics=``). Batches and masks as in :class:`PoEVAE`.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        *,
+        network: NetworkConfig | None = None,
+        prior: PriorConfig | None = None,
+        physics: PhysicsConfig | None = None,
+    ) -> None:
+        if config is None:
+            if network is None or prior is None:
+                raise TypeError("CausalPIMA needs a ModelConfig, or network= and prior= (and optionally physics=)")
+            config = ModelConfig.from_parts(network, prior, physics)
+        elif network is not None or prior is not None or physics is not None:
+            raise TypeError("give either a ModelConfig or its parts, not both")
+        super().__init__(config.network)
+        self.model_config = config
+        self.prior_config = p = config.prior
+        self.physics_config = ph = config.physics
+        if p.mixture_weights not in ("dag", "free"):
+            raise ValueError(f"mixture_weights must be 'dag' or 'free', got {p.mixture_weights!r}")
+        self.dag = CausalDAG(p.n_nodes, temperature=p.init_temperature, conditionals=p.conditionals)
+        k = 2**p.n_nodes
+        self.register_buffer("free_log_weights", torch.full((k,), -math.log(k)))
+        self.physics: PhysicsCurveExpert | None = None
+        if ph.curve_decoder not in ("neural", "physics"):
+            raise ValueError(f"curve_decoder must be 'neural' or 'physics', got {ph.curve_decoder!r}")
+        if ph.curve_decoder == "physics" and CURVE in self.modalities:
+            if ph.curve_grid is None:
+                raise ValueError("the physics curve decoder needs curve_grid (and curve_mean/curve_std)")
+            self.physics = PhysicsCurveExpert(
+                k, ph.physics_law, ph.curve_grid, ph.physics_ranges, ph.curve_mean, ph.curve_std,
+                initial_noise_scale=self.network_config.curve_noise_init,
+            )
+        self.prior = GaussianMixturePrior(p.n_nodes, self.network_config.latent_dim, p.mean_structure, p.variance_floor)
+        self.register_buffer("outcomes", torch.as_tensor(joint_outcomes(p.n_nodes), dtype=torch.float32), persistent=False)
+
+    @property
+    def config(self) -> ModelConfig:
+        """The flat configuration (network, prior and physics settings together)."""
+        return self.model_config
+
+    @property
+    def uses_dag(self) -> bool:
+        return self.prior_config.mixture_weights == "dag"
+
+    def log_weights(self) -> Tensor:
+        """``[K]`` log mixture weights: from the DAG, or the free closed-form weights."""
+        return self.dag.log_weights() if self.uses_dag else self.free_log_weights
+
+    @torch.no_grad()
+    def set_free_weights(self, counts: Tensor) -> None:
+        """Free mixture weights (PIMA baseline): the closed-form maximiser ``pi_k = S0_k / N`` of
+        ``sum_k S0_k log pi_k`` for soft (or hard) outcome counts ``S0`` ``[K]``."""
+        self.free_log_weights.copy_(torch.log(counts.clamp_min(1e-8) / counts.sum()))
+
+    def component_log_scores(
+        self, batch: Mapping[str, Tensor], mu: Tensor, var: Tensor, mask: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
+        """``[B, K]``: ``-KL_k``, plus ``log p(y | theta_k)`` when a physics expert models an observed curve.
+
+        The responsibilities are ``softmax(log pi + scores)`` and the prior term (with the physics
+        curve term folded in) is ``logsumexp(log pi + scores)``. Specimens whose curve is masked
+        out (``mask["curve"]`` False) get no curve term, whatever their curve holds.
+        """
+        scores = -self.prior.kl(mu, var)
+        if self.physics is not None and CURVE in batch:
+            observed = mask.get(CURVE) if mask is not None else None
+            curves = batch[CURVE]
+            if observed is None:
+                return scores + self.physics.log_likelihood(curves)
+            observed = observed.bool()[:, None]
+            ll = self.physics.log_likelihood(torch.where(observed, curves, torch.zeros_like(curves)))
+            scores = scores + torch.where(observed, ll, torch.zeros_like(ll))
+        return scores
+
+    # ------------------------------------------------------------------ objectives
+    def mixture_loss(
+        self,
+        batch: Mapping[str, Tensor],
+        l1_weight: float = 0.0,
+        mask: Mapping[str, Tensor] | None = None,
+        sample: bool = True,
+    ) -> dict[str, Tensor]:
+        """The causalPIMA ELBO of DESIGN.md section 3: ``recon_<m>``, ``prior``, ``elbo``, ``l1`` and ``loss``.
+
+        ``l1_weight`` penalises the DAG's adjacency (``loss`` only). With a physics curve expert the
+        curve likelihood depends on the outcome and sits inside the prior's log-sum-exp. ``mask``
+        as in :meth:`PoEVAE.pretraining_loss`.
+        """
+        mu, logvar, recon = self._encode_and_reconstruct(batch, mask, sample)
         kl = self.prior.kl(mu, logvar.exp())
         adj = self.dag.adjacency() if self.uses_dag else None
         log_pi = self.log_weights()
@@ -285,24 +476,23 @@ class CausalPIMA(nn.Module):
         terms["loss"] = terms["loss"] - (self.loss_weights().get(IMAGE, 1.0) - 1.0) * terms.get(f"recon_{IMAGE}", 0.0)
         return terms
 
-    def _weighted_reconstruction(self, terms: Mapping[str, Tensor]) -> Tensor:
-        """``sum_m w_m recon_m`` over the modalities present in ``terms`` (see :meth:`loss_weights`)."""
-        weights = self.loss_weights()
-        return sum(weights[m] * terms[f"recon_{m}"] for m in self.modalities if f"recon_{m}" in terms)
-
-    def modality_dropout_mask(self, batch: Mapping[str, Tensor], probability: float) -> dict[str, Tensor] | None:
-        """Encoder mask that, for a fraction ``probability`` of specimens, keeps one random modality.
-
-        Uses the global torch generator (seeded by the training loop). ``None`` when there is
-        nothing to drop (probability 0 or a single modality).
-        """
-        present = [m for m in self.modalities if m in batch]
-        if probability <= 0 or len(present) < 2:
-            return None
-        b = len(batch[present[0]])
-        drop = torch.rand(b) < probability
-        keep = torch.randint(len(present), (b,))
-        return {m: ~drop | (keep == i) for i, m in enumerate(present)}
+    def forward(
+        self,
+        batch: Mapping[str, Tensor],
+        prior: str = "mixture",
+        l1_weight: float = 0.0,
+        sample: bool = True,
+        kl_weight: float = 1.0,
+        mask: Mapping[str, Tensor] | None = None,
+    ) -> dict[str, Tensor]:
+        """Loss terms of one batch: :meth:`mixture_loss` (``prior="mixture"``) or
+        :meth:`PoEVAE.pretraining_loss` (``prior="standard"``). Kept for callers of ``model(batch, prior=...)``;
+        new code calls the objective it means."""
+        if prior == "standard":
+            return self.pretraining_loss(batch, kl_weight=kl_weight, mask=mask, sample=sample)
+        if prior != "mixture":
+            raise ValueError(f"prior must be 'mixture' or 'standard', got {prior!r}")
+        return self.mixture_loss(batch, l1_weight=l1_weight, mask=mask, sample=sample)
 
     # ------------------------------------------------------------------ read-outs
     @torch.no_grad()
@@ -328,12 +518,42 @@ class CausalPIMA(nn.Module):
         mu, _ = self.encode(batch, mask)
         return self.decoders[CURVE](mu)
 
+    # ------------------------------------------------------------------ checkpoints
     def checkpoint(self) -> dict[str, Any]:
-        """Plain checkpoint dict: tensors and JSON-like config only (no pickled module)."""
-        return {"config": self.config.to_dict(), "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
+        """Plain checkpoint dict: the flat :class:`ModelConfig` and every tensor (no pickled module).
+
+        :meth:`PoEVAE.network_checkpoint` holds the networks only (what a fit starts from).
+        """
+        return {"config": self.model_config.to_dict(), "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Mapping[str, Any]) -> CausalPIMA:
+        """A causalPIMA model from :meth:`checkpoint` (networks, prior, DAG and physics expert)."""
+        if not any(k.startswith("prior.") for k in checkpoint["state_dict"]):
+            raise ValueError(
+                "this checkpoint holds the networks only (a pretrained PoE VAE): load it with "
+                "PoEVAE.from_checkpoint, or start a causalPIMA model from it with CausalPIMA.from_pretrained"
+            )
         model = cls(ModelConfig.from_dict(checkpoint["config"]))
         model.load_state_dict(checkpoint["state_dict"])
+        return model
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained: Mapping[str, Any], prior: PriorConfig, physics: PhysicsConfig | None = None
+    ) -> CausalPIMA:
+        """A causalPIMA model with the networks of ``pretrained`` and a fresh prior, DAG (and physics expert).
+
+        ``pretrained`` is a checkpoint of either kind (networks only, or a whole model whose prior
+        is ignored). ``physics`` defaults to the physics settings saved in ``pretrained``'s config,
+        if any (the neural curve decoder otherwise).
+        """
+        if physics is None:
+            physics = PhysicsConfig.from_values(pretrained["config"])
+        model = cls(network=NetworkConfig.from_values(pretrained["config"]), prior=prior, physics=physics)
+        networks = _network_state(pretrained["state_dict"])
+        missing = [k for k in _network_state(model.state_dict()) if k not in networks]
+        if missing:
+            raise ValueError(f"pretrained model lacks network weights {missing[:5]}: was it pretrained with other model parameters?")
+        model.load_state_dict(networks, strict=False)
         return model

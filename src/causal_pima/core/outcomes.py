@@ -36,3 +36,13 @@ def outcome_index(values: np.ndarray) -> np.ndarray:
     if values.size and not np.isin(values, (0, 1)).all():
         raise ValueError("values must be binary (0/1)")
     return (values.astype(np.int64) << np.arange(values.shape[1], dtype=np.int64)).sum(axis=1)
+
+
+def node_name(j: int) -> str:
+    """Name of node ``j`` of the learned DAG in reports and tables: ``"N0"``, ``"N1"``, .."""
+    return f"N{j}"
+
+
+def node_names(n_nodes: int) -> list[str]:
+    """``[node_name(0), .., node_name(n_nodes - 1)]``."""
+    return [node_name(j) for j in range(n_nodes)]

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from causal_pima.core.batching import as_batches
 from causal_pima.core.model import CausalPIMA
 
 
@@ -19,9 +20,7 @@ def reconstruction_rmse(model: CausalPIMA, data: Mapping[str, Tensor], batch_siz
     model.eval()
     sq = {m: 0.0 for m in model.modalities if m in data}
     count = {m: 0 for m in sq}
-    n = len(next(iter(data.values())))
-    for start in range(0, n, batch_size):
-        batch = {k: v[start : start + batch_size] for k, v in data.items()}
+    for batch in as_batches(data, batch_size):
         mu, _ = model.encode(batch)
         recon = model.decode(mu)
         if model.physics is not None and "curve" in batch:

@@ -22,8 +22,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from causal_pima.core.batching import Batch, as_batches
 from causal_pima.core.initialisation import initialise_outcomes
-from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model import CausalPIMA, PoEVAE
 from causal_pima.core.physics import initial_parameters_from_curves
 from causal_pima.core.prior import SufficientStatistics
 from causal_pima.core.structure import (
@@ -34,7 +35,7 @@ from causal_pima.core.structure import (
 
 logger = logging.getLogger(__name__)
 
-Batch = dict[str, Tensor]
+__all__ = ["Batch", "as_batches"]  # re-exported: callers import the batching helper from here too
 
 
 class TrainingDivergedError(RuntimeError):
@@ -117,15 +118,17 @@ EpochCallback = Callable[[EpochRecord], None]
 
 
 # ---------------------------------------------------------------------------- data helpers
-def as_batches(data: Mapping[str, Tensor], batch_size: int, generator: torch.Generator | None) -> list[Batch]:
-    """Split a dataset dict ``{name: [N, ...]}`` into batches, shuffled when a generator is given."""
-    n = len(next(iter(data.values())))
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    return [{k: v[idx] for k, v in data.items()} for idx in order.split(batch_size)]
+def objective(model: PoEVAE, prior: str) -> Callable[..., dict[str, Tensor]]:
+    """The loss-term method of an objective name: ``"standard"`` (pretraining) or ``"mixture"``."""
+    if prior == "standard":
+        return model.pretraining_loss
+    if prior == "mixture" and isinstance(model, CausalPIMA):
+        return model.mixture_loss
+    raise ValueError(f"prior must be 'mixture' (a CausalPIMA model) or 'standard', got {prior!r}")
 
 
 @torch.no_grad()
-def encode_dataset(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> tuple[Tensor, Tensor]:
+def encode_dataset(model: PoEVAE, data: Mapping[str, Tensor], batch_size: int = 512) -> tuple[Tensor, Tensor]:
     """Fused posterior means and variances ``[N, D]`` of a whole data set."""
     model.eval()
     mus, vars_ = [], []
@@ -137,8 +140,12 @@ def encode_dataset(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: in
 
 
 @torch.no_grad()
-def evaluate(model: CausalPIMA, data: Mapping[str, Tensor], prior: str, seed: int = 12345, batch_size: int = 512) -> dict[str, float]:
-    """Mean loss terms over a data set; the latent sample uses a fixed seed so it is reproducible."""
+def evaluate(model: PoEVAE, data: Mapping[str, Tensor], prior: str, seed: int = 12345, batch_size: int = 512) -> dict[str, float]:
+    """Mean loss terms over a data set; the latent sample uses a fixed seed so it is reproducible.
+
+    ``prior``: ``"standard"`` (:meth:`PoEVAE.pretraining_loss`) or ``"mixture"`` (:meth:`CausalPIMA.mixture_loss`).
+    """
+    loss_terms = objective(model, prior)
     model.eval()
     state = torch.get_rng_state()
     torch.manual_seed(seed)
@@ -147,7 +154,7 @@ def evaluate(model: CausalPIMA, data: Mapping[str, Tensor], prior: str, seed: in
         n_total = 0
         for batch in as_batches(data, batch_size, None):
             n = len(next(iter(batch.values())))
-            for k, v in model(batch, prior=prior).items():
+            for k, v in loss_terms(batch).items():
                 totals[k] = totals.get(k, 0.0) + float(v) * n
             n_total += n
     finally:
@@ -156,7 +163,7 @@ def evaluate(model: CausalPIMA, data: Mapping[str, Tensor], prior: str, seed: in
 
 
 def _parameter_groups(
-    model: CausalPIMA, lr: float, noise_lr: float, dag_lr: float | None = None, physics_lr: float | None = None
+    model: PoEVAE, lr: float, noise_lr: float, dag_lr: float | None = None, physics_lr: float | None = None
 ) -> list[dict]:
     """Adam groups: networks; observation noise scales (faster: they must track the fit quickly);
     when fitting, the DAG parameters and the physics expert (fitted with the mixture, not pretrained)."""
@@ -176,7 +183,7 @@ def _check_finite(phase: str, epoch: int, terms: Mapping[str, Tensor], last_good
 
 
 def _train_epoch(
-    model: CausalPIMA,
+    model: PoEVAE,
     optimiser: torch.optim.Optimizer,
     data: Mapping[str, Tensor],
     batch_size: int,
@@ -189,13 +196,14 @@ def _train_epoch(
     kl_weight: float = 1.0,
     modality_dropout: float = 0.0,
 ) -> dict[str, float]:
+    settings = {"kl_weight": kl_weight} if prior == "standard" else {"l1_weight": l1_weight}
+    loss_terms = objective(model, prior)
     model.train()
     sums: dict[str, float] = {}
     n_total = 0
     for batch in as_batches(data, batch_size, generator):
         mask = model.modality_dropout_mask(batch, modality_dropout)
-        extra = {"kl_weight": kl_weight} if prior == "standard" else {}
-        terms = model(batch, prior=prior, l1_weight=l1_weight, mask=mask, **extra)
+        terms = loss_terms(batch, mask=mask, **settings)
         _check_finite(phase, epoch, terms, last_good)
         optimiser.zero_grad(set_to_none=True)
         terms["loss"].backward()
@@ -208,7 +216,7 @@ def _train_epoch(
 
 
 def _training_state(
-    model: CausalPIMA, optimiser: torch.optim.Optimizer, phase: str, epoch: int, history: list[dict], generator: torch.Generator
+    model: PoEVAE, optimiser: torch.optim.Optimizer, phase: str, epoch: int, history: list[dict], generator: torch.Generator
 ) -> dict:
     """A self-contained snapshot (copies, not views) from which training resumes exactly."""
     return {
@@ -224,13 +232,16 @@ def _training_state(
 
 # ---------------------------------------------------------------------------- 1. pretraining
 def pretrain(
-    model: CausalPIMA,
+    model: PoEVAE,
     train: Mapping[str, Tensor],
     val: Mapping[str, Tensor],
     config: PretrainConfig,
     callbacks: Sequence[EpochCallback] = (),
 ) -> list[dict[str, float]]:
-    """Train encoders and decoders as a PoE VAE with a N(0, I) prior.
+    """Train encoders and decoders as a PoE VAE with a N(0, I) prior (:meth:`PoEVAE.pretraining_loss`).
+
+    ``model`` is a :class:`PoEVAE` (its checkpoints hold the networks only) or a :class:`CausalPIMA`
+    (whose prior is left as it is).
 
     The weights of the epoch with the best validation ELBO are kept (model selection on validation
     data only). Returns the per-epoch history.
@@ -316,15 +327,8 @@ def mixture_update(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: in
         stats = stats + SufficientStatistics.from_batch(gamma, mu, var)
     model.prior.update(stats)
     if not model.uses_dag:
-        # free weights (PIMA baseline): closed-form maximiser of sum_k S0_k log pi_k
-        model.free_log_weights.copy_(torch.log(stats.s0.clamp_min(1e-8) / stats.s0.sum()))
+        model.set_free_weights(stats.s0)
     return stats
-
-
-@torch.no_grad()
-def set_dag_structure(model: CausalPIMA, result: StructureSearchResult) -> None:
-    """Install a structure-search result: the effective coefficients equal the refit ones exactly."""
-    model.dag.set_structure(result.order, result.weights, result.biases, result.interactions)
 
 
 @torch.no_grad()
@@ -342,12 +346,12 @@ def run_structure_search(
     _, _, val_scores = component_scores(model, val)
     val_kl = -val_scores  # KL (minus the physics curve log-likelihood, if any) of every val specimen
     if model.dag.conditionals == "table":
-        result = search_table_structure(counts, val_kl.double(), model.config.n_nodes, config.complexity, config.max_orders)
+        result = search_table_structure(counts, val_kl.double(), model.prior_config.n_nodes, config.complexity, config.max_orders)
     else:
         result = search_structure(
             counts,
             val_kl.double().numpy(),
-            model.config.n_nodes,
+            model.prior_config.n_nodes,
             l1_weight=config.l1_weight,
             edge_threshold=config.edge_threshold,
             max_orders=config.max_orders,
@@ -355,7 +359,8 @@ def run_structure_search(
             seed=seed,
             steps=config.steps,
         )
-    set_dag_structure(model, result)
+    # the effective coefficients equal the refit ones exactly (CausalDAG.set_structure rescales by the gates)
+    model.dag.set_structure(result.order, result.weights, result.biases, result.interactions)
     return result
 
 
@@ -371,16 +376,16 @@ def initialise_prior(
     """Initialise the mixture from clusters of the training latents, then search the DAG structure."""
     mu, var = encode_dataset(model, train)
     outcome_init = initialise_outcomes(
-        mu.double().numpy(), model.config.n_nodes, clusterer=init.clusterer, assigner=init.assigner,
+        mu.double().numpy(), model.prior_config.n_nodes, clusterer=init.clusterer, assigner=init.assigner,
         oversample=init.oversample, seed=seed,
         observations={m: train[m].numpy() for m in model.modalities if m in train},
     )
     outcome = torch.as_tensor(outcome_init.outcome)
     stats = sum(  # hard assignments, one chunk at a time: memory O(chunk * K), not O(N * K)
         SufficientStatistics.from_batch(
-            torch.nn.functional.one_hot(outcome[chunk], model.prior.n_components).to(mu.dtype), mu[chunk], var[chunk]
+            torch.nn.functional.one_hot(chunk["outcome"], model.prior.n_components).to(mu.dtype), chunk["mu"], chunk["var"]
         )
-        for chunk in torch.arange(len(outcome)).split(65536)
+        for chunk in as_batches({"outcome": outcome, "mu": mu, "var": var}, 65536)
     )
     model.prior.update(stats)
     model.prior.update(stats)  # second pass: the additive least squares uses the new variances as weights
@@ -391,7 +396,7 @@ def initialise_prior(
         outcome_init.cluster_sizes.tolist(), outcome_init.smallest_count,
     )
     if not model.uses_dag:
-        model.free_log_weights.copy_(torch.log(stats.s0.clamp_min(1e-8) / stats.s0.sum()))
+        model.set_free_weights(stats.s0)
         return {"cluster_sizes": outcome_init.cluster_sizes.tolist(), "smallest_count": int(outcome_init.smallest_count), "structure": None}
     result = run_structure_search(model, train, val, structure, seed)
     logger.info("initial structure search: order %s, edges %s", result.order, result.edges)
