@@ -29,9 +29,11 @@ import time
 
 import torch
 
+from causal_pima.core.batching import as_batches
 from causal_pima.core.dag import mixture_log_weights
 from causal_pima.core.model import CausalPIMA, ModelConfig
 from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics, responsibilities
+from causal_pima.core.training import objective
 
 NETWORKS = {
     "image_shape": (3, 32, 32),
@@ -74,11 +76,11 @@ def time_epoch(
 ) -> float:
     """Seconds for one epoch of gradient steps (forward, backward, Adam step) over ``data``."""
     model.train()
-    n = len(data["image"])
+    loss_terms = objective(model, prior)
+    batches = as_batches(data, batch_size)
     start = time.perf_counter()
-    for lo in range(0, n, batch_size):
-        batch = {k: v[lo : lo + batch_size] for k, v in data.items()}
-        terms = model(batch, prior=prior)
+    for batch in batches:
+        terms = loss_terms(batch)
         optimiser.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimiser.step()

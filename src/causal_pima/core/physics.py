@@ -277,30 +277,6 @@ class PhysicsCurveExpert(nn.Module):
             torch.log(sigma) + 0.5 * math.log(2.0 * math.pi)
         )
 
-    def expert_term(self, y: Tensor, gamma: Tensor, observed: Tensor | None = None) -> Tensor:
-        """Mixture-of-experts curve term ``sum_k gamma_bk log N(y_b; f(theta_k), sigma^2)``.
-
-        Args:
-            y: ``[B, L]`` observed curves (standardised as in :meth:`log_likelihood`).
-            gamma: ``[B, K]`` responsibilities (rows sum to 1).
-            observed: optional ``[B]`` bool; specimens without a curve contribute 0 (their ``y`` may
-                hold NaN).
-
-        Returns:
-            ``[B]`` per-specimen term (to be added to the ELBO).
-        """
-        if gamma.shape != (y.shape[0], self.n_components):
-            raise ValueError(
-                f"gamma must be [B, K] = [{y.shape[0]}, {self.n_components}], got {tuple(gamma.shape)}"
-            )
-        if observed is not None:
-            observed = observed.to(torch.bool)
-            y = torch.where(observed[:, None], y, torch.zeros_like(y))
-        term = (gamma * self.log_likelihood(y)).sum(dim=-1)
-        if observed is not None:
-            term = torch.where(observed, term, torch.zeros_like(term))
-        return term
-
     @torch.no_grad()
     def set_physical_parameters(self, values: Mapping[str, Tensor | np.ndarray | Sequence[float]]) -> None:
         """Set some or all parameters to physical values (``{name: [K] or scalar}``, clipped into range)."""

@@ -140,12 +140,6 @@ class GaussianMixturePrior(nn.Module):
         return gaussian_kl(mu, var, self.means.to(mu.dtype), self.variances.to(mu.dtype))
 
     @torch.no_grad()
-    def refresh_means(self) -> None:
-        """For ``additive``: recompute ``means = offset + outcomes @ deltas`` (after editing them by hand)."""
-        if self.mean_structure == "additive":
-            self.means.copy_(self.offset + self.outcomes.to(self.deltas.dtype) @ self.deltas)
-
-    @torch.no_grad()
     def update(self, stats: SufficientStatistics) -> None:
         """Closed-form block update (DESIGN.md section 3): means given the current variances, then variances.
 
