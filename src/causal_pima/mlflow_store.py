@@ -41,6 +41,8 @@ from urllib.parse import unquote
 
 from kedro.framework.hooks import hook_impl
 
+from causal_pima.project_path import project_root, set_session_project
+
 logger = logging.getLogger(__name__)
 
 TAG_PID, TAG_HOST, TAG_PROCESS, TAG_STALE = "causal_pima.pid", "causal_pima.host", "causal_pima.process", "causal_pima.stale"
@@ -259,6 +261,8 @@ class MlflowStoreHook:
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow's after_context_created, which opens the store
     def after_context_created(self, context) -> None:
+        # ${project_root:} in mlflow.yml is this session's project (causal_pima.project_path)
+        set_session_project(getattr(context, "project_path", None))
         uri = ((_mlflow_config(context).get("server") or {}).get("mlflow_tracking_uri"))
         self._tracking_uri = uri
         path = sqlite_path(uri)
@@ -295,7 +299,7 @@ def _project_tracking_uri() -> str:
     with warnings.catch_warnings():  # omegaconf's resolver-registration deprecation notes
         warnings.simplefilter("ignore")
         loader = OmegaConfigLoader(
-            conf_source=str(settings.PROJECT_ROOT / "conf"),
+            conf_source=str(project_root() / "conf"),
             **settings.CONFIG_LOADER_ARGS,
             config_patterns={"mlflow": list(MLFLOW_CONFIG_PATTERNS)},
         )
