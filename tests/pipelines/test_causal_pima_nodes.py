@@ -1,4 +1,4 @@
-"""Nodes of the causal_pima pipeline: number of nodes, learned-DAG record, collapse handling."""
+"""The causal_pima fit node and its library (core.readout): number of nodes, learned-DAG record, collapse handling."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import pytest
 import torch
 
 from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.readout import learned_dag_record, resolve_n_nodes
 from causal_pima.core.structure import search_table_structure
-from causal_pima.pipelines.causal_pima.nodes import (
-    FitCollapsedError,
-    fit_causal_pima,
-    learned_dag_record,
-    resolve_n_nodes,
-)
+from causal_pima.pipelines.causal_pima.nodes import FitCollapsedError, fit_causal_pima
 
 TINY = {"image_shape": (1, 8, 8), "curve_length": 8, "latent_dim": 3, "image_channels": (4,),
         "image_hidden_dim": 8, "curve_hidden_dims": (8,)}

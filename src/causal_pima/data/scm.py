@@ -1,8 +1,8 @@
 """Binary structural causal model: a DAG over named binary features plus conditional probability tables.
 
-Used to generate ground-truth feature tables for the synthetic data (DESIGN.md section 4) and to give
-the exact observational and interventional distributions that evaluation compares against
-(DESIGN.md section 5).
+Used to generate ground-truth feature tables for the synthetic data (README "Circles
+configurations (true graphs)") and to give the exact observational and interventional
+distributions that evaluation compares against (README "What the reports hold").
 
 Conventions:
 
@@ -257,3 +257,15 @@ def _validated_table(feature: str, table: Sequence[float], n_parents: int) -> np
         )
     values.setflags(write=False)
     return values
+
+
+def true_dag_record(scm: BinarySCM, configuration: str) -> dict[str, object]:
+    """JSON record of a ground-truth DAG: features, edge list and conditional probability tables
+    (the ``true_dag.json`` layout of every data set: circles, lattice).
+    """
+    return {
+        "configuration": configuration,
+        "features": list(scm.features),
+        "edges": [list(edge) for edge in scm.edges()],
+        "scm": scm.to_config(),
+    }

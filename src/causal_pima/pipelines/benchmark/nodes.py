@@ -1,4 +1,5 @@
-"""Benchmark nodes: every run reuses the project's own node functions in memory.
+"""Benchmark nodes: every run calls the project's library (``core.causal_fit``, ``core.readout``,
+``data``, ``evaluation.report``) in memory, the same functions the pipelines' nodes use.
 
 Methods (same networks and epoch budget for all):
 - ``causal_pima``: the full model (image + curve, DAG prior);
@@ -17,38 +18,43 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
+from causal_pima.core.causal_fit import plan_fit, pretrain_from_data, run_fit
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.outcomes import joint_outcomes
-from causal_pima.core.training import encode_dataset, evaluate
-from causal_pima.data.scm import BinarySCM
-from causal_pima.evaluation.two_stage import (
-    learned_dag_record,
-    predict_outcomes,
-    two_stage_structure,
+from causal_pima.core.readout import (
+    cross_modal_curves,
+    cross_modal_predictor,
+    has_cross_modal,
+    model_metrics,
+    posterior_table,
 )
-from causal_pima.model_input import specimen_tensors
-from causal_pima.pipelines.causal_pima.nodes import compute_posteriors, fit_causal_pima
-from causal_pima.pipelines.circles.nodes import generate_features, render_specimens
-from causal_pima.pipelines.data_processing.nodes import (
+from causal_pima.core.training import encode_dataset, evaluate
+from causal_pima.data.circles_set import generate_features, render_specimens
+from causal_pima.data.processing import (
     build_model_input,
     fit_curve_scaler,
     split_specimens,
     validate_specimens,
 )
-from causal_pima.pipelines.evaluation.nodes import (
-    cross_modal_report,
+from causal_pima.data.scm import BinarySCM
+from causal_pima.evaluation.report import (
+    cross_modal_summary,
     discovery_metrics,
-    model_metrics,
+    evaluation_report,
     scalar_metrics,
-    test_posteriors,
+    split_node_marginals,
     true_labels,
 )
-from causal_pima.pipelines.pretraining.nodes import pretrain_model
+from causal_pima.evaluation.two_stage import (
+    learned_dag_record,
+    predict_outcomes,
+    two_stage_structure,
+)
+from causal_pima.model_input import model_config_from_data, specimen_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -77,21 +83,25 @@ def _circles_data(circles_params: Mapping[str, Any], processing_params: Mapping[
 
 def _fit_and_evaluate(pretrained, train, val, test, true_dag, fit_params, prior_overrides) -> dict[str, Any]:
     params = {**fit_params, "prior": {**fit_params.get("prior", {}), **prior_overrides}}
-    fitted, learned_dag, _, _ = fit_causal_pima(pretrained, train, val, params)
-    posteriors = compute_posteriors(fitted, train, val, test)
+    fitted = run_fit(plan_fit(pretrained, train, params), train, val)
+    # the model as the pipeline's nodes receive it: loaded back from its checkpoint
+    model = CausalPIMA.from_checkpoint(fitted.model.checkpoint())
+    splits = {name: (data["specimen_id"], specimen_tensors(data, model.modalities)) for name, data in (("train", train), ("val", val), ("test", test))}
+    posteriors = posterior_table(model, splits)
     true_scm = BinarySCM.from_config(true_dag["scm"])
-    marginals, outcome = test_posteriors(posteriors, len(learned_dag["node_names"]))
-    cross_modal, figure = cross_modal_report(fitted, test)
-    plt.close(figure)
-    metrics = {**discovery_metrics(marginals, outcome, learned_dag, true_labels(test, true_scm), true_scm), **model_metrics(fitted, test)}
-    if cross_modal.get("available"):
-        metrics["cross_modal"] = cross_modal
-    return metrics
+    marginals, outcome = split_node_marginals(posteriors, len(fitted.learned_dag["node_names"]))
+    test_tensors = specimen_tensors(test, model.modalities)
+    cross_modal = None
+    if has_cross_modal(model):
+        cross_modal = cross_modal_summary(cross_modal_curves(model, test_tensors), test, cross_modal_predictor(model))[0]
+    discovery = discovery_metrics(marginals, outcome, fitted.learned_dag, true_labels(test, true_scm), true_scm)
+    # the benchmark leaves the fit diagnostics out of its rows (as before): no learned_dag diagnostics here
+    return evaluation_report(discovery, model_metrics(model, test_tensors), {}, cross_modal)
 
 
 @torch.no_grad()
-def _two_stage(pretrained, train, test, true_dag, seed: int) -> dict[str, Any]:
-    model = CausalPIMA.from_checkpoint(pretrained)
+def _two_stage(pretrained: CausalPIMA, train, test, true_dag, seed: int) -> dict[str, Any]:
+    model = pretrained
     n_nodes = len(true_dag["features"])
     train_mu, _ = encode_dataset(model, specimen_tensors(train, model.modalities))
     test_mu, _ = encode_dataset(model, specimen_tensors(test, model.modalities))
@@ -135,22 +145,23 @@ def run_benchmark(
             train, val, test, true_dag = _circles_data(circles_params, processing_params, configuration, seed, int(benchmark["n_specimens"]))
             n_nodes = len(true_dag["features"])
             fit_seeded = {**fit, "seed": seed}
-            pretrained: dict[tuple[str, ...], tuple[dict, float]] = {}
+            pretrained: dict[tuple[str, ...], tuple[CausalPIMA, float]] = {}
             for modalities in dict.fromkeys(_modalities(m) for m in methods):
                 start = time.perf_counter()
-                checkpoint = pretrain_model(train, val, {**model_params, "modalities": list(modalities)}, {**pre, "seed": seed})[0]
-                pretrained[modalities] = (checkpoint, time.perf_counter() - start)
+                config = model_config_from_data(train, {**model_params, "modalities": list(modalities)})
+                model = pretrain_from_data(config, train, val, {**pre, "seed": seed})[0]
+                pretrained[modalities] = (model, time.perf_counter() - start)
 
             for method in methods:
-                checkpoint, pre_seconds = pretrained[_modalities(method)]
+                pretrained_model, pre_seconds = pretrained[_modalities(method)]
                 start = time.perf_counter()
                 row: dict[str, Any] = {"configuration": configuration, "seed": seed, "method": method, "error": ""}
                 try:
                     if method == "two_stage":
-                        metrics = _two_stage(checkpoint, train, test, true_dag, seed)
+                        metrics = _two_stage(pretrained_model, train, test, true_dag, seed)
                     else:
                         overrides = {"n_nodes": n_nodes, **({"mixture_weights": "free"} if method == "pima" else {})}
-                        metrics = _fit_and_evaluate(checkpoint, train, val, test, true_dag, fit_seeded, overrides)
+                        metrics = _fit_and_evaluate(pretrained_model.checkpoint(), train, val, test, true_dag, fit_seeded, overrides)
                     row.update(scalar_metrics(metrics))
                 except Exception as exc:  # a failed run is a result too: recorded, not hidden
                     logger.exception("benchmark %s seed %d %s failed", configuration, seed, method)

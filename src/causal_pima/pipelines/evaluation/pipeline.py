@@ -8,7 +8,8 @@ from causal_pima.pipelines.evaluation import nodes
 def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
     return Pipeline(
         [
-            node(nodes.cross_modal_report, ["fitted_model", "test_set"], ["cross_modal", "cross_modal_figure"], name="cross_modal_report"),
+            node(nodes.cross_modal_report, ["fitted_model", "test_set"], ["cross_modal", "cross_modal_curves"], name="cross_modal_report"),
+            node(nodes.plot_cross_modal, ["cross_modal", "cross_modal_curves", "test_set"], "cross_modal_figure", name="plot_cross_modal"),
             node(
                 nodes.evaluate_fit,
                 ["fitted_model", "learned_dag", "posteriors", "test_set", "true_dag", "cross_modal"],

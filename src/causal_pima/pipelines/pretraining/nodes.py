@@ -1,4 +1,4 @@
-"""Nodes of the ``pretraining`` pipeline."""
+"""Nodes of the ``pretraining`` pipeline (library: :func:`causal_pima.core.causal_fit.pretrain_from_data`)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
-from causal_pima.core.callbacks import ProgressBar
-from causal_pima.core.model import CausalPIMA
-from causal_pima.core.training import PretrainConfig, pretrain
-from causal_pima.model_input import model_config_from_data, specimen_tensors
+from causal_pima.core.causal_fit import pretrain_from_data
+from causal_pima.evaluation.report import metrics_history
+from causal_pima.model_input import model_config_from_data
 from causal_pima.plots import training_history_figure
 
-
-def metrics_history(history: pd.DataFrame, prefix: str) -> dict[str, list[dict[str, float]]]:
-    """Per-epoch metrics in kedro-mlflow's ``MlflowMetricsHistoryDataset`` format."""
-    out = {}
-    for column in history.columns:
-        if column == "epoch":
-            continue
-        values = history[column].to_numpy(dtype=float)
-        if np.isfinite(values).all():
-            out[f"{prefix}.{column}"] = [{"step": int(e), "value": float(v)} for e, v in zip(history["epoch"], values, strict=True)]
-    return out
+__all__ = ["metrics_history", "pretrain_model"]
 
 
 def pretrain_model(
@@ -39,13 +27,6 @@ def pretrain_model(
 
     The weights of the epoch with the best validation ELBO are kept.
     """
-    params = dict(pretraining_params)
-    config = PretrainConfig(**params)
-    torch.manual_seed(config.seed)  # the network initialisation is part of the seeded run
-    model = CausalPIMA(model_config_from_data(train_set, model_params))
-    train = specimen_tensors(train_set, model.modalities)
-    val = specimen_tensors(val_set, model.modalities)
-    history = pd.DataFrame(pretrain(model, train, val, config, [ProgressBar(config.epochs, "pretraining")]))
-    history = history[["epoch", *[c for c in history.columns if c != "epoch"]]]
+    model, history = pretrain_from_data(model_config_from_data(train_set, model_params), train_set, val_set, pretraining_params)
     figure = training_history_figure(history, "Pretraining (PoE VAE, N(0, I) prior)")
     return model.checkpoint(), history, metrics_history(history, "pretraining"), figure

@@ -1,20 +1,17 @@
-"""Matplotlib figures of models and metrics. Pure functions of arrays / tables returning ``Figure``s
+"""Figures of models and fits (training history, latents, DAGs, reconstructions, predictions). Pure functions of arrays / tables returning ``Figure``s
 (saved by the catalog's Matplotlib datasets, never written here)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
+import matplotlib.pyplot as plt
+import networkx as nx
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from sklearn.decomposition import PCA
 
 
 def training_history_figure(history: pd.DataFrame, title: str) -> Figure:
@@ -152,5 +149,84 @@ def reconstruction_figure(originals: Mapping[str, np.ndarray], reconstructions: 
             ax.tick_params(labelsize=5)
         axes[r, 0].legend(fontsize=5)
     fig.suptitle("Test specimens: originals and reconstructions (curves standardised)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def cross_modal_figure(
+    report: Mapping[str, object],
+    grid: np.ndarray,
+    physical_truth: np.ndarray,
+    physical_pred: np.ndarray,
+    mean_curve: np.ndarray,
+    specimen_ids: Sequence,
+    n_plot: int = 6,
+) -> Figure:
+    """Curves predicted from images against the true curves and the training mean curve, physical units."""
+    fig, axes = plt.subplots(1, n_plot, figsize=(2.4 * n_plot, 2.4), squeeze=False)
+    if not report.get("available"):
+        for ax in axes[0]:
+            ax.axis("off")
+        axes[0, 0].text(0, 0.5, "the model does not have both an image and a curve modality", fontsize=8)
+        return fig
+    for i, ax in enumerate(axes[0]):
+        if i >= len(physical_truth):
+            ax.axis("off")
+            continue
+        ax.plot(grid, physical_truth[i], color="k", linewidth=1, label="true")
+        ax.plot(grid, physical_pred[i], color="tab:red", linewidth=1, label="from image")
+        ax.plot(grid, mean_curve, color="0.6", linewidth=1, linestyle="--", label="train mean")
+        ax.set_title(f"specimen {specimen_ids[i]}", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(f"Cross-modal prediction (test RMSE {report['rmse']:.3g} vs mean-curve baseline {report['baseline_mean_curve_rmse']:.3g})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def do_grid_figure(samples: Sequence[Sequence[np.ndarray]], labels: Sequence[str], images: bool, grayscale: bool = True) -> Figure:
+    """Decoded samples of the interventional prior: ``samples[j][v]`` is ``[n, C, H, W]`` images (or
+    ``[n, L]`` curves when ``images`` is false) for ``do(N_j = v)``; ``labels[j]`` names node j."""
+    d = len(samples)
+    n_samples = len(samples[0][0]) if d else 0
+    fig, axes = plt.subplots(2 * d, n_samples, figsize=(1.3 * n_samples, 1.35 * 2 * d), squeeze=False)
+    for j in range(d):
+        for v in (0, 1):
+            decoded = samples[j][v]
+            row = 2 * j + v
+            for i in range(n_samples):
+                ax = axes[row, i]
+                if images:
+                    ax.imshow(np.clip(np.transpose(decoded[i], (1, 2, 0)).squeeze(), 0, 1), cmap="gray" if grayscale else None)
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                else:
+                    ax.plot(decoded[i], linewidth=0.8)
+                    ax.tick_params(labelsize=4)
+            axes[row, 0].set_ylabel(f"do({labels[j]}={v})", fontsize=6)
+    fig.suptitle("Samples from the interventional prior do(N_j = v)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def physics_curves_figure(
+    grid: np.ndarray, curves: np.ndarray, outcome: np.ndarray, laws: np.ndarray, titles: Sequence[str], law_name: str
+) -> Figure:
+    """Each outcome's fitted law (``laws[k]``, red) over the curves assigned to it (``outcome == k``)."""
+    k = laws.shape[0]
+    cols = min(4, k)
+    rows = int(np.ceil(k / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharex=True)
+    for index, ax in enumerate(axes.ravel()):
+        if index >= k:
+            ax.axis("off")
+            continue
+        members = curves[outcome == index]
+        if len(members):
+            ax.plot(grid, members[:40].T, color="0.6", linewidth=0.5, alpha=0.6)
+        ax.plot(grid, laws[index], color="tab:red", linewidth=1.5)
+        ax.set_title(f"{titles[index]} (n={len(members)})", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"Physics expert ({law_name}) per outcome: law (red) over assigned training curves", fontsize=9)
     fig.tight_layout()
     return fig

@@ -1,0 +1,133 @@
+"""Pretraining and the causalPIMA fit from parameter dicts and model-input sets, without Kedro.
+
+The ``pretraining`` and ``causal_pima`` nodes and the benchmark call these; the nodes add only the
+catalog's concerns (checkpoint location and resume fingerprint, MLflow metric histories, figures).
+Order of the random draws (``torch.manual_seed(seed)`` right before the model is built) is part of
+the seeded run and must not change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
+from causal_pima.core.diagnostics import fit_diagnostics
+from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.readout import (
+    PRIOR_KEYS,
+    learned_dag_record,
+    model_from_pretrained,
+    resolve_n_nodes,
+)
+from causal_pima.core.training import FitConfig, PretrainConfig, fit, pretrain
+from causal_pima.model_input import specimen_tensors
+
+logger = logging.getLogger(__name__)
+
+
+class FitCollapsedError(RuntimeError):
+    """The fitted mixture collapsed or its physics expert is worse than the mean curve (see core.diagnostics)."""
+
+
+def _epoch_first(history: pd.DataFrame) -> pd.DataFrame:
+    if len(history):
+        history = history[["epoch", *[c for c in history.columns if c != "epoch"]]]
+    return history
+
+
+def pretrain_from_data(
+    model_config: ModelConfig,
+    train_set: Mapping[str, np.ndarray],
+    val_set: Mapping[str, np.ndarray],
+    pretraining_params: Mapping[str, Any],
+) -> tuple[CausalPIMA, pd.DataFrame]:
+    """Pretrain a fresh model (seeded by ``pretraining_params.seed``); returns it and its history table.
+
+    The weights of the epoch with the best validation ELBO are kept.
+    """
+    config = PretrainConfig(**dict(pretraining_params))
+    torch.manual_seed(config.seed)  # the network initialisation is part of the seeded run
+    model = CausalPIMA(model_config)
+    train = specimen_tensors(train_set, model.modalities)
+    val = specimen_tensors(val_set, model.modalities)
+    history = pd.DataFrame(pretrain(model, train, val, config, [ProgressBar(config.epochs, "pretraining")]))
+    return model, history[["epoch", *[c for c in history.columns if c != "epoch"]]]
+
+
+@dataclass
+class FitPlan:
+    """A causalPIMA model built from the pretrained networks, and how to fit it (:func:`plan_fit`)."""
+
+    model: CausalPIMA
+    config: FitConfig
+    resume: bool
+    collapse_weight: float
+    on_collapse: str
+
+    def effective_parameters(self) -> dict[str, Any]:
+        """The fit parameters with defaults filled in, ``n_nodes`` resolved and every prior setting."""
+        return {**asdict(self.config), "prior": {k: getattr(self.model.config, k) for k in PRIOR_KEYS}}
+
+
+def plan_fit(pretrained_model: Mapping[str, Any], train_set: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> FitPlan:
+    """Read the ``causal_pima`` parameters, seed torch and build the model from the pretrained networks."""
+    params = dict(params)
+    prior_params = resolve_n_nodes(params.pop("prior", {}), train_set)
+    resume = bool(params.pop("resume", False))
+    collapse_weight = float(params.pop("collapse_weight", 0.99))
+    on_collapse = str(params.pop("on_collapse", "raise"))
+    if on_collapse not in ("raise", "warn"):
+        raise ValueError(f"causal_pima.on_collapse must be 'raise' or 'warn', got {on_collapse!r}")
+    config = FitConfig.from_dict(params)
+    torch.manual_seed(config.seed)
+    model = model_from_pretrained(pretrained_model, prior_params)
+    return FitPlan(model, config, resume, collapse_weight, on_collapse)
+
+
+@dataclass
+class FitOutcome:
+    """The fitted model, its learned-DAG record (with the fit diagnostics) and the history table."""
+
+    model: CausalPIMA
+    learned_dag: dict[str, Any]
+    history: pd.DataFrame
+
+
+def run_fit(
+    plan: FitPlan,
+    train_set: Mapping[str, np.ndarray],
+    val_set: Mapping[str, np.ndarray],
+    save: Callable[[dict], None] | None = None,
+    resume_state: dict | None = None,
+) -> FitOutcome:
+    """Fit ``plan.model`` (steps 2-4 of the training; README "Pipelines", docs/model.md).
+
+    ``save`` receives the checkpoint of every completed epoch; ``resume_state`` (such a checkpoint)
+    continues an interrupted fit. A collapsed fit raises :class:`FitCollapsedError` unless the plan
+    says ``on_collapse: warn``; the diagnostics are kept in the record either way.
+    """
+    train = specimen_tensors(train_set, plan.model.modalities)
+    val = specimen_tensors(val_set, plan.model.modalities)
+    callbacks = [ProgressBar(plan.config.epochs, "causalPIMA fit"), KeepLastCheckpoint(save)]
+    result = fit(plan.model, train, val, plan.config, callbacks, resume=resume_state)
+    diagnostics = fit_diagnostics(plan.model, val, plan.collapse_weight)
+    for warning in diagnostics["warnings"]:
+        logger.warning("causalPIMA fit: %s", warning)
+    if diagnostics["warnings"] and plan.on_collapse == "raise":
+        raise FitCollapsedError(
+            "; ".join(diagnostics["warnings"])
+            + ". Nothing was written. To change it: with the physics expert, set the model parameter "
+            "curve_decoder: neural (model / model_<dataset>); otherwise try other pretraining or "
+            "causal_pima.prior.n_nodes; causal_pima.on_collapse: warn keeps such a fit and flags it in the reports."
+        )
+    history = _epoch_first(pd.DataFrame(result["history"]))
+    dag = learned_dag_record(plan.model, result["structure"], result["initialisation"], plan.config.structure.edge_threshold)
+    dag["diagnostics"] = diagnostics
+    return FitOutcome(plan.model, dag, history)

@@ -1,0 +1,187 @@
+"""Read-outs of a causalPIMA model: what the Kedro nodes and the benchmark report about a fit.
+
+Plain torch / numpy / pandas, no Kedro: the model (built from a pretrained checkpoint, or loaded by
+``causal_pima.datasets.CausalPIMADataset``) and tensors in, records and tables out. Node names follow
+one format, :func:`causal_pima.core.outcomes.node_names` (``N0, N1, ...``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from causal_pima.core.dag import edges_above_threshold, tables_from_logits
+from causal_pima.core.model import CURVE, IMAGE, CausalPIMA, ModelConfig
+from causal_pima.core.outcomes import node_names
+from causal_pima.core.prediction import cross_modal_prediction, reconstruction_rmse
+from causal_pima.core.training import as_batches, evaluate
+from causal_pima.evaluation.graphs import equivalence_class_record
+
+logger = logging.getLogger(__name__)
+
+PRIOR_KEYS = ("n_nodes", "mean_structure", "mixture_weights", "conditionals", "variance_floor", "init_temperature")
+
+
+
+
+def model_from_pretrained(pretrained_model: Mapping[str, Any], prior_params: Mapping[str, Any]) -> CausalPIMA:
+    """A causalPIMA model with the pretrained networks and a fresh prior/DAG from ``prior_params``."""
+    unknown = sorted(set(prior_params) - set(PRIOR_KEYS))
+    if unknown:
+        raise ValueError(f"unknown causal_pima.prior parameter(s) {unknown}; known: {list(PRIOR_KEYS)}")
+    config = ModelConfig.from_dict({**pretrained_model["config"], **prior_params})
+    model = CausalPIMA(config)
+    networks = {k: v for k, v in pretrained_model["state_dict"].items() if k.startswith(("encoders.", "decoders.", "log_noise."))}
+    missing = [k for k in model.state_dict() if k.startswith(("encoders.", "decoders.", "log_noise.")) and k not in networks]
+    if missing:
+        raise ValueError(f"pretrained model lacks network weights {missing[:5]}: was it pretrained with other model parameters?")
+    model.load_state_dict(networks, strict=False)
+    return model
+
+
+def resolve_n_nodes(prior_params: Mapping[str, Any], train_set: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The prior parameters with ``n_nodes`` filled in: an explicit value wins; ``null`` takes the number
+    of label columns of the data set (one binary node per labelled feature; only the count is read).
+
+    Raises:
+        ValueError: ``n_nodes`` is null and the data set has no label columns.
+    """
+    prior_params = dict(prior_params)
+    if prior_params.get("n_nodes") is not None:
+        return prior_params
+    label_names = train_set.get("label_names")
+    if label_names is None or len(label_names) == 0:
+        raise ValueError(
+            "causal_pima.prior.n_nodes is null and the data set has no label columns to count: "
+            "set causal_pima.prior.n_nodes (the number of binary features to discover) in the parameters"
+        )
+    prior_params["n_nodes"] = int(len(label_names))
+    logger.info("n_nodes = %d, one node per labelled feature %s", prior_params["n_nodes"], [str(n) for n in label_names])
+    return prior_params
+
+
+def learned_dag_record(model: CausalPIMA, structure, initialisation: Mapping[str, Any], edge_threshold: float) -> dict[str, Any]:
+    """JSON record of the learned DAG (node scores, adjacency, edges with strengths, tables).
+
+    For free mixture weights (the PIMA baseline, ``structure`` None) there is no DAG: the record
+    holds the weights and no edges or tables.
+    """
+    names = node_names(model.config.n_nodes)
+    if structure is None:
+        return {
+            "node_names": names,
+            "mixture_weights": "free",
+            "log_weights": model.log_weights().tolist(),
+            "edges": [],
+            "conditional_probability_tables": None,
+            "initialisation": dict(initialisation),
+        }
+    effects = model.dag.parent_effects().detach().double()
+    tables = tables_from_logits(model.dag.outcome_logits().detach().double(), edge_threshold)
+    edges = [
+        {"from": names[i], "to": names[j], "strength": strength}
+        for i, j, strength in edges_above_threshold(effects, edge_threshold)
+    ]
+    candidates = structure.candidates.copy()
+    candidates["order"] = candidates["order"].map(lambda o: [names[i] for i in o])
+    chosen = np.zeros((len(names), len(names)), dtype=int)
+    for edge in edges:
+        chosen[names.index(edge["from"]), names.index(edge["to"])] = 1
+    return {
+        "node_names": names,
+        "mixture_weights": "dag",
+        "order": [names[i] for i in structure.order],
+        "node_scores": model.dag.node_scores.detach().tolist(),
+        "temperature": float(model.dag.temperature),
+        "edge_threshold": float(edge_threshold),
+        "conditionals": model.dag.conditionals,
+        # parent_effects[i][j]: the strongest change of node j's logit when node i flips 0 -> 1
+        # (equal to the adjacency A_ij for logistic conditionals)
+        "adjacency": effects.tolist(),
+        "biases": model.dag.biases.detach().tolist(),
+        "edges": edges,
+        # which arrows observational data determines and which it leaves open (the CPDAG)
+        "equivalence_class": equivalence_class_record(chosen, names),
+        # same layout as the circles SCM configuration: p_one[c], c = sum_p value(parents[p]) * 2**p
+        "conditional_probability_tables": {
+            names[j]: {"parents": [names[i] for i in parents], "p_one": table.tolist()} for j, (parents, table) in tables.items()
+        },
+        "structure_search": {
+            "val_score": float(structure.val_score),
+            "candidates": candidates.to_dict(orient="records"),
+            # share of the order-averaged search score on DAGs holding edge i -> j (tables only)
+            "edge_confidence": None if structure.edge_confidence is None else structure.edge_confidence.tolist(),
+        },
+        "initialisation": dict(initialisation),
+    }
+
+
+@torch.no_grad()
+def posterior_table(model: CausalPIMA, splits: Mapping[str, tuple[Sequence, Mapping[str, Tensor]]]) -> pd.DataFrame:
+    """Per-specimen responsibilities gamma_k, node marginals q(N_j = 1 | x) and the most likely outcome.
+
+    ``splits`` maps a split name to ``(specimen_ids, tensors)``; one row per specimen, splits in order.
+    """
+    frames = []
+    for split, (specimen_ids, data) in splits.items():
+        parts = [model.posterior(b) for b in as_batches(data, 512, None)]
+        gamma = torch.cat([p["gamma"] for p in parts]).numpy()
+        marginals = torch.cat([p["node_marginals"] for p in parts]).numpy()
+        frame = pd.DataFrame({"specimen_id": np.asarray(specimen_ids).astype(str), "split": split, "outcome": gamma.argmax(1)})
+        frame = frame.join(pd.DataFrame(gamma, columns=[f"gamma_{k}" for k in range(gamma.shape[1])]))
+        frame = frame.join(pd.DataFrame(marginals, columns=[f"q_{n}" for n in node_names(marginals.shape[1])]))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def physics_parameter_table(model: CausalPIMA) -> pd.DataFrame:
+    """Learned physical parameters of every outcome's curve law (one row per joint outcome)."""
+    require_physics(model)
+    names = node_names(model.config.n_nodes)
+    table = pd.DataFrame(model.outcomes.long().numpy(), columns=names)
+    table.insert(0, "outcome", np.arange(len(table)))
+    table["mixture_weight"] = model.log_weights().exp().detach().numpy()
+    for name, values in model.physics.physical_parameters().items():
+        table[name] = values.detach().numpy()
+    table["noise_scale"] = float(model.physics.noise_scale())
+    table.attrs["law"] = model.physics.law.name
+    return table
+
+
+def require_physics(model: CausalPIMA) -> None:
+    """Raise ``ValueError`` unless the model has the physics curve expert."""
+    if model.physics is None:
+        raise ValueError("the fitted model has no physics curve expert (model parameter curve_decoder: physics)")
+
+
+@torch.no_grad()
+def model_metrics(model: CausalPIMA, data: Mapping[str, Tensor]) -> dict[str, Any]:
+    """Held-out ELBO and per-modality reconstruction RMSE (images in [0, 1], curves standardised)."""
+    terms = evaluate(model, data, "mixture")
+    return {
+        "test_elbo": float(terms["elbo"]),
+        "test_elbo_terms": {k: float(v) for k, v in terms.items() if k.startswith(("recon_", "prior"))},
+        "reconstruction_error": reconstruction_rmse(model, data),
+    }
+
+
+def has_cross_modal(model: CausalPIMA) -> bool:
+    """Whether the model has both an image and a curve modality (cross-modal prediction possible)."""
+    return IMAGE in model.modalities and CURVE in model.modalities
+
+
+@torch.no_grad()
+def cross_modal_curves(model: CausalPIMA, data: Mapping[str, Tensor]) -> np.ndarray:
+    """``[N, L]`` standardised curves predicted from the images alone (curve masked out of the fusion)."""
+    return cross_modal_prediction(model, data, IMAGE, CURVE).numpy().astype(np.float64)
+
+
+def cross_modal_predictor(model: CausalPIMA) -> str:
+    """How :func:`cross_modal_curves` predicts a curve, in words."""
+    return "physics expert of the most likely outcome" if model.physics is not None else "neural decoder at the image-only posterior mean"

@@ -1,0 +1,178 @@
+"""Raw specimen set -> model input (any data set: circles, lattice, ...); the ``data_processing`` nodes.
+
+A raw specimen set is a dict ``{"images": [N, C, H, W], "curves": [N, L], "grid": [L]}`` plus an
+optional label table (``specimen_id`` and one 0/1 column per known feature; labels are carried
+along for evaluation only and never used for training or model selection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "val", "test")
+
+
+class SpecimenValidationError(ValueError):
+    """A raw specimen set violates the model-input contract."""
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def validate_specimens(
+    raw_specimens: Mapping[str, np.ndarray], labels: pd.DataFrame, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check shapes, finiteness and value ranges; raise naming the specimen index and the problem.
+
+    Returns a small report (counts and shapes) that downstream nodes take as input, so nothing is
+    built from a set that was not validated.
+    """
+    for key in ("images", "curves", "grid"):
+        if key not in raw_specimens:
+            raise SpecimenValidationError(f"raw specimen set has no '{key}' array (keys: {sorted(raw_specimens)})")
+    images, curves, grid = (np.asarray(raw_specimens[k]) for k in ("images", "curves", "grid"))
+    if images.ndim != 4:
+        raise SpecimenValidationError(f"images must be [N, C, H, W], got shape {images.shape}")
+    if curves.ndim != 2:
+        raise SpecimenValidationError(f"curves must be [N, L], got shape {curves.shape}")
+    if grid.ndim != 1 or grid.shape[0] != curves.shape[1]:
+        raise SpecimenValidationError(f"grid must be [L] with L = {curves.shape[1]} (curve length), got shape {grid.shape}")
+    if not (np.isfinite(grid).all() and (np.diff(grid) > 0).all()):
+        raise SpecimenValidationError("grid must be finite and strictly increasing")
+    n = images.shape[0]
+    if n == 0:
+        raise SpecimenValidationError("the raw specimen set is empty (0 specimens)")
+    if curves.shape[0] != n:
+        raise SpecimenValidationError(f"{n} images but {curves.shape[0]} curves: every specimen needs both")
+    if labels is not None and len(labels) and len(labels) != n:
+        raise SpecimenValidationError(f"{n} specimens but {len(labels)} label rows")
+    low, high = params.get("image_range", [0.0, 1.0])
+    per_specimen_image = images.reshape(n, -1)
+    checks = [
+        (~np.isfinite(per_specimen_image).all(axis=1), "image has NaN or inf values"),
+        (~np.isfinite(curves).all(axis=1), "curve has NaN or inf values"),
+        ((per_specimen_image < low) | (per_specimen_image > high)).any(axis=1),
+    ]
+    checks[2] = (checks[2], f"image values outside [{low}, {high}]")
+    for bad, problem in checks:
+        if bad.any():
+            index = _first_bad(bad)
+            raise SpecimenValidationError(f"specimen {index}: {problem} ({int(bad.sum())} specimens affected)")
+    label_columns = [c for c in (labels.columns if labels is not None else []) if c != "specimen_id"]
+    for column in label_columns:
+        values = labels[column].to_numpy()
+        bad = ~np.isin(values, (0, 1))
+        if bad.any():
+            value = values[_first_bad(bad)]
+            value = value.item() if hasattr(value, "item") else value
+            raise SpecimenValidationError(f"specimen {_first_bad(bad)}: label '{column}' is {value!r}, expected 0 or 1")
+    return {
+        "n_specimens": int(n),
+        "image_shape": list(images.shape[1:]),
+        "curve_length": int(curves.shape[1]),
+        "label_columns": label_columns,
+    }
+
+
+def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.DataFrame:
+    """Assign every specimen to train / val / test with a fixed seed (default 80/10/10).
+
+    Raises:
+        SpecimenValidationError: when a split would be empty (too few specimens for the fractions).
+    """
+    fractions = params.get("split", {"train": 0.8, "val": 0.1, "test": 0.1})
+    if set(fractions) != set(SPLITS):
+        raise ValueError(f"data_processing.split needs exactly the keys {SPLITS}, got {sorted(fractions)}")
+    weights = np.array([float(fractions[s]) for s in SPLITS])
+    if (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
+        raise ValueError(f"data_processing.split fractions must be >= 0 and sum to 1, got {dict(fractions)}")
+    n = int(report["n_specimens"])
+    # largest-remainder rounding: sizes differ from weights * n by less than 1 and sum to n
+    shares = weights * n
+    counts = np.floor(shares + 1e-9).astype(int)
+    remainder = shares - counts
+    for i in np.argsort(-remainder, kind="stable")[: n - counts.sum()]:
+        counts[i] += 1
+    # a split with a positive fraction that rounding left empty takes one specimen from the largest
+    for i in np.flatnonzero((counts == 0) & (weights > 0)):
+        largest = int(np.argmax(counts))
+        if counts[largest] > 1:
+            counts[largest] -= 1
+            counts[i] += 1
+    empty = [name for name, count in zip(SPLITS, counts, strict=True) if count == 0]
+    if empty:
+        sizes = ", ".join(f"{count} {name}" for name, count in zip(SPLITS, counts, strict=True))
+        raise SpecimenValidationError(
+            f"too few specimens for the split: {n} specimen(s) with split fractions {dict(fractions)} give "
+            f"{sizes}, so the {' and '.join(empty)} split(s) would be empty; every split needs at least "
+            "one specimen. Use more specimens or change the split parameter (data_processing.split; "
+            "data_processing_<dataset>.split for another data set, e.g. data_processing_lattice.split)"
+        )
+    order = np.random.default_rng(int(params.get("seed", 0))).permutation(n)
+    split = np.empty(n, dtype=object)
+    for name, chunk in zip(SPLITS, np.split(order, np.cumsum(counts)[:-1]), strict=True):
+        split[chunk] = name
+    return pd.DataFrame({"specimen_index": np.arange(n), "split": split.astype(str)})
+
+
+def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Curve standardisation statistics from the training split only.
+
+    The mean is per grid point. ``curve_scaling: global`` (default) divides by one pooled standard
+    deviation, so grid points where the curves carry only measurement noise stay small;
+    ``pointwise`` divides every grid point by its own standard deviation (which blows that noise
+    up to unit variance). Returns ``{"mean": [L], "std": [L], "n_train", "scaling"}``.
+    """
+    train_index = split.loc[split["split"] == "train", "specimen_index"].to_numpy()
+    train = np.asarray(raw_specimens["curves"], dtype=np.float64)[train_index]
+    if len(train) < 2:
+        raise ValueError(f"the training split has {len(train)} specimens; at least 2 are needed to standardise curves")
+    scaling = params.get("curve_scaling", "global")
+    mean = train.mean(axis=0)
+    if scaling == "global":
+        std = np.full(train.shape[1], np.sqrt(((train - mean) ** 2).mean()))
+    elif scaling == "pointwise":
+        std = train.std(axis=0)
+    else:
+        raise ValueError(f"data_processing.curve_scaling must be 'global' or 'pointwise', got {scaling!r}")
+    floor = float(params.get("curve_std_floor", 1e-6))
+    return {"mean": mean.tolist(), "std": np.maximum(std, floor).tolist(), "n_train": len(train), "scaling": scaling}
+
+
+def build_model_input(
+    raw_specimens: Mapping[str, np.ndarray],
+    labels: pd.DataFrame,
+    split: pd.DataFrame,
+    curve_scaler: Mapping[str, Any],
+    report: Mapping[str, Any],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The three model-input sets ``{images, curves (standardised), grid, index, labels, label_names}``."""
+    images = np.asarray(raw_specimens["images"], dtype=np.float32)
+    mean = np.asarray(curve_scaler["mean"])
+    std = np.asarray(curve_scaler["std"])
+    curves = ((np.asarray(raw_specimens["curves"], dtype=np.float64) - mean) / std).astype(np.float32)
+    label_names = list(report["label_columns"])
+    label_values = labels[label_names].to_numpy(dtype=np.int8) if label_names else np.zeros((len(images), 0), np.int8)
+    ids = labels["specimen_id"].astype(str).to_numpy() if labels is not None and "specimen_id" in labels else np.arange(len(images)).astype(str)
+    sets = []
+    for name in ("train", "val", "test"):
+        index = split.loc[split["split"] == name, "specimen_index"].to_numpy()
+        sets.append(
+            {
+                "images": images[index],
+                "curves": curves[index],
+                "grid": np.asarray(raw_specimens["grid"], dtype=np.float32),
+                "curve_mean": mean.astype(np.float32),
+                "curve_std": std.astype(np.float32),
+                "index": index.astype(np.int64),
+                "specimen_id": ids[index].astype(str),
+                "labels": label_values[index],
+                "label_names": np.asarray(label_names, dtype=str),
+            }
+        )
+    return sets[0], sets[1], sets[2]

@@ -1,0 +1,50 @@
+"""Every figure of the project: pure functions of arrays, tables and records returning ``Figure``s
+(saved by the catalog's Matplotlib datasets, never written here). Nodes call these; no node draws.
+
+The matplotlib backend is set here, once, for the whole project: ``Agg`` (files only, no display,
+safe in worker threads). ``matplotlib.use`` after ``pyplot`` is imported switches the backend, so the
+imports stay at the top of every module.
+"""
+
+import matplotlib
+
+from causal_pima.plots.datasets import (
+    FEATURE_VALUE_NAMES,
+    circles_sample_images_figure,
+    lattice_sample_images_figure,
+    spectra_figure,
+    stress_strain_figure,
+)
+from causal_pima.plots.evaluation import dag_comparison_figure, node_marginals_figure
+from causal_pima.plots.models import (
+    DETERMINED_LABEL,
+    UNDETERMINED_LABEL,
+    cross_modal_figure,
+    dag_figure,
+    do_grid_figure,
+    latent_projection_figure,
+    physics_curves_figure,
+    reconstruction_figure,
+    training_history_figure,
+)
+
+matplotlib.use("Agg")
+
+__all__ = [
+    "DETERMINED_LABEL",
+    "UNDETERMINED_LABEL",
+    "FEATURE_VALUE_NAMES",
+    "circles_sample_images_figure",
+    "cross_modal_figure",
+    "dag_comparison_figure",
+    "dag_figure",
+    "do_grid_figure",
+    "lattice_sample_images_figure",
+    "latent_projection_figure",
+    "node_marginals_figure",
+    "physics_curves_figure",
+    "reconstruction_figure",
+    "spectra_figure",
+    "stress_strain_figure",
+    "training_history_figure",
+]
