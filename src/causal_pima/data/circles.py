@@ -1,6 +1,6 @@
 """Renderer for the synthetic circles data: an RGB disc image and an emission spectrum per specimen.
 
-DESIGN.md section 4. Binary features (a missing column means 0 for every specimen):
+README "Circles configurations (true graphs)". Binary features (a missing column means 0 for every specimen):
 
 * ``radius``: small (0) or large (1) disc; image and spectrum (line height scales with disc area).
 * ``shift``: disc centre left (0) or right (1) of the image centre; image only.

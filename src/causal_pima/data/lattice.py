@@ -1,4 +1,6 @@
-"""Synthetic stand-in for printed-lattice specimens: strut images + stress-strain curves (DESIGN.md 4).
+"""Synthetic stand-in for printed-lattice specimens: strut images + stress-strain curves.
+
+README "Lattice specimens and your own data".
 
 Binary features (known DAG in the parameters, default ``family -> defect <- thickness``):
 

@@ -1,4 +1,4 @@
-"""Validate and resample a loaded specimen manifest (DESIGN.md section 4, "Lattice").
+"""Validate and resample a loaded specimen manifest (README "Lattice specimens and your own data").
 
 Input is what ``causal_pima.datasets.SpecimenManifestDataset.load`` returns: the manifest table
 (``specimen_id``, ``image``, ``curve`` paths relative to the manifest's folder, optional label and

@@ -1,4 +1,4 @@
-"""Evaluation metrics (DESIGN.md section 5): pure functions of numpy arrays and BinarySCMs.
+"""Evaluation metrics (README "What the reports hold"): pure functions of numpy arrays and BinarySCMs.
 
 No kedro, mlflow, torch or file I/O here.
 """

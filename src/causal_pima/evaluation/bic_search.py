@@ -1,4 +1,4 @@
-"""Exact BIC structure learning for a few binary nodes (two-stage baseline, DESIGN.md section 5).
+"""Exact BIC structure learning for a few binary nodes (two-stage baseline, README "Benchmark").
 
 The two-stage baseline clusters plain-VAE latents into ``2**d`` joint outcomes and then learns a DAG
 over the ``d`` binary node values with a discrete Bayesian-network score. For ``d <= 5`` the

@@ -1,6 +1,6 @@
 """Matching learned binary nodes to true features, and mapping the learned graph onto them.
 
-DESIGN.md section 5: learned nodes are matched to true features by the Hungarian method on
+README "What the reports hold": learned nodes are matched to true features by the Hungarian method on
 accuracy, allowing a flip of the node's 0/1 meaning. The learned DAG and its conditional tables
 are then re-expressed in the true features' names and 0/1 meanings, so that they can be compared
 with the true SCM.
