@@ -38,4 +38,4 @@ mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000
 
 clean:
-	rm -rf build .viz data/0*/*/ mlflow.db mlartifacts
+	rm -rf build .viz .build-wheel dist data/0*/*/ mlflow.db mlartifacts
