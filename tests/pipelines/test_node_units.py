@@ -24,6 +24,15 @@ GRID = np.linspace(0.01, 0.7, 8)
 SCM = BinarySCM({"a": [], "b": ["a"]}, {"a": [0.5], "b": [0.2, 0.8]})
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run fastest on one thread on a shared machine (restored afterwards)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def model_set(n: int, seed: int) -> dict[str, np.ndarray]:
     """A tiny model-input set: images, standardised curves, labels a, b, ids, grid and scaler."""
     rng = np.random.default_rng(seed)

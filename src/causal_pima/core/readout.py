@@ -140,6 +140,7 @@ def posterior_table(model: CausalPIMA, splits: Mapping[str, tuple[Sequence, Mapp
     return pd.concat(frames, ignore_index=True)
 
 
+@torch.no_grad()
 def physics_parameter_table(model: CausalPIMA) -> pd.DataFrame:
     """Learned physical parameters of every outcome's curve law (one row per joint outcome)."""
     require_physics(model)
