@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA, ModelConfig, PoEVAE
 from causal_pima.datasets.torch_checkpoint_dataset import CheckpointLocation, TorchCheckpointDataset
 from causal_pima.pipelines.causal_pima import create_pipeline
 from causal_pima.pipelines.causal_pima.nodes import fit_causal_pima
@@ -46,8 +46,8 @@ def tiny_set(n: int, seed: int, n_labels: int = 2) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def pretrained():
-    torch.manual_seed(0)
-    return CausalPIMA(ModelConfig(**TINY, n_nodes=2)).checkpoint()
+    torch.manual_seed(0)  # what pretraining saves: the networks only
+    return PoEVAE(ModelConfig(**TINY, n_nodes=2).network).checkpoint()
 
 
 class _Interrupt(BaseException):  # like a kill: not wrapped by Kedro, not caught by the fit
@@ -194,7 +194,8 @@ def test_check_resume_lists_every_change_and_the_digest_covers_dtype_shape_and_b
 def test_the_checkpoint_location_comes_from_the_catalog_not_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fit_node = next(n for n in create_pipeline("lattice").nodes if n.name == "lattice.fit_causal_pima")
-    assert fit_node.inputs[-1] == "lattice.fit_checkpoint"
+    assert fit_node.inputs[4] == "lattice.fit_checkpoint"
+    assert fit_node.inputs[5] == "params:model_lattice"  # the physics settings (not in the networks-only pretrained model)
     catalog = yaml.safe_load((ROOT / "conf/base/catalog.yml").read_text())
     entry = catalog["{dataset}.fit_checkpoint"]
     assert entry["type"] == "causal_pima.datasets.torch_checkpoint_dataset.CheckpointLocation"

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 
+from causal_pima.core.batching import specimen_tensors
 from causal_pima.core.model import CURVE, IMAGE, ModelConfig
 
-_ARRAY_KEY = {IMAGE: "images", CURVE: "curves"}
-
-
-def specimen_tensors(specimen_set: Mapping[str, np.ndarray], modalities: Sequence[str]) -> dict[str, torch.Tensor]:
-    """``{"image": [N, C, H, W], "curve": [N, L]}`` float32 tensors for the requested modalities."""
-    out = {}
-    for m in modalities:
-        if m not in _ARRAY_KEY:
-            raise ValueError(f"unknown modality '{m}'; known: {sorted(_ARRAY_KEY)}")
-        out[m] = torch.from_numpy(np.ascontiguousarray(specimen_set[_ARRAY_KEY[m]], dtype=np.float32))
-    return out
-
+__all__ = ["model_config_from_data", "specimen_tensors"]  # specimen_tensors lives in core.batching
 
 def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Mapping[str, Any], n_nodes: int = 3) -> ModelConfig:
     """A :class:`ModelConfig` whose input shapes come from the data and the rest from parameters.

@@ -4,17 +4,23 @@ models and data (the Kedro-session tests run them only end to end), and of the f
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
 
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.batching import specimen_tensors
+from causal_pima.core.causal_fit import plan_fit
+from causal_pima.core.model import NETWORK_PREFIXES, CausalPIMA, ModelConfig, NetworkConfig
 from causal_pima.core.outcomes import joint_outcomes
+from causal_pima.core.training import PretrainConfig, pretrain
 from causal_pima.data.scm import BinarySCM, true_dag_record
 from causal_pima.datasets import CausalPIMADataset
 from causal_pima.evaluation.report import metrics_history, scalar_metrics, split_node_marginals
+from causal_pima.model_input import model_config_from_data
 from causal_pima.pipelines.causal_pima import nodes as fit_nodes
 from causal_pima.pipelines.evaluation import nodes as eval_nodes
 from causal_pima.pipelines.pretraining.nodes import pretrain_model
@@ -78,6 +84,34 @@ def test_pretrain_model_is_seeded_and_returns_checkpoint_history_metrics_and_fig
     assert isinstance(figure, Figure)
     for key, value in checkpoint["state_dict"].items():
         assert torch.equal(value, again["state_dict"][key]), key
+
+
+@pytest.mark.parametrize("curve_decoder", ["neural", "physics"])
+def test_pretrained_checkpoint_holds_the_networks_only_and_equals_pretraining_a_whole_causal_pima(curve_decoder):
+    """Pretraining builds a PoE VAE; a CausalPIMA builds the same networks first from the same seed
+    (and pretrain() reseeds before its first draw), so the networks are bit-identical to pretraining
+    the whole model as before, and the fit built from them is too."""
+    train, val = model_set(16, 1), model_set(8, 2)
+    model_params = {"latent_dim": 3, "image_channels": [4], "image_hidden_dim": 8, "curve_hidden_dims": [8], "curve_decoder": curve_decoder}
+    params = {"epochs": 2, "batch_size": 8, "seed": 3}
+    checkpoint = pretrain_model(train, val, model_params, params)[0]
+    assert set(checkpoint["config"]) == {f.name for f in fields(NetworkConfig)}
+    assert all(k.startswith(NETWORK_PREFIXES) for k in checkpoint["state_dict"])
+
+    torch.manual_seed(3)
+    whole = CausalPIMA(model_config_from_data(train, model_params))
+    pretrain(whole, specimen_tensors(train, whole.modalities), specimen_tensors(val, whole.modalities), PretrainConfig(**params))
+    old_checkpoint = whole.checkpoint()
+    for key, value in checkpoint["state_dict"].items():
+        assert torch.equal(value, old_checkpoint["state_dict"][key]), key
+
+    fit_params = {"prior": {"n_nodes": 2, "conditionals": "table"}, "seed": 0}
+    new = plan_fit(checkpoint, train, fit_params, model_config_from_data(train, model_params)).model.checkpoint()
+    old = plan_fit(old_checkpoint, train, fit_params).model.checkpoint()  # the config in the old checkpoint
+    assert new["config"] == old["config"]
+    assert new["state_dict"].keys() == old["state_dict"].keys()
+    for key, value in new["state_dict"].items():
+        assert torch.equal(value, old["state_dict"][key]), key
 
 
 def test_compute_posteriors_has_one_row_per_specimen_and_normalised_responsibilities(model):

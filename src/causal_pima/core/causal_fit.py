@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from causal_pima.core.batching import specimen_tensors
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
 from causal_pima.core.diagnostics import fit_diagnostics
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA, ModelConfig, NetworkConfig, PoEVAE
 from causal_pima.core.readout import (
     PRIOR_KEYS,
     learned_dag_record,
@@ -27,7 +28,6 @@ from causal_pima.core.readout import (
     resolve_n_nodes,
 )
 from causal_pima.core.training import FitConfig, PretrainConfig, fit, pretrain
-from causal_pima.model_input import specimen_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +43,23 @@ def _epoch_first(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def pretrain_from_data(
-    model_config: ModelConfig,
+    network_config: NetworkConfig | ModelConfig,
     train_set: Mapping[str, np.ndarray],
     val_set: Mapping[str, np.ndarray],
     pretraining_params: Mapping[str, Any],
-) -> tuple[CausalPIMA, pd.DataFrame]:
-    """Pretrain a fresh model (seeded by ``pretraining_params.seed``); returns it and its history table.
+) -> tuple[PoEVAE, pd.DataFrame]:
+    """Pretrain fresh networks (seeded by ``pretraining_params.seed``); returns the PoE VAE and its history table.
 
-    The weights of the epoch with the best validation ELBO are kept.
+    A :class:`ModelConfig` is accepted for its network part. The weights of the epoch with the best
+    validation ELBO are kept; a fit starts from them (:func:`plan_fit`, :meth:`CausalPIMA.from_pretrained`).
     """
+    if isinstance(network_config, ModelConfig):
+        network_config = network_config.network
     config = PretrainConfig(**dict(pretraining_params))
-    torch.manual_seed(config.seed)  # the network initialisation is part of the seeded run
-    model = CausalPIMA(model_config)
+    # the network initialisation is part of the seeded run; a CausalPIMA builds its networks first,
+    # the same way, and pretrain() reseeds before its first draw, so the prior is not needed here
+    torch.manual_seed(config.seed)
+    model = PoEVAE(network_config)
     train = specimen_tensors(train_set, model.modalities)
     val = specimen_tensors(val_set, model.modalities)
     history = pd.DataFrame(pretrain(model, train, val, config, [ProgressBar(config.epochs, "pretraining")]))
@@ -72,12 +77,25 @@ class FitPlan:
     on_collapse: str
 
     def effective_parameters(self) -> dict[str, Any]:
-        """The fit parameters with defaults filled in, ``n_nodes`` resolved and every prior setting."""
-        return {**asdict(self.config), "prior": {k: getattr(self.model.config, k) for k in PRIOR_KEYS}}
+        """The fit parameters with defaults filled in, ``n_nodes`` resolved, every prior setting and,
+        with a physics expert, its settings (no longer part of the networks-only pretrained model)."""
+        effective = {**asdict(self.config), "prior": {k: getattr(self.model.config, k) for k in PRIOR_KEYS}}
+        if self.model.physics is not None:
+            effective["physics"] = self.model.physics_config.to_dict()
+        return effective
 
 
-def plan_fit(pretrained_model: Mapping[str, Any], train_set: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> FitPlan:
-    """Read the ``causal_pima`` parameters, seed torch and build the model from the pretrained networks."""
+def plan_fit(
+    pretrained_model: Mapping[str, Any],
+    train_set: Mapping[str, np.ndarray],
+    params: Mapping[str, Any],
+    model_config: ModelConfig | None = None,
+) -> FitPlan:
+    """Read the ``causal_pima`` parameters, seed torch and build the model from the pretrained networks.
+
+    ``model_config``: the ``model`` parameters with the data statistics (physics expert, prior
+    defaults; :func:`causal_pima.core.readout.model_from_pretrained`).
+    """
     params = dict(params)
     prior_params = resolve_n_nodes(params.pop("prior", {}), train_set)
     resume = bool(params.pop("resume", False))
@@ -87,7 +105,7 @@ def plan_fit(pretrained_model: Mapping[str, Any], train_set: Mapping[str, np.nda
         raise ValueError(f"causal_pima.on_collapse must be 'raise' or 'warn', got {on_collapse!r}")
     config = FitConfig.from_dict(params)
     torch.manual_seed(config.seed)
-    model = model_from_pretrained(pretrained_model, prior_params)
+    model = model_from_pretrained(pretrained_model, prior_params, model_config)
     return FitPlan(model, config, resume, collapse_weight, on_collapse)
 
 

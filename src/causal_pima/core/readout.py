@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -17,32 +18,36 @@ import torch
 from torch import Tensor
 
 from causal_pima.core.dag import edges_above_threshold, tables_from_logits
-from causal_pima.core.model import CURVE, IMAGE, CausalPIMA, ModelConfig
+from causal_pima.core.equivalence import equivalence_class_record
+from causal_pima.core.model import CURVE, IMAGE, CausalPIMA, ModelConfig, PhysicsConfig, PriorConfig
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.prediction import cross_modal_prediction, reconstruction_rmse
 from causal_pima.core.training import as_batches, evaluate
-from causal_pima.evaluation.graphs import equivalence_class_record
 
 logger = logging.getLogger(__name__)
 
-PRIOR_KEYS = ("n_nodes", "mean_structure", "mixture_weights", "conditionals", "variance_floor", "init_temperature")
+# the causal_pima.prior parameters: the fields of PriorConfig
+PRIOR_KEYS = tuple(f.name for f in fields(PriorConfig))
 
 
+def model_from_pretrained(
+    pretrained_model: Mapping[str, Any], prior_params: Mapping[str, Any], model_config: ModelConfig | None = None
+) -> CausalPIMA:
+    """A causalPIMA model with the pretrained networks and a fresh prior/DAG from ``prior_params``.
 
-
-def model_from_pretrained(pretrained_model: Mapping[str, Any], prior_params: Mapping[str, Any]) -> CausalPIMA:
-    """A causalPIMA model with the pretrained networks and a fresh prior/DAG from ``prior_params``."""
+    ``pretrained_model`` is a networks-only checkpoint (:meth:`PoEVAE.checkpoint`, what pretraining
+    saves) or a whole causalPIMA checkpoint. The prior settings are ``prior_params`` laid over those
+    of ``model_config`` (the ``model`` parameters with the data statistics,
+    :func:`causal_pima.model_input.model_config_from_data`), and the physics settings are
+    ``model_config``'s; without ``model_config`` both come from the checkpoint's config (defaults
+    where it holds the networks only). :meth:`CausalPIMA.from_pretrained` builds the model.
+    """
     unknown = sorted(set(prior_params) - set(PRIOR_KEYS))
     if unknown:
         raise ValueError(f"unknown causal_pima.prior parameter(s) {unknown}; known: {list(PRIOR_KEYS)}")
-    config = ModelConfig.from_dict({**pretrained_model["config"], **prior_params})
-    model = CausalPIMA(config)
-    networks = {k: v for k, v in pretrained_model["state_dict"].items() if k.startswith(("encoders.", "decoders.", "log_noise."))}
-    missing = [k for k in model.state_dict() if k.startswith(("encoders.", "decoders.", "log_noise.")) and k not in networks]
-    if missing:
-        raise ValueError(f"pretrained model lacks network weights {missing[:5]}: was it pretrained with other model parameters?")
-    model.load_state_dict(networks, strict=False)
-    return model
+    base = model_config.to_dict() if model_config is not None else dict(pretrained_model["config"])
+    prior = PriorConfig.from_values({**base, **prior_params})
+    return CausalPIMA.from_pretrained(pretrained_model, prior, PhysicsConfig.from_values(base))
 
 
 def resolve_n_nodes(prior_params: Mapping[str, Any], train_set: Mapping[str, np.ndarray]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from causal_pima.core.causal_fit import plan_fit, pretrain_from_data, run_fit
-from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model import CausalPIMA, ModelConfig, PoEVAE
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.core.readout import (
     cross_modal_curves,
@@ -81,9 +81,9 @@ def _circles_data(circles_params: Mapping[str, Any], processing_params: Mapping[
     return train, val, test, true_dag
 
 
-def _fit_and_evaluate(pretrained, train, val, test, true_dag, fit_params, prior_overrides) -> dict[str, Any]:
+def _fit_and_evaluate(pretrained, model_config, train, val, test, true_dag, fit_params, prior_overrides) -> dict[str, Any]:
     params = {**fit_params, "prior": {**fit_params.get("prior", {}), **prior_overrides}}
-    fitted = run_fit(plan_fit(pretrained, train, params), train, val)
+    fitted = run_fit(plan_fit(pretrained, train, params, model_config), train, val)
     # the model as the pipeline's nodes receive it: loaded back from its checkpoint
     model = CausalPIMA.from_checkpoint(fitted.model.checkpoint())
     splits = {name: (data["specimen_id"], specimen_tensors(data, model.modalities)) for name, data in (("train", train), ("val", val), ("test", test))}
@@ -100,7 +100,7 @@ def _fit_and_evaluate(pretrained, train, val, test, true_dag, fit_params, prior_
 
 
 @torch.no_grad()
-def _two_stage(pretrained: CausalPIMA, train, test, true_dag, seed: int) -> dict[str, Any]:
+def _two_stage(pretrained: PoEVAE, train, test, true_dag, seed: int) -> dict[str, Any]:
     model = pretrained
     n_nodes = len(true_dag["features"])
     train_mu, _ = encode_dataset(model, specimen_tensors(train, model.modalities))
@@ -145,15 +145,15 @@ def run_benchmark(
             train, val, test, true_dag = _circles_data(circles_params, processing_params, configuration, seed, int(benchmark["n_specimens"]))
             n_nodes = len(true_dag["features"])
             fit_seeded = {**fit, "seed": seed}
-            pretrained: dict[tuple[str, ...], tuple[CausalPIMA, float]] = {}
+            pretrained: dict[tuple[str, ...], tuple[PoEVAE, ModelConfig, float]] = {}
             for modalities in dict.fromkeys(_modalities(m) for m in methods):
                 start = time.perf_counter()
                 config = model_config_from_data(train, {**model_params, "modalities": list(modalities)})
                 model = pretrain_from_data(config, train, val, {**pre, "seed": seed})[0]
-                pretrained[modalities] = (model, time.perf_counter() - start)
+                pretrained[modalities] = (model, config, time.perf_counter() - start)
 
             for method in methods:
-                pretrained_model, pre_seconds = pretrained[_modalities(method)]
+                pretrained_model, model_config, pre_seconds = pretrained[_modalities(method)]
                 start = time.perf_counter()
                 row: dict[str, Any] = {"configuration": configuration, "seed": seed, "method": method, "error": ""}
                 try:
@@ -161,7 +161,7 @@ def run_benchmark(
                         metrics = _two_stage(pretrained_model, train, test, true_dag, seed)
                     else:
                         overrides = {"n_nodes": n_nodes, **({"mixture_weights": "free"} if method == "pima" else {})}
-                        metrics = _fit_and_evaluate(pretrained_model.checkpoint(), train, val, test, true_dag, fit_seeded, overrides)
+                        metrics = _fit_and_evaluate(pretrained_model.checkpoint(), model_config, train, val, test, true_dag, fit_seeded, overrides)
                     row.update(scalar_metrics(metrics))
                 except Exception as exc:  # a failed run is a result too: recorded, not hidden
                     logger.exception("benchmark %s seed %d %s failed", configuration, seed, method)

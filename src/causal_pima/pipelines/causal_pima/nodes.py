@@ -24,7 +24,7 @@ from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import physics_parameter_table, posterior_table, require_physics
 from causal_pima.datasets import TorchCheckpointDataset
 from causal_pima.evaluation.report import metrics_history
-from causal_pima.model_input import specimen_tensors
+from causal_pima.model_input import model_config_from_data, specimen_tensors
 from causal_pima.pipelines.causal_pima.resume import check_resume, fit_fingerprint
 from causal_pima.plots import (
     dag_figure,
@@ -79,6 +79,7 @@ def fit_causal_pima(
     val_set: Mapping[str, np.ndarray],
     params: Mapping[str, Any],
     checkpoint: TorchCheckpointDataset | str | None = None,
+    model_params: Mapping[str, Any] | None = None,
     params_name: str = "causal_pima",
 ) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame, dict]:
     """Fit causalPIMA (README "Pipelines", docs/model.md; :func:`causal_pima.core.causal_fit.run_fit`).
@@ -91,10 +92,15 @@ def fit_causal_pima(
     (``params_name`` is the parameter key the message uses). A divergence stops with an error naming
     the epoch and the loss term, leaving that checkpoint.
 
+    ``pretrained_model`` holds the networks only; ``model_params`` (the ``model`` parameters, with
+    the data statistics of ``train_set``) give the physics expert's settings and the prior's defaults
+    (without them, the pretrained checkpoint's config does).
+
     Returns the fitted model's checkpoint (the catalog's ``CausalPIMADataset`` stores it and loads it
     back as a model), the learned DAG record, the history and MLflow metrics.
     """
-    plan = plan_fit(pretrained_model, train_set, params)
+    model_config = model_config_from_data(train_set, model_params) if model_params is not None else None
+    plan = plan_fit(pretrained_model, train_set, params, model_config)
     store = TorchCheckpointDataset(filepath=str(checkpoint)) if isinstance(checkpoint, str | Path) else checkpoint
     fingerprint = None
     if store is not None:

@@ -22,7 +22,7 @@ def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -
         [
             node(
                 fit,
-                ["pretrained_model", "train_set", "val_set", "params:causal_pima", "fit_checkpoint"],
+                ["pretrained_model", "train_set", "val_set", "params:causal_pima", "fit_checkpoint", "params:model"],
                 ["fitted_model", "learned_dag", "training_history", "training_metrics"],
                 name="fit_causal_pima",
             ),
@@ -34,5 +34,5 @@ def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -
             *(physics_nodes if physics else []),
         ],
         namespace=dataset,
-        parameters={**stage_parameters("causal_pima", dataset)},
+        parameters={**stage_parameters("model", dataset), **stage_parameters("causal_pima", dataset)},
     )
