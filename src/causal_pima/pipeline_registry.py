@@ -23,13 +23,13 @@ from causal_pima.pipelines import circles, data_processing, evaluation, lattice,
 PIPELINES_PACKAGE = "causal_pima.pipelines"
 
 # Data sets read from a specimen manifest (the lattice format): name -> fitted with the physics curve
-# expert. Each name gets the pipelines <name>_ingestion and <name> (ingestion, then dataset_path). A new
+# expert. Each name gets the pipelines <name>_ingestion and <name> (ingestion, then dataset_pipeline). A new
 # name also needs its parameters (<stage>_<name> groups, README "Your own data set") and the catalog
 # entry <name>.raw_manifest (and <name>.true_dag for evaluation).
 MANIFEST_DATASETS: dict[str, bool] = {"lattice": True}
 
 
-def dataset_path(dataset: str, physics: bool = False) -> Pipeline:
+def dataset_pipeline(dataset: str, physics: bool = False) -> Pipeline:
     """processing -> pretraining -> causalPIMA fit -> evaluation for one data set (its namespace)."""
     return (
         data_processing.create_pipeline(dataset=dataset)
@@ -91,8 +91,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     name of ``MANIFEST_DATASETS``.
     """
     pipelines = folder_pipelines()
-    pipelines["__default__"] = circles.create_pipeline() + dataset_path("circles")
+    pipelines["__default__"] = circles.create_pipeline() + dataset_pipeline("circles")
     for dataset, physics in MANIFEST_DATASETS.items():
         pipelines[f"{dataset}_ingestion"] = ingestion_pipeline(dataset)
-        pipelines[dataset] = pipelines[f"{dataset}_ingestion"] + dataset_path(dataset, physics=physics)
+        pipelines[dataset] = pipelines[f"{dataset}_ingestion"] + dataset_pipeline(dataset, physics=physics)
     return pipelines

@@ -1,5 +1,5 @@
 """Shared fixtures for the model / training / prediction tests: a tiny rendered circles data set and
-a small causalPIMA configuration (DESIGN.md sections 3 and 4).
+a small causalPIMA configuration (docs/model.md "Model and ELBO").
 
 Everything is seeded; the data are built once per session and copied per test where a test could
 mutate them.

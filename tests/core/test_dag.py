@@ -1,4 +1,4 @@
-"""Tests for the acyclic DAG parametrisation (DESIGN.md section 3, "DAG")."""
+"""Tests for the acyclic DAG parametrisation (docs/model.md "Conditionals")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for the ELBO terms (DESIGN.md section 3, "ELBO")."""
+"""Tests for the ELBO terms (docs/model.md "Model and ELBO")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for product-of-experts fusion (DESIGN.md section 3, "Fusion")."""
+"""Tests for product-of-experts fusion (docs/model.md "Model and ELBO")."""
 
 from __future__ import annotations
 

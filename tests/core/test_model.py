@@ -1,5 +1,5 @@
 """Tests for the causalPIMA model: loss terms, fusion masks, configuration and checkpoints
-(DESIGN.md section 3)."""
+(docs/model.md "Model and ELBO")."""
 
 from __future__ import annotations
 

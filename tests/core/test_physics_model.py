@@ -1,4 +1,4 @@
-"""causalPIMA with the physics expert for curves (DESIGN.md section 3, "Physics expert for curves").
+"""causalPIMA with the physics expert for curves (docs/model.md "Physics expert").
 
 The curve enters the mixture ELBO through the outcome: ``logsumexp_k(log pi_k - KL_k + ll_k)`` with
 ``ll_k = log N(y; f(strain; theta_k), sigma^2)``. Checked here: that identity by hand (float64), the

@@ -1,5 +1,5 @@
 """Tests for the evaluation read-outs: reconstruction error, cross-modal prediction and
-interventional latent samples (DESIGN.md sections 3 and 5)."""
+interventional latent samples (README "What the reports hold")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for the Gaussian-mixture prior and its closed-form update (DESIGN.md section 3, "Prior")."""
+"""Tests for the Gaussian-mixture prior and its closed-form update (docs/model.md "Model and ELBO")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Tests for the training loops: pretraining, fitting, closed-form updates, divergence and resume
-(DESIGN.md section 3, "Training")."""
+(docs/model.md "Training")."""
 
 from __future__ import annotations
 

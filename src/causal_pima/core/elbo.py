@@ -1,4 +1,4 @@
-"""Loss terms of causalPIMA (DESIGN.md section 3, "ELBO").
+"""Loss terms of causalPIMA (docs/model.md "Model and ELBO").
 
 ``ELBO(x) = sum_m E_q[log p(x_m | z)] + logsumexp_k(log pi_k - KL_k)``; the second term equals
 ``max_gamma -sum_k gamma_k KL_k - KL(gamma || pi)``, attained at the responsibilities.

@@ -1,4 +1,4 @@
-"""Product-of-experts fusion of per-modality Gaussian posteriors (DESIGN.md section 3, "Fusion").
+"""Product-of-experts fusion of per-modality Gaussian posteriors (docs/model.md "Model and ELBO").
 
 Each modality ``m`` gives an expert ``N(mu_m, diag exp(logvar_m))``; together with the standard-normal
 prior expert their product is again Gaussian with precision ``P = 1 + sum_m exp(-logvar_m)`` and mean

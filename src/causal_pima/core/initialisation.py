@@ -1,6 +1,6 @@
 """Initialise the mixture from pretrained latents: cluster them, then give each cluster a d-bit code.
 
-DESIGN.md section 3, "Training" step 2 and the feasibility-prototype findings:
+docs/model.md "Training" step 2 and "Initial clusters and their codes", and the feasibility-prototype findings:
 
 - plain k-means with exactly ``K = 2**d`` clusters merges a rare outcome (about 1% of specimens)
   into a neighbour and splits a large one, so the default over-clusters (k-means with about ``3K``
@@ -64,7 +64,7 @@ def overcluster_and_merge(
     A rare outcome gets at least one of the ``oversample * n_clusters`` k-means clusters to itself,
     and a large outcome split over several k-means clusters is glued back together by the linkage,
     because its pieces are much closer to each other than to any other outcome's pieces
-    (DESIGN.md section 3, prototype findings: ARI 1.0 on every seed where plain k-means gave 0.88).
+    (prototype findings: ARI 1.0 on every seed where plain k-means gave 0.88).
 
     The linkage acts on the k-means centres only (cheap: ``oversample * K`` points); average linkage
     on centres is unweighted (scipy / scikit-learn take no sample weights), which is fine when the
@@ -244,7 +244,7 @@ def _pca_sign_codes(centres: np.ndarray, n_nodes: int) -> np.ndarray:
 def assign_codes_by_pca_signs(latents: np.ndarray, labels: np.ndarray, n_nodes: int) -> np.ndarray:
     """Give each cluster a distinct ``n_nodes``-bit code from the signs of its centre's PCA projections.
 
-    Steps (DESIGN.md section 3, prototype findings: this worked on 3 of 3 seeds of real latents):
+    Steps (prototype findings: this worked on 3 of 3 seeds of real latents):
 
     1. standardise the latents per dimension (mean / std over all points), so that no single latent
        dimension's scale decides the principal axes;
@@ -270,7 +270,7 @@ def assign_codes_by_pca_signs(latents: np.ndarray, labels: np.ndarray, n_nodes: 
 
 
 def additive_residual(centres: np.ndarray, codes: np.ndarray, n_nodes: int) -> float:
-    """Misfit of the additive mean model ``mu_k = c + sum_j n_kj delta_j`` (DESIGN.md section 3).
+    """Misfit of the additive mean model ``mu_k = c + sum_j n_kj delta_j`` (docs/model.md "Model and ELBO", additive means).
 
     Least-squares fit of ``centres [K, D]`` on the bits of ``codes [K]`` (plus an intercept); returns
     the residual sum of squares as a fraction of the centres' total sum of squares (0 = a perfect

@@ -1,6 +1,6 @@
 """The causalPIMA model: multimodal PoE VAE with a DAG-structured Gaussian-mixture prior.
 
-DESIGN.md section 3. Two objectives, one method each, both returning every loss term separately
+docs/model.md "Model and ELBO". Two objectives, one method each, both returning every loss term separately
 (pythae / MultiVae style):
 
 * :class:`PoEVAE` - encoders, decoders and noise scales fused by a product of experts;
@@ -133,7 +133,7 @@ class PhysicsConfig(_DictConfig):
     """Curve likelihood inside the mixture ELBO.
 
     ``curve_decoder``: "neural" (the decoder from z) or "physics" (a parametric law per mixture
-    component, PIMA-style mixture of experts; DESIGN.md section 3). The physics expert needs the
+    component, PIMA-style mixture of experts; docs/model.md "Physics expert"). The physics expert needs the
     curve grid and the standardisation used for the curves (data statistics).
     """
 
@@ -448,7 +448,7 @@ class CausalPIMA(PoEVAE):
         mask: Mapping[str, Tensor] | None = None,
         sample: bool = True,
     ) -> dict[str, Tensor]:
-        """The causalPIMA ELBO of DESIGN.md section 3: ``recon_<m>``, ``prior``, ``elbo``, ``l1`` and ``loss``.
+        """The causalPIMA ELBO of docs/model.md "Model and ELBO": ``recon_<m>``, ``prior``, ``elbo``, ``l1`` and ``loss``.
 
         ``l1_weight`` penalises the DAG's adjacency (``loss`` only). With a physics curve expert the
         curve likelihood depends on the outcome and sits inside the prior's log-sum-exp. ``mask``

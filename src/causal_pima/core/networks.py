@@ -1,7 +1,7 @@
 """Encoders and decoders: a small convolutional pair for images, an MLP pair for curves.
 
 Every encoder maps its modality to a diagonal Gaussian expert ``(mu, logvar)`` in R^D; every decoder
-maps a latent sample back to the mean of a Gaussian likelihood (DESIGN.md section 3).
+maps a latent sample back to the mean of a Gaussian likelihood (docs/model.md "Model and ELBO").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Enumeration of the joint outcomes of ``d`` binary feature nodes.
 
-Convention used everywhere in the project (DESIGN.md section 3): outcome index ``k`` in
+Convention used everywhere in the project (docs/model.md, first paragraph): outcome index ``k`` in
 ``0..2**d - 1`` encodes node values by its bits, bit ``j`` of ``k`` is the value of node ``j``.
 """
 

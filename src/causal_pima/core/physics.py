@@ -1,4 +1,4 @@
-"""Parametric physics experts for stress-strain curves (DESIGN.md section 3, "Physics expert").
+"""Parametric physics experts for stress-strain curves (docs/model.md "Physics expert").
 
 Each mixture component ``k`` owns physical parameters ``theta_k`` of a constitutive law, kept inside
 their valid ranges by a sigmoid between bounds; the expert predicts the curve ``f(strain; theta_k)`` on

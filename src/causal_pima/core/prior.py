@@ -1,4 +1,4 @@
-"""Gaussian-mixture prior over the joint outcomes of the feature nodes (DESIGN.md section 3, "Prior").
+"""Gaussian-mixture prior over the joint outcomes of the feature nodes (docs/model.md "Model and ELBO").
 
 Component ``k`` (joint outcome ``n_k``) is ``N(mu_k, diag sigma_k^2)``. Its parameters are not trained by
 gradient but by a closed-form block update from sufficient statistics of the responsibilities ``gamma``
@@ -141,7 +141,7 @@ class GaussianMixturePrior(nn.Module):
 
     @torch.no_grad()
     def update(self, stats: SufficientStatistics) -> None:
-        """Closed-form block update (DESIGN.md section 3): means given the current variances, then variances.
+        """Closed-form block update (docs/model.md "Model and ELBO"): means given the current variances, then variances.
 
         ``free``: ``mu_k = S1_k / S0_k``. ``additive``: weighted least squares for ``(offset, deltas)``, per
         latent dim, with weights ``S0_k / sigma_k^2`` and targets ``S1_k / S0_k`` over the usable components.

@@ -1,4 +1,4 @@
-"""Training loops for causalPIMA (DESIGN.md section 3, "Training").
+"""Training loops for causalPIMA (docs/model.md "Training").
 
 1. :func:`pretrain` - the encoders/decoders as a PoE VAE with a standard-normal prior.
 2. :func:`initialise_prior` - over-cluster the training latents, merge to K = 2^d clusters, assign
@@ -313,7 +313,7 @@ def soft_outcome_counts(model: CausalPIMA, data: Mapping[str, Tensor], batch_siz
 
 @torch.no_grad()
 def mixture_update(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> SufficientStatistics:
-    """One closed-form block update of the mixture from the whole data set (DESIGN.md section 3).
+    """One closed-form block update of the mixture from the whole data set (docs/model.md "Model and ELBO").
 
     Sufficient statistics are accumulated batch by batch, so the update equals the full-batch one.
     """
@@ -335,7 +335,7 @@ def mixture_update(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: in
 def run_structure_search(
     model: CausalPIMA, train: Mapping[str, Tensor], val: Mapping[str, Tensor], config: StructureConfig, seed: int
 ) -> StructureSearchResult:
-    """Structure search on the DAG alone with everything else frozen (DESIGN.md section 3).
+    """Structure search on the DAG alone with everything else frozen (docs/model.md "Structure search").
 
     Training soft outcome counts S0 come from the responsibilities under the current mixture. Table
     conditionals: the exact BIC-penalised search on S0 (the validation prior term is reported);

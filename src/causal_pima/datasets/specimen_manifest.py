@@ -1,6 +1,6 @@
 """Kedro dataset for a folder of specimens: a manifest CSV + one image file and one curve CSV each.
 
-Raw format (DESIGN.md section 4, "Lattice")::
+Raw format (README "Lattice specimens and your own data")::
 
     <path>/specimens.csv        specimen_id, image, curve, [label and geometry columns...]
     <path>/images/<id>.png      (or .npy / .tif / .tiff; grayscale or RGB, any size)
