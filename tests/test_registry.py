@@ -103,3 +103,34 @@ def test_lattice_synthetic_then_lattice_ingestion_run_in_kedro_sessions(project)
     assert len(features) == 12 and {"family", "thickness", "defect"} <= set(features.columns)
     assert (project / "data/02_intermediate/lattice/specimens.npz").stat().st_size > 0
     assert pd.read_csv(project / "data/08_reporting/lattice/rejected.csv").empty
+
+
+# tiny lattice: 40 specimens, 16 x 16 images, 16 grid points, one epoch of each training stage
+LATTICE_TINY = {
+    "lattice_synthetic": {"n_specimens": 40, "n_figure_images": 4, "n_figure_curves": 12,
+                          "config": {"image_height": 32, "image_width": 32, "n_curve_points": 61}},
+    "lattice_ingestion": {"image_size": 16, "n_grid_points": 16},
+    "lattice_overrides": {"pretraining": {"epochs": 1, "batch_size": 16}, "causal_pima": {"epochs": 1, "batch_size": 16}},
+    "model": {"latent_dim": 4, "image_channels": [4, 8], "image_hidden_dim": 16, "curve_hidden_dims": [16]},
+    "causal_pima": {"on_collapse": "warn", "init": {"oversample": 1}, "structure": {"steps": 20}},
+}
+
+
+@pytest.mark.slow
+def test_lattice_path_runs_end_to_end_on_tiny_data(project):
+    """lattice_synthetic, then the whole lattice path (ingestion, processing, pretraining, fit with the
+    physics expert, evaluation) in Kedro sessions on a tiny stand-in."""
+    import json
+
+    import torch
+
+    _run(project, "lattice_synthetic", LATTICE_TINY)
+    _run(project, "lattice", LATTICE_TINY)
+    pretrained = torch.load(project / "data/06_models/lattice/pretrained_model.pt", weights_only=True)
+    assert not any(k.startswith("prior.") for k in pretrained["state_dict"])  # the networks only
+    (version,) = (project / "data/06_models/lattice/fitted_model.pt").iterdir()
+    fitted = torch.load(version / "fitted_model.pt", weights_only=True)
+    assert fitted["config"]["curve_decoder"] == "physics" and any(k.startswith("physics.") for k in fitted["state_dict"])
+    metrics = json.loads((project / "data/08_reporting/lattice/dag_metrics.json").read_text())
+    assert {"shd", "cpdag_shd", "node_accuracy", "test_elbo"} <= set(metrics)
+    assert (project / "data/07_model_output/lattice/physics_parameters.csv").stat().st_size > 0
