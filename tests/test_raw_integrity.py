@@ -47,7 +47,7 @@ def _raw_datasets(folder: Path) -> dict[str, AbstractDataset]:
     datasets = {}
     for name in RAW:
         entry = copy.deepcopy(config[name])
-        assert entry["metadata"]["kedro-viz"]["layer"] == "raw"
+        assert entry["metadata"]["kedro-viz"]["layer"] == "01_raw"
         entry["filepath"] = str(folder / Path(entry["filepath"]).name)
         datasets[name] = AbstractDataset.from_config(name, entry)
     return datasets

@@ -43,7 +43,7 @@ def ingestion_pipeline(dataset: str) -> Pipeline:
     """The ``lattice`` folder's ingestion for the manifest ``<dataset>.raw_manifest`` (namespace ``dataset``).
 
     The folder's pipeline reads ``lattice.raw_manifest``; another data set name gets the same node with
-    its inputs and outputs renamed (node ``<dataset>.lattice.ingest``), reading ``params:lattice_ingestion``.
+    its inputs and outputs renamed (node ``<dataset>.lattice.ingestion.ingest``), reading ``params:lattice_ingestion``.
     """
     pipeline = lattice.create_pipeline()
     if dataset == "lattice":

@@ -301,7 +301,7 @@ def test_pipelines_are_namespaced_and_wired():
     assert "lattice.raw_manifest" in synthetic.all_outputs()
     assert ingestion.inputs() == {"lattice.raw_manifest", "params:lattice_ingestion"}
     assert ingestion.outputs() == {"lattice.raw_specimens", "lattice.features", "lattice.rejected"}
-    assert {n.name for n in ingestion.nodes} == {"lattice.ingest"}
+    assert {n.name for n in ingestion.nodes} == {"lattice.ingestion.ingest"}
     full = ingestion + create_data_processing_pipeline(dataset="lattice")
     assert full.inputs() == {"lattice.raw_manifest", "params:lattice_ingestion", "params:data_processing_lattice"}
 
@@ -310,13 +310,13 @@ def test_catalog_has_the_lattice_entries_with_layers():
     with (CONF / "catalog.yml").open() as handle:
         config = yaml.safe_load(handle)
     layers = {
-        "lattice.raw_manifest": "raw",
-        "lattice.true_dag": "raw",
-        "lattice.raw_specimens": "intermediate",
-        "lattice.features": "intermediate",
-        "lattice.rejected": "reporting",
-        "lattice.sample_images_figure": "reporting",
-        "lattice.stress_strain_figure": "reporting",
+        "lattice.raw_manifest": "01_raw",
+        "lattice.true_dag": "01_raw",
+        "lattice.raw_specimens": "02_intermediate",
+        "lattice.features": "02_intermediate",
+        "lattice.rejected": "08_reporting",
+        "lattice.sample_images_figure": "08_reporting",
+        "lattice.stress_strain_figure": "08_reporting",
     }
     for name, layer in layers.items():
         assert config[name]["metadata"]["kedro-viz"]["layer"] == layer, name

@@ -4,6 +4,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
+from causal_pima.pipelines import stage_pipeline
 from causal_pima.pipelines.causal_pima import nodes
 from causal_pima.pipelines.parameters import stage_parameters
 
@@ -18,7 +19,7 @@ def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -
         node(nodes.physics_parameters, "fitted_model", "physics_parameters", name="physics_parameters"),
         node(nodes.plot_physics_curves, ["fitted_model", "train_set", "posteriors"], "physics_curves_figure", name="plot_physics_curves"),
     ]
-    return Pipeline(
+    return stage_pipeline(
         [
             node(
                 fit,
@@ -33,6 +34,5 @@ def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -
             node(nodes.plot_reconstructions, ["fitted_model", "test_set"], "reconstruction_figure", name="plot_reconstructions"),
             *(physics_nodes if physics else []),
         ],
-        namespace=dataset,
-        parameters={**stage_parameters("model", dataset), **stage_parameters("causal_pima", dataset)},
+        dataset, "causal_pima", {**stage_parameters("model", dataset), **stage_parameters("causal_pima", dataset)},
     )

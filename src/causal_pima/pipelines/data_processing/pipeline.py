@@ -2,12 +2,13 @@
 
 from kedro.pipeline import Pipeline, node
 
+from causal_pima.pipelines import stage_pipeline
 from causal_pima.pipelines.data_processing import nodes
 from causal_pima.pipelines.parameters import stage_parameters
 
 
 def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
-    return Pipeline(
+    return stage_pipeline(
         [
             node(nodes.validate_specimens, ["raw_specimens", "features", "params:data_processing"], "validation_report", name="validate_specimens"),
             node(nodes.split_specimens, ["validation_report", "params:data_processing"], "split", name="split_specimens"),
@@ -19,6 +20,5 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
                 name="build_model_input",
             ),
         ],
-        namespace=dataset,
-        parameters={**stage_parameters("data_processing", dataset)},
+        dataset, "data_processing", stage_parameters("data_processing", dataset),
     )

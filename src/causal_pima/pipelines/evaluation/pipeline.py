@@ -2,11 +2,12 @@
 
 from kedro.pipeline import Pipeline, node
 
+from causal_pima.pipelines import stage_pipeline
 from causal_pima.pipelines.evaluation import nodes
 
 
 def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
-    return Pipeline(
+    return stage_pipeline(
         [
             node(nodes.cross_modal_report, ["fitted_model", "test_set"], ["cross_modal", "cross_modal_curves"], name="cross_modal_report"),
             node(nodes.plot_cross_modal, ["cross_modal", "cross_modal_curves", "test_set"], "cross_modal_figure", name="plot_cross_modal"),
@@ -20,5 +21,5 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
             node(nodes.plot_node_marginals, ["posteriors", "test_set", "dag_metrics"], "node_marginals_figure", name="plot_node_marginals"),
             node(nodes.plot_do_grid, ["fitted_model", "dag_metrics"], "do_grid_figure", name="plot_do_grid"),
         ],
-        namespace=dataset,
+        dataset, "evaluation",
     )

@@ -6,14 +6,14 @@ Only ingestion lives here. The full lattice path (ingestion, then ``data_process
 
 from kedro.pipeline import Pipeline, node
 
+from causal_pima.pipelines import stage_pipeline
 from causal_pima.pipelines.lattice import nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    return stage_pipeline(
         [
             node(nodes.ingest, ["raw_manifest", "params:lattice_ingestion"], ["raw_specimens", "features", "rejected"], name="ingest"),
         ],
-        namespace="lattice",
-        parameters={"params:lattice_ingestion"},
+        "lattice", "ingestion", {"params:lattice_ingestion"},
     )

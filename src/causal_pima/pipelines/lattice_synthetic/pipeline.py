@@ -7,16 +7,16 @@ written, so they show what ingestion will read.
 
 from kedro.pipeline import Pipeline, node
 
+from causal_pima.pipelines import stage_pipeline
 from causal_pima.pipelines.lattice_synthetic import nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    return stage_pipeline(
         [
             node(nodes.generate_raw, "params:lattice_synthetic", ["raw_manifest", "true_dag"], name="generate_raw"),
             node(nodes.plot_sample_images, ["raw_manifest", "params:lattice_synthetic"], "sample_images_figure", name="plot_sample_images"),
             node(nodes.plot_stress_strain, ["raw_manifest", "params:lattice_synthetic"], "stress_strain_figure", name="plot_stress_strain"),
         ],
-        namespace="lattice",
-        parameters={"params:lattice_synthetic"},
+        "lattice", "synthetic", {"params:lattice_synthetic"},
     )

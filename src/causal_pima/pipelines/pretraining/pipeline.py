@@ -2,12 +2,13 @@
 
 from kedro.pipeline import Pipeline, node
 
+from causal_pima.pipelines import stage_pipeline
 from causal_pima.pipelines.parameters import stage_parameters
 from causal_pima.pipelines.pretraining import nodes
 
 
 def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
-    return Pipeline(
+    return stage_pipeline(
         [
             node(
                 nodes.pretrain_model,
@@ -16,6 +17,5 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
                 name="pretrain_model",
             ),
         ],
-        namespace=dataset,
-        parameters={**stage_parameters("model", dataset), **stage_parameters("pretraining", dataset)},
+        dataset, "pretraining", {**stage_parameters("model", dataset), **stage_parameters("pretraining", dataset)},
     )
