@@ -14,11 +14,48 @@ from causal_pima.data.scm import BinarySCM
 from causal_pima.evaluation.graphs import equivalence_class_record
 from causal_pima.plots.models import dag_figure
 
+COMPARISON_CAPTION = (
+    "Learned panel: each true feature's matched node (N_j) is shown; edge labels are the learned model's logit changes in "
+    "its own node coding, as in learned_dag.png.\n"
+    "A flipped node's value 1 means its feature's 0, so an edge with exactly one flipped end has the opposite sign in "
+    "feature terms."
+)
+
+
+def node_sign_edges(dag_metrics: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+    """``dag_metrics["learned_edges"]`` (feature names, signs in feature coding) with each strength
+    signed back to the learned nodes' own coding (as in the learned DAG record and its figure): the
+    sign changes when exactly one end's node is flipped (``dag_metrics["matching"]``)."""
+    flipped = {info["feature"]: bool(info["flipped"]) for info in dag_metrics.get("matching", {}).values()}
+    edges = []
+    for a, b, strength in dag_metrics["learned_edges"]:
+        sign = -1.0 if flipped.get(a, False) != flipped.get(b, False) else 1.0
+        edges.append((a, b, sign * float(strength)))
+    return edges
+
+
+def learned_node_labels(dag_metrics: Mapping[str, Any], features: list[str]) -> dict[str, str]:
+    """Feature name -> ``"hue\\n(N0, flipped)"`` / ``"radius\\n(N2)"`` / ``"shift\\n(no node)"``."""
+    node_of = {info["feature"]: (node, bool(info["flipped"])) for node, info in dag_metrics.get("matching", {}).items()}
+    labels = {}
+    for feature in features:
+        if feature in node_of:
+            node, flip = node_of[feature]
+            labels[feature] = f"{feature}\n({node}{', flipped' if flip else ''})"
+        else:
+            labels[feature] = f"{feature}\n(no node)"
+    return labels
+
 
 def dag_comparison_figure(dag_metrics: Mapping[str, Any], true_dag: Mapping[str, Any]) -> Figure:
     """Learned (mapped to feature names) and true DAG side by side; in each, the edges whose
-    direction observational data cannot decide (undirected in its CPDAG) are dashed."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
+    direction observational data cannot decide (undirected in its CPDAG) are dashed.
+
+    The learned panel names each feature's matched node and whether it is flipped, and labels the
+    edges with the learned strengths in the model's own node coding (the numbers of the learned DAG
+    figure, :func:`node_sign_edges`); a caption says so.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
     names = list(true_dag["features"])
     if "learned_edges" not in dag_metrics:
         axes[0].text(0.5, 0.5, "no DAG (free mixture weights)", ha="center", va="center")
@@ -26,11 +63,15 @@ def dag_comparison_figure(dag_metrics: Mapping[str, Any], true_dag: Mapping[str,
     else:
         title = f"learned (SHD {dag_metrics['shd']}, CPDAG SHD {dag_metrics['cpdag_shd']})"
         undetermined = dag_metrics["learned_equivalence_class"]["undetermined_edges"]
-        dag_figure(dag_metrics["learned_edges"], names, title, ax=axes[0], undetermined=undetermined)
+        dag_figure(
+            node_sign_edges(dag_metrics), names, title, ax=axes[0], undetermined=undetermined,
+            node_labels=learned_node_labels(dag_metrics, names),
+        )
     true_scm = BinarySCM.from_config(true_dag["scm"])
     true_class = equivalence_class_record(true_scm.adjacency(), list(true_scm.features))
     dag_figure([tuple(e) for e in true_dag["edges"]], names, "true", ax=axes[1], undetermined=true_class["undetermined_edges"])
-    fig.tight_layout()
+    fig.text(0.5, 0.01, COMPARISON_CAPTION, ha="center", va="bottom", fontsize=7, color="0.25")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -48,7 +89,8 @@ def node_marginals_figure(posteriors: pd.DataFrame, test_set: Mapping[str, np.nd
             ax.hist(test[f"q_{node}"].to_numpy()[truth == value], bins=20, range=(0, 1), alpha=0.6, color=colour, label=f"{feature} = {value}")
         flip = " (flipped)" if matching[node]["flipped"] else ""
         ax.set_title(f"q({node} = 1 | x) vs {feature}{flip}", fontsize=9)
-        ax.set_xlabel("node marginal")
+        ax.set_xlabel(f"q({node} = 1 | x)")
+        ax.set_ylabel("test specimens")
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

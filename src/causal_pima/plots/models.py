@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import networkx as nx
@@ -11,59 +12,116 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 from sklearn.decomposition import PCA
 
+TRAIN_LABEL = "train (epoch mean, modality dropout)"
+VALIDATION_LABEL = "validation (end of epoch, all modalities)"
+TRAIN_VALIDATION_CAPTION = (
+    "Train (solid): mean over the epoch's mini-batches while the weights change, in training mode, with modality dropout "
+    "(part of the specimens encoded from one modality only)\n"
+    "and a sampled latent; validation (dashed): after the epoch, every modality, evaluation mode. The train bound is "
+    "therefore lower by construction: compare epochs, not train with validation."
+)
 
-def training_history_figure(history: pd.DataFrame, title: str) -> Figure:
+
+def integer_epochs(ax) -> None:
+    """Epoch axes tick at whole epochs only."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def edge_legend_label(column: str, node_labels: Sequence[str] | None = None) -> str:
+    """``edge_1_0`` -> ``N1 -> N0`` (or the given labels of node 1 and node 0)."""
+    i, j = (int(v) for v in column.removeprefix("edge_").split("_"))
+    names = node_labels if node_labels is not None else [f"N{k}" for k in range(max(i, j) + 1)]
+    return f"{names[i]} -> {names[j]}"
+
+
+def training_history_figure(history: pd.DataFrame, title: str, node_labels: Sequence[str] | None = None) -> Figure:
     """One panel per loss term (train solid, validation dashed) and, when fitting, the temperature
-    with the edge strengths A_ij by epoch."""
+    with the edge strengths A_ij by epoch.
+
+    A caption under the panels says why the train ELBO sits below the validation ELBO (modality
+    dropout, sampled latents and a running mean in training; none of them in validation).
+    ``node_labels``: names of the nodes in the edge legend (default ``N0, N1, ...``).
+    """
     terms = [c.split("_", 1)[1] for c in history.columns if c.startswith("train_") and c not in ("train_loss", "train_l1")]
     has_tau = "temperature" in history
     n = len(terms) + int(has_tau)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(max(3.4 * n, 9.0), 4.0), squeeze=False)
     for ax, term in zip(axes[0], terms, strict=False):
-        ax.plot(history["epoch"], history[f"train_{term}"], label="train")
+        ax.plot(history["epoch"], history[f"train_{term}"], label=TRAIN_LABEL)
         if f"val_{term}" in history:
-            ax.plot(history["epoch"], history[f"val_{term}"], linestyle="--", label="validation")
-        ax.set_title(term, fontsize=9)
+            ax.plot(history["epoch"], history[f"val_{term}"], linestyle="--", label=VALIDATION_LABEL)
+        ax.set_title(term + (" (higher is better)" if term == "elbo" else ""), fontsize=9)
         ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per specimen", fontsize=8)
+        integer_epochs(ax)
         ax.tick_params(labelsize=7)
-    axes[0, 0].set_ylabel("nats per specimen")
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=6)
     if has_tau:
         ax = axes[0, -1]
         ax.plot(history["epoch"], history["temperature"], color="k", label="temperature")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_title("temperature (black) and edges", fontsize=9)
+        ax.set_ylabel("temperature (black, log scale)", fontsize=8)
+        integer_epochs(ax)
+        ax.tick_params(labelsize=7)
+        ax.set_title("temperature and edge strengths", fontsize=9)
         edge_cols = [c for c in history.columns if c.startswith("edge_") and history[c].abs().max() > 1e-6]
         if edge_cols:
             twin = ax.twinx()
             for c in edge_cols:
-                twin.plot(history["epoch"], history[c], alpha=0.8, label=c.replace("edge_", "A ").replace("_", "->"))
+                twin.plot(history["epoch"], history[c], alpha=0.8, label=edge_legend_label(c, node_labels))
             twin.set_ylabel("edge strength A_ij (logit)", fontsize=8)
+            twin.tick_params(labelsize=7)
             twin.legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.text(0.5, 0.01, TRAIN_VALIDATION_CAPTION, ha="center", va="bottom", fontsize=7, color="0.25")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
-def latent_projection_figure(latent_means: np.ndarray, outcome: np.ndarray, mixture_means: np.ndarray, n_nodes: int) -> Figure:
-    """2-D PCA projection of posterior means, coloured by most likely outcome; mixture means marked."""
+def outcome_label(bits: Sequence[int], matching: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """``"N0=0, N1=1"``; with a node-to-feature ``matching`` (``dag_metrics["matching"]``: node name
+    -> ``{"feature", "flipped"}``), matched nodes are written as their feature's value
+    (``"radius=0, shift=0, hue=1"``; a flipped node's 1 is its feature's 0)."""
+    parts = []
+    for j, bit in enumerate(bits):
+        info = (matching or {}).get(f"N{j}")
+        if info:
+            parts.append(f"{info['feature']}={int(bit) ^ int(bool(info['flipped']))}")
+        else:
+            parts.append(f"N{j}={int(bit)}")
+    return ", ".join(parts)
+
+
+def latent_projection_figure(
+    latent_means: np.ndarray,
+    outcome: np.ndarray,
+    mixture_means: np.ndarray,
+    n_nodes: int,
+    matching: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Figure:
+    """2-D PCA projection of posterior means, coloured by most likely outcome; mixture means marked.
+
+    Legend entries name each outcome by its node values (``N0=0, N1=1, ...``) or, given the
+    evaluation's ``matching`` (``dag_metrics["matching"]``), by the matched features' values.
+    """
     pca = PCA(n_components=2, random_state=0).fit(latent_means)
     points, centres = pca.transform(latent_means), pca.transform(mixture_means)
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = plt.subplots(figsize=(8.5, 5), layout="constrained")
     cmap = plt.get_cmap("tab10" if 2**n_nodes <= 10 else "tab20")
     for k in range(2**n_nodes):
         sel = outcome == k
-        label = format(k, f"0{n_nodes}b")[::-1]  # bit j of k = node j, printed N0 first
-        ax.scatter(points[sel, 0], points[sel, 1], s=4, alpha=0.5, color=cmap(k % cmap.N), label=f"{label} (n={sel.sum()})")
+        bits = [(k >> j) & 1 for j in range(n_nodes)]  # bit j of k = node j
+        label = f"{outcome_label(bits, matching)} (n={int(sel.sum())})"
+        ax.scatter(points[sel, 0], points[sel, 1], s=4, alpha=0.5, color=cmap(k % cmap.N), label=label)
         ax.scatter(centres[k, 0], centres[k, 1], marker="X", s=120, color=cmap(k % cmap.N), edgecolor="k")
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
-    ax.set_title(f"Latent means by most likely outcome (N0..N{n_nodes - 1}); X = mixture means")
-    ax.legend(fontsize=7, markerscale=3, loc="best")
-    fig.tight_layout()
+    ax.set_title("Latent means (PCA) by most likely outcome\nX = mixture means", fontsize=10)
+    ax.legend(fontsize=7, markerscale=3, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="outcome (test specimens)", title_fontsize=7)
     return fig
 
 
@@ -77,8 +135,11 @@ def dag_figure(
     title: str,
     ax=None,
     undetermined: Iterable[Sequence[str]] | None = None,
+    node_labels: Mapping[str, str] | None = None,
 ) -> Figure:
     """Draw a DAG with edge strengths as labels; ``edges`` are ``(from, to, strength)`` name triples.
+
+    ``node_labels``: text drawn in a node instead of its name (e.g. ``"hue\\n(N0, flipped)"``).
 
     ``undetermined``: unordered ``(a, b)`` name pairs whose direction observational data cannot
     decide (undirected in the CPDAG, e.g. ``equivalence_class_record(...)["undetermined_edges"]``).
@@ -98,17 +159,20 @@ def dag_figure(
     dashed = [e for e in graph.edges if frozenset(e) in reversible]
     solid = [e for e in graph.edges if frozenset(e) not in reversible]
     pos = nx.circular_layout(graph)
-    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color="#dde6f5", node_size=1500, edgecolors="k")
-    nx.draw_networkx_labels(graph, pos, ax=ax, font_size=9)
+    labels = {name: (node_labels or {}).get(name, name) for name in graph.nodes}
+    multiline = any("\n" in t for t in labels.values())
+    node_size = 2600 if multiline else 1500
+    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color="#dde6f5", node_size=node_size, edgecolors="k")
+    nx.draw_networkx_labels(graph, pos, ax=ax, labels=labels, font_size=7 if multiline else 9)
 
     def width(e) -> float:
         return 0.8 + 1.2 * min(abs(graph.edges[e]["weight"]), 5.0) / 2.5
 
-    nx.draw_networkx_edges(graph, pos, ax=ax, edgelist=solid, arrows=True, arrowsize=20, width=[width(e) for e in solid], node_size=1500)
+    nx.draw_networkx_edges(graph, pos, ax=ax, edgelist=solid, arrows=True, arrowsize=20, width=[width(e) for e in solid], node_size=node_size)
     if dashed:
         nx.draw_networkx_edges(
             graph, pos, ax=ax, edgelist=dashed, arrows=True, arrowstyle="-", style="dashed",
-            edge_color="tab:gray", width=[width(e) for e in dashed], node_size=1500,
+            edge_color="tab:gray", width=[width(e) for e in dashed], node_size=node_size,
         )
     if any(len(e) > 2 for e in edges):
         nx.draw_networkx_edge_labels(graph, pos, ax=ax, edge_labels={(e[0], e[1]): f"{float(e[2]):+.2f}" for e in edges}, font_size=8)
@@ -126,10 +190,36 @@ def dag_figure(
     return fig
 
 
-def reconstruction_figure(originals: Mapping[str, np.ndarray], reconstructions: Mapping[str, np.ndarray], grid: np.ndarray | None, n: int = 8) -> Figure:
-    """Original vs reconstructed images (two rows) and curves (one panel per specimen)."""
+def curve_axis_labels(grid: np.ndarray | None) -> tuple[str, str]:
+    """``(x label, y label)`` of a curve in physical units, from its grid: the project's two curve
+    kinds are emission spectra over wavelengths in nm (circles, grid within 300..1100) and
+    stress-strain curves over strain (lattice, grid within 0..1, stress in MPa). Any other grid gets
+    neutral labels; pass ``curve_axes`` to the figure functions to name your own curves."""
+    if grid is None or len(grid) == 0:
+        return "curve grid point", "curve value"
+    low, high = float(np.min(grid)), float(np.max(grid))
+    if 300.0 <= low and high <= 1100.0:
+        return "wavelength (nm)", "intensity (a.u.)"
+    if 0.0 <= low and high <= 1.0:
+        return "strain", "stress (MPa)"
+    return "curve grid", "curve value"
+
+
+def reconstruction_figure(
+    originals: Mapping[str, np.ndarray],
+    reconstructions: Mapping[str, np.ndarray],
+    grid: np.ndarray | None,
+    n: int = 8,
+    curve_axes: tuple[str, str] | None = None,
+) -> Figure:
+    """Original vs reconstructed images (two rows) and curves (one panel per specimen).
+
+    Curves are standardised (per grid point, training mean and std); ``curve_axes`` = ``(x label,
+    y label)`` in physical terms, default :func:`curve_axis_labels` of the grid.
+    """
+    x_label, y_label = curve_axes or curve_axis_labels(grid)
     rows = (2 if "image" in originals else 0) + (1 if "curve" in originals else 0)
-    fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.7 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.7 * rows + (0.5 if "curve" in originals else 0.0)), squeeze=False)
     r = 0
     if "image" in originals:
         for i in range(n):
@@ -147,6 +237,8 @@ def reconstruction_figure(originals: Mapping[str, np.ndarray], reconstructions: 
             ax.plot(x, originals["curve"][i], color="k", linewidth=0.8, label="original")
             ax.plot(x, reconstructions["curve"][i], color="tab:orange", linewidth=0.8, label="reconstruction")
             ax.tick_params(labelsize=5)
+            ax.set_xlabel(x_label if grid is not None else "grid point", fontsize=6)
+        axes[r, 0].set_ylabel(f"{y_label.split(' (')[0]}\n(standardised)", fontsize=6)
         axes[r, 0].legend(fontsize=5)
     fig.suptitle("Test specimens: originals and reconstructions (curves standardised)", fontsize=9)
     fig.tight_layout()
@@ -161,14 +253,19 @@ def cross_modal_figure(
     mean_curve: np.ndarray,
     specimen_ids: Sequence,
     n_plot: int = 6,
+    curve_axes: tuple[str, str] | None = None,
 ) -> Figure:
-    """Curves predicted from images against the true curves and the training mean curve, physical units."""
-    fig, axes = plt.subplots(1, n_plot, figsize=(2.4 * n_plot, 2.4), squeeze=False)
+    """Curves predicted from images against the true curves and the training mean curve, physical units.
+
+    ``curve_axes`` = ``(x label, y label)``, default :func:`curve_axis_labels` of the grid.
+    """
+    fig, axes = plt.subplots(1, n_plot, figsize=(2.4 * n_plot, 2.8), squeeze=False)
     if not report.get("available"):
         for ax in axes[0]:
             ax.axis("off")
         axes[0, 0].text(0, 0.5, "the model does not have both an image and a curve modality", fontsize=8)
         return fig
+    x_label, y_label = curve_axes or curve_axis_labels(grid)
     for i, ax in enumerate(axes[0]):
         if i >= len(physical_truth):
             ax.axis("off")
@@ -177,7 +274,9 @@ def cross_modal_figure(
         ax.plot(grid, physical_pred[i], color="tab:red", linewidth=1, label="from image")
         ax.plot(grid, mean_curve, color="0.6", linewidth=1, linestyle="--", label="train mean")
         ax.set_title(f"specimen {specimen_ids[i]}", fontsize=7)
+        ax.set_xlabel(x_label, fontsize=7)
         ax.tick_params(labelsize=6)
+    axes[0, 0].set_ylabel(y_label, fontsize=7)
     axes[0, 0].legend(fontsize=6)
     fig.suptitle(f"Cross-modal prediction (test RMSE {report['rmse']:.3g} vs mean-curve baseline {report['baseline_mean_curve_rmse']:.3g})", fontsize=9)
     fig.tight_layout()
