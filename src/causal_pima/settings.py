@@ -27,6 +27,7 @@ CONFIG_LOADER_ARGS = {
 }
 
 # Hooks of installed plugins (kedro-mlflow) are registered automatically through entry points.
-# Unit tests disable them with DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) (underscore, STACK.md trap 4).
+# Unit tests disable them with DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) (with an underscore;
+# with a dash Kedro silently disables nothing).
 
 HOOKS = (ModelArtifactHook(), ParameterValidationHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook())
