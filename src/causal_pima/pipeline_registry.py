@@ -14,16 +14,26 @@ from __future__ import annotations
 
 import importlib
 import importlib.resources
+from functools import partial, update_wrapper
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines import causal_pima as causal_pima_fit
-from causal_pima.pipelines import circles, data_processing, evaluation, lattice, pretraining
+from causal_pima.pipelines import (
+    circles,
+    data_processing,
+    evaluation,
+    lattice,
+    pretraining,
+    stage_pipeline,
+)
+from causal_pima.pipelines.lattice import nodes as lattice_nodes
+from causal_pima.pipelines.parameters import stage_parameters
 
 PIPELINES_PACKAGE = "causal_pima.pipelines"
 
 # Data sets read from a specimen manifest (the lattice format): name -> fitted with the physics curve
-# expert. Each name gets the pipelines <name>_ingestion and <name> (ingestion, then dataset_pipeline). A new
+# expert (its table and figure; with curve_decoder: neural they are written empty / saying so). Each name gets the pipelines <name>_ingestion and <name> (ingestion, then dataset_pipeline). A new
 # name also needs its parameters (<stage>_<name> groups, README "Your own data set") and the catalog
 # entry <name>.raw_manifest (and <name>.true_dag for evaluation).
 MANIFEST_DATASETS: dict[str, bool] = {"lattice": True}
@@ -54,6 +64,17 @@ def ingestion_pipeline(dataset: str) -> Pipeline:
         outputs={name: f"{dataset}.{name.removeprefix('lattice.')}" for name in pipeline.outputs()},
         parameters={"params:lattice_ingestion"},
         namespace=dataset,
+    )
+
+
+def n_nodes_check_pipeline(dataset: str) -> Pipeline:
+    """``<dataset>.ingestion.check_n_nodes``: right after ingestion, before any training, stops when
+    ``causal_pima_<dataset>.prior.n_nodes`` is null and the manifest has no label columns."""
+    key = stage_parameters("causal_pima", dataset)["params:causal_pima"]
+    check = update_wrapper(partial(lattice_nodes.check_n_nodes, params_name=key.removeprefix("params:")), lattice_nodes.check_n_nodes)
+    return stage_pipeline(
+        [node(check, ["features", "params:causal_pima"], None, name="check_n_nodes")],
+        dataset, "ingestion", {"params:causal_pima": key},
     )
 
 
@@ -94,5 +115,5 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["__default__"] = circles.create_pipeline() + dataset_pipeline("circles")
     for dataset, physics in MANIFEST_DATASETS.items():
         pipelines[f"{dataset}_ingestion"] = ingestion_pipeline(dataset)
-        pipelines[dataset] = pipelines[f"{dataset}_ingestion"] + dataset_pipeline(dataset, physics=physics)
+        pipelines[dataset] = pipelines[f"{dataset}_ingestion"] + n_nodes_check_pipeline(dataset) + dataset_pipeline(dataset, physics=physics)
     return pipelines

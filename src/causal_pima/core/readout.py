@@ -50,23 +50,36 @@ def model_from_pretrained(
     return CausalPIMA.from_pretrained(pretrained_model, prior, PhysicsConfig.from_values(base))
 
 
-def resolve_n_nodes(prior_params: Mapping[str, Any], train_set: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def resolve_n_nodes(
+    prior_params: Mapping[str, Any], train_set: Mapping[str, np.ndarray], params_name: str = "causal_pima"
+) -> dict[str, Any]:
     """The prior parameters with ``n_nodes`` filled in: an explicit value wins; ``null`` takes the number
     of label columns of the data set (one binary node per labelled feature; only the count is read).
+
+    ``params_name``: the parameter group the message names (``causal_pima_mydata``). An explicit
+    ``n_nodes`` that differs from the number of label columns is logged as a WARNING (evaluation then
+    counts unmatched features at chance, or leaves extra nodes out).
 
     Raises:
         ValueError: ``n_nodes`` is null and the data set has no label columns.
     """
     prior_params = dict(prior_params)
-    if prior_params.get("n_nodes") is not None:
-        return prior_params
     label_names = train_set.get("label_names")
-    if label_names is None or len(label_names) == 0:
+    n_labels = 0 if label_names is None else len(label_names)
+    if prior_params.get("n_nodes") is not None:
+        if n_labels and int(prior_params["n_nodes"]) != n_labels:
+            logger.warning(
+                "%s.prior.n_nodes = %d but the data set has %d label columns %s: evaluation matches at most "
+                "min(n_nodes, labels) features", params_name, int(prior_params["n_nodes"]), n_labels, [str(n) for n in label_names],
+            )
+        return prior_params
+    if not n_labels:
         raise ValueError(
-            "causal_pima.prior.n_nodes is null and the data set has no label columns to count: "
-            "set causal_pima.prior.n_nodes (the number of binary features to discover) in the parameters"
+            f"{params_name}.prior.n_nodes is null and the data set has no label columns to count: "
+            f"set {params_name}.prior.n_nodes (the number of binary features to discover) in the parameters "
+            f"(e.g. --params {params_name}.prior.n_nodes=3)"
         )
-    prior_params["n_nodes"] = int(len(label_names))
+    prior_params["n_nodes"] = int(n_labels)
     logger.info("n_nodes = %d, one node per labelled feature %s", prior_params["n_nodes"], [str(n) for n in label_names])
     return prior_params
 

@@ -269,3 +269,92 @@ def true_dag_record(scm: BinarySCM, configuration: str) -> dict[str, object]:
         "edges": [list(edge) for edge in scm.edges()],
         "scm": scm.to_config(),
     }
+
+
+def validated_true_dag(record: object, source: str) -> tuple[tuple[str, ...], list[tuple[str, str]], BinarySCM | None]:
+    """Check a ground-truth DAG file's content: ``(features, edges, scm)``, ``scm`` None for a graph-only file.
+
+    Two layouts are accepted (README "Your own data set"): the full record of :func:`true_dag_record`
+    (``features``, ``edges`` and ``scm``, the conditional probability tables), or a graph only:
+    ``{"features": [...], "edges": [[parent, child], ...]}``. With ``scm`` given, its graph wins and
+    ``features`` / ``edges``, when present, must agree with it.
+
+    Args:
+        record: the loaded JSON / YAML content.
+        source: how the messages name the file (catalog entry and path).
+
+    Raises:
+        ValueError: ``"ground-truth DAG <source>: <problem>"`` for a record that is not a mapping,
+            missing or duplicate features, a malformed edge (not ``[parent, child]``), an edge naming
+            an unknown feature, a self-loop, a duplicate edge, a cycle, or invalid tables.
+    """
+
+    def fail(problem: str) -> ValueError:
+        return ValueError(f"ground-truth DAG {source}: {problem}")
+
+    if not isinstance(record, Mapping):
+        raise fail(f"expected a mapping with 'features' and 'edges' (and optionally 'scm'), got {type(record).__name__}")
+    scm = None
+    if record.get("scm") is not None:
+        try:
+            scm = BinarySCM.from_config(record["scm"])
+        except (ValueError, TypeError, AttributeError) as error:
+            raise fail(f"invalid 'scm' tables: {error}") from None
+    if "features" not in record and scm is None:
+        raise fail("no 'features' list (expected {\"features\": [...], \"edges\": [[parent, child], ...]})")
+    features = record.get("features", list(scm.features) if scm is not None else None)
+    if isinstance(features, str) or not isinstance(features, Sequence) or not features:
+        raise fail(f"'features' must be a non-empty list of feature names, got {features!r}")
+    features = tuple(str(f) for f in features)
+    duplicates = sorted({f for f in features if features.count(f) > 1})
+    if duplicates:
+        raise fail(f"duplicate features {duplicates}")
+    raw_edges = record.get("edges", scm.edges() if scm is not None else [])
+    if raw_edges is None or isinstance(raw_edges, str | Mapping) or not isinstance(raw_edges, Sequence):
+        raise fail(f"'edges' must be a list of [parent, child] pairs, got {raw_edges!r}")
+    edges: list[tuple[str, str]] = []
+    for position, edge in enumerate(raw_edges):
+        if isinstance(edge, str | Mapping) or not isinstance(edge, Sequence) or len(edge) != 2 or not all(isinstance(e, str) for e in edge):
+            raise fail(f"malformed edge #{position} {edge!r}: expected [parent, child], two feature names")
+        parent, child = edge
+        unknown = [name for name in (parent, child) if name not in features]
+        if unknown:
+            raise fail(f"edge {parent} -> {child} names unknown feature(s) {unknown}; features: {list(features)}")
+        if parent == child:
+            raise fail(f"edge {parent} -> {child} is a self-loop")
+        if (parent, child) in edges:
+            raise fail(f"duplicate edge {parent} -> {child}")
+        edges.append((parent, child))
+    graph = nx.DiGraph(edges)
+    graph.add_nodes_from(features)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle is not None:
+        raise fail("the graph has a cycle: " + " -> ".join([e[0] for e in cycle] + [cycle[0][0]]))
+    if scm is not None:
+        if set(features) != set(scm.features):
+            raise fail(f"'features' {list(features)} differ from the features of 'scm' {list(scm.features)}")
+        if set(edges) != set(scm.edges()):
+            raise fail(f"'edges' {[list(e) for e in edges]} differ from the parents in 'scm' {[list(e) for e in scm.edges()]}")
+        return scm.features, scm.edges(), scm
+    return features, edges, None
+
+
+def scm_from_labels(features: Sequence[str], edges: Sequence[tuple[str, str]], labels: np.ndarray, prior: float = 1.0) -> BinarySCM:
+    """A :class:`BinarySCM` on a known graph with tables estimated from 0/1 ``labels`` ``[N, m]``
+    (columns in ``features`` order): ``P(f = 1 | c) = (n_1(c) + prior) / (n(c) + 2 prior)`` (Laplace)."""
+    features = list(features)
+    parents = {f: [p for p, c in edges if c == f] for f in features}
+    values = np.asarray(labels, dtype=np.int64)
+    tables = {}
+    for j, feature in enumerate(features):
+        configuration = np.zeros(len(values), dtype=np.int64)
+        for i, parent in enumerate(parents[feature]):
+            configuration += values[:, features.index(parent)] << i
+        size = 2 ** len(parents[feature])
+        ones = np.bincount(configuration, weights=values[:, j], minlength=size)
+        totals = np.bincount(configuration, minlength=size)
+        tables[feature] = ((ones + prior) / (totals + 2.0 * prior)).tolist()
+    return BinarySCM(parents, tables)

@@ -390,6 +390,7 @@ def prepare_specimens(
     counts = pd.Series([i for i in ids if i]).value_counts()
 
     accepted_rows, accepted_images, accepted_curves, rejected = [], [], [], []
+    n_colour = 0  # RGB(A) images made greyscale (channels: 1)
     for row, specimen_id in enumerate(ids):
         record = manifest.iloc[row]
         image_file = _joined(folder, record.get("image", f"<image of {specimen_id}>"))
@@ -404,7 +405,9 @@ def prepare_specimens(
                 )
             for column in label_columns:
                 _label_value(record[column], column, manifest_name)
-            image = _prepared_image(_image_of(images, specimen_id, config), config, image_file)
+            raw_image = _image_of(images, specimen_id, config)
+            n_colour += int(config.channels == 1 and len(np.shape(raw_image)) == 3 and np.shape(raw_image)[2] in (3, 4))
+            image = _prepared_image(raw_image, config, image_file)
             curve = _prepared_curve(curves.get(specimen_id), record, grid, config, curve_file)
         except _Problem as problem:
             error = SpecimenError(specimen_id or None, problem.file or "", problem.problem)
@@ -417,6 +420,10 @@ def prepare_specimens(
         accepted_images.append(image)
         accepted_curves.append(curve)
 
+    if n_colour:
+        logger.info(
+            "%d RGB images converted to greyscale (channels: 1); set lattice_ingestion.channels: 3 to keep colour", n_colour
+        )
     rejected_table = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
     if not accepted_rows:
         raise SpecimenError(

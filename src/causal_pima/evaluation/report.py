@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from causal_pima.core.outcomes import node_name, node_names, outcome_index
-from causal_pima.data.scm import BinarySCM
+from causal_pima.data.scm import BinarySCM, scm_from_labels, validated_true_dag
 from causal_pima.evaluation.clustering import (
     UNMATCHED_FEATURE_ACCURACY,
     clustering_scores,
@@ -68,10 +68,41 @@ def split_node_marginals(posteriors: pd.DataFrame, n_nodes: int, split: str = "t
     return rows[[f"q_{name}" for name in node_names(n_nodes)]].to_numpy(), rows["outcome"].to_numpy()
 
 
-def graph_metrics(learned_dag: Mapping[str, Any], matching, true_scm: BinarySCM) -> dict[str, Any]:
+# where the true interventional distributions of ``interventional_tv`` come from (the report's
+# ``interventional_tv_source``): the ground-truth file's tables, tables estimated from the test labels
+# on the true graph (a graph-only file), or none (``interventional_tv`` is null)
+TV_SOURCES = ("tables", "estimated_from_labels", "unavailable")
+
+
+def truth_for_evaluation(
+    true_dag: Mapping[str, Any], labels_for: Any = None, source: str = "true_dag"
+) -> tuple[BinarySCM, str]:
+    """The true SCM of a ground-truth DAG record and where its tables come from (:data:`TV_SOURCES`).
+
+    A record with ``scm`` tables is used as it is (``"tables"``, the circles and lattice stand-ins).
+    A graph-only record (``{"features": [...], "edges": [[parent, child], ...]}``) gets tables
+    estimated from labels (``"estimated_from_labels"``) when ``labels_for`` (a function of the feature
+    names returning ``[N, m]`` 0/1 labels, or None) gives them, else fair-coin placeholder tables whose
+    interventional TV is not reported (``"unavailable"``). The graph metrics use the graph only.
+    """
+    features, edges, scm = validated_true_dag(true_dag, source)
+    if scm is not None:
+        return scm, "tables"
+    labels = labels_for(features) if labels_for is not None else None
+    if labels is not None and len(labels):
+        return scm_from_labels(features, edges, labels), "estimated_from_labels"
+    return scm_from_labels(features, edges, np.zeros((0, len(features)))), "unavailable"
+
+
+def graph_metrics(learned_dag: Mapping[str, Any], matching, true_scm: BinarySCM, tv_source: str = "tables") -> dict[str, Any]:
     """SHD (and its split), CPDAG SHD, precision/recall/F1, interventional TV and the Markov
     equivalence classes of the learned graph mapped to feature space (over all true features:
-    :func:`~causal_pima.evaluation.map_learned_graph` makes an unmatched feature a fair coin)."""
+    :func:`~causal_pima.evaluation.map_learned_graph` makes an unmatched feature a fair coin).
+
+    ``tv_source`` (:data:`TV_SOURCES`) is stored as ``interventional_tv_source``; with
+    ``"unavailable"`` the interventional TV is null (the true tables are unknown)."""
+    if tv_source not in TV_SOURCES:
+        raise ValueError(f"tv_source must be one of {TV_SOURCES}, got {tv_source!r}")
     names = list(true_scm.features)
     parents, tables = learned_tables(learned_dag)
     learned_scm = map_learned_graph(parents, tables, matching, names)
@@ -79,14 +110,15 @@ def graph_metrics(learned_dag: Mapping[str, Any], matching, true_scm: BinarySCM)
     true_adj = true_scm.adjacency()
     strengths = signed_edges(np.asarray(learned_dag["adjacency"]), matching)
     learned_edges = [[names[i], names[j], float(strengths[i, j])] for i, j in zip(*np.nonzero(pred_adj), strict=True)]
-    tv = interventional_tv(learned_scm, true_scm)
+    tv = interventional_tv(learned_scm, true_scm) if tv_source != "unavailable" else None
     return {
         "shd": int(shd(true_adj, pred_adj)),
         "cpdag_shd": int(cpdag_shd(true_adj, pred_adj)),
         **shd_decomposition(true_adj, pred_adj),
         **{k: float(v) for k, v in edge_scores(true_adj, pred_adj).items()},
-        "interventional_tv": float(tv["mean"]),
-        "interventional_tv_per_intervention": {k: float(v) for k, v in tv["per_intervention"].items()},
+        "interventional_tv": float(tv["mean"]) if tv is not None else None,
+        "interventional_tv_per_intervention": {k: float(v) for k, v in tv["per_intervention"].items()} if tv is not None else {},
+        "interventional_tv_source": tv_source,
         "learned_edges": learned_edges,
         "true_edges": [list(e) for e in true_scm.edges()],
         "learned_equivalence_class": equivalence_class_record(pred_adj, names),
@@ -111,18 +143,20 @@ def discovery_metrics(
     learned_dag: Mapping[str, Any],
     labels: np.ndarray,
     true_scm: BinarySCM,
+    tv_source: str = "tables",
 ) -> dict[str, Any]:
     """Feature, cluster and graph recovery from test-split node marginals ``[N, d]`` and outcomes ``[N]``.
 
     Every headline metric is over all ``m`` true features (``labels`` is ``[N, m]``); see
     :data:`UNMATCHED_FEATURE_CONVENTION`, stored in the report as ``unmatched_feature_convention``.
-    When ``d != m`` the report's ``warnings`` say so and a WARNING is logged.
+    When ``d != m`` the report's ``warnings`` say so and a WARNING is logged. ``tv_source``: see
+    :func:`graph_metrics`.
     """
     names = list(true_scm.features)
     matching = match_nodes(node_marginals, labels)
     accuracy = node_accuracy(node_marginals, labels, matching, feature_names=names)
     has_dag = learned_dag.get("conditional_probability_tables") is not None
-    graph = graph_metrics(learned_dag, matching, true_scm) if has_dag else {"true_edges": [list(e) for e in true_scm.edges()]}
+    graph = graph_metrics(learned_dag, matching, true_scm, tv_source) if has_dag else {"true_edges": [list(e) for e in true_scm.edges()]}
     n_nodes, n_features = int(np.shape(node_marginals)[1]), len(names)
     warnings = []
     if n_nodes < n_features:

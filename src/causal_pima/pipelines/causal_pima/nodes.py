@@ -154,14 +154,29 @@ def plot_reconstructions(fitted_model: CausalPIMA, test_set: Mapping[str, np.nda
     )
 
 
+NO_PHYSICS = "no physics expert (curve_decoder: neural)"
+
+
 def physics_parameters(fitted_model: CausalPIMA) -> pd.DataFrame:
-    """Learned physical parameters of every outcome's curve law (one row per joint outcome)."""
+    """Learned physical parameters of every outcome's curve law (one row per joint outcome).
+
+    A model without the physics curve expert (``curve_decoder: neural``) gives an empty table (header
+    ``outcome, note``) and an INFO line instead of an error, so the rest of the path still runs.
+    """
+    if fitted_model.physics is None:
+        logger.info("physics_parameters: %s; the table is empty", NO_PHYSICS)
+        return pd.DataFrame(columns=["outcome", "note"])
     return physics_parameter_table(fitted_model)
 
 
 @torch.no_grad()
 def plot_physics_curves(fitted_model: CausalPIMA, train_set: Mapping[str, np.ndarray], posteriors: pd.DataFrame) -> Figure:
-    """Each outcome's fitted law over the training curves assigned to it (physical units)."""
+    """Each outcome's fitted law over the training curves assigned to it (physical units); a model
+    without the physics expert gets a figure saying so."""
+    if fitted_model.physics is None:
+        fig = Figure(figsize=(6, 2))
+        fig.text(0.5, 0.5, f"{NO_PHYSICS}:\nno per-outcome curve laws to show", ha="center", va="center")
+        return fig
     require_physics(fitted_model)
     names = node_names(fitted_model.config.n_nodes)
     titles = [",".join(f"{n}={b}" for n, b in zip(names, bits, strict=True)) for bits in fitted_model.outcomes.long().tolist()]

@@ -7,6 +7,7 @@ The report is assembled by :mod:`causal_pima.evaluation.report` from the model r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,7 @@ from causal_pima.core.readout import (
     has_cross_modal,
     model_metrics,
 )
-from causal_pima.data.scm import BinarySCM
+from causal_pima.data.scm import validated_true_dag
 from causal_pima.evaluation.report import (
     UNMATCHED_FEATURE_CONVENTION,
     cross_modal_summary,
@@ -33,6 +34,7 @@ from causal_pima.evaluation.report import (
     scalar_metrics,
     split_node_marginals,
     true_labels,
+    truth_for_evaluation,
 )
 from causal_pima.model_input import specimen_tensors
 from causal_pima.plots import (
@@ -42,6 +44,8 @@ from causal_pima.plots import (
     node_marginals_figure,
 )
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "UNMATCHED_FEATURE_CONVENTION",
     "cross_modal_report",
@@ -50,7 +54,28 @@ __all__ = [
     "plot_dag_comparison",
     "plot_do_grid",
     "plot_node_marginals",
+    "validate_true_dag",
 ]
+
+
+def true_dag_source(dataset: str) -> str:
+    """How messages name a data set's ground-truth DAG file (its catalog entry)."""
+    return f"'{dataset}.true_dag' (the file of that catalog entry, e.g. data/01_raw/{dataset}/true_dag.json)"
+
+
+def validate_true_dag(true_dag: Mapping[str, Any], dataset: str = "circles") -> None:
+    """Check the ground-truth DAG file before any training (the first node of the data set's path).
+
+    Accepts the full record (``features``, ``edges``, ``scm`` tables) or a graph only
+    (``{"features": [...], "edges": [[parent, child], ...]}``); raises ``ValueError`` naming the
+    catalog entry and the problem (unknown feature, cycle, malformed edge...).
+    """
+    features, edges, scm = validated_true_dag(true_dag, true_dag_source(dataset))
+    logger.info(
+        "ground-truth DAG %s.true_dag: %d features, %d edges, %s",
+        dataset, len(features), len(edges),
+        "with probability tables" if scm is not None else "graph only (interventional TV estimated from the test labels)",
+    )
 
 
 def cross_modal_report(fitted_model: CausalPIMA, test_set: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], np.ndarray]:
@@ -94,9 +119,16 @@ def evaluate_fit(
     own diagnostics (collapse, physics expert worse than the mean curve) so that no failure hides
     behind a headline number.
     """
-    true_scm = BinarySCM.from_config(true_dag["scm"])
+    def labels_for(features):
+        if "label_names" not in test_set or not len(test_set["label_names"]):
+            return None
+        names = [str(n) for n in test_set["label_names"]]
+        return test_set["labels"][:, [names.index(f) for f in features]] if set(features) <= set(names) else None
+
+    # a graph-only truth file: tables estimated from the test labels (interventional_tv_source says which)
+    true_scm, tv_source = truth_for_evaluation(true_dag, labels_for, "true_dag")
     marginals, outcome = split_node_marginals(posteriors, len(learned_dag["node_names"]))
-    discovery = discovery_metrics(marginals, outcome, learned_dag, true_labels(test_set, true_scm), true_scm)
+    discovery = discovery_metrics(marginals, outcome, learned_dag, true_labels(test_set, true_scm), true_scm, tv_source)
     model = model_metrics(fitted_model, specimen_tensors(test_set, fitted_model.modalities))
     metrics = evaluation_report(discovery, model, learned_dag, cross_modal)
     mlflow_metrics = {f"eval.{k}": {"step": 0, "value": v} for k, v in scalar_metrics(metrics).items()}
@@ -105,6 +137,10 @@ def evaluate_fit(
 
 def plot_dag_comparison(dag_metrics: Mapping[str, Any], true_dag: Mapping[str, Any]) -> Figure:
     """Learned (mapped to feature names) and true DAG side by side; undetermined edges dashed."""
+    if true_dag.get("scm") is None:  # a graph-only truth: the figure reads the graph of an SCM record
+        features, edges, _ = validated_true_dag(true_dag, "true_dag")
+        placeholder = {f: {"parents": [p for p, c in edges if c == f], "p_one": [0.5] * 2 ** sum(c == f for _, c in edges)} for f in features}
+        true_dag = {"features": list(features), "edges": [list(e) for e in edges], "scm": placeholder}
     return dag_comparison_figure(dag_metrics, true_dag)
 
 

@@ -1,5 +1,7 @@
 """``evaluation``: one modular pipeline per data set (namespace = data set name)."""
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines import stage_pipeline
@@ -7,8 +9,12 @@ from causal_pima.pipelines.evaluation import nodes
 
 
 def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
+    """Evaluation of one data set; ``validate_true_dag`` reads only the ground-truth file, so it runs
+    among the first nodes of the path (before any training) and stops a malformed file early."""
+    validate = update_wrapper(partial(nodes.validate_true_dag, dataset=dataset), nodes.validate_true_dag)
     return stage_pipeline(
         [
+            node(validate, "true_dag", None, name="validate_true_dag"),
             node(nodes.cross_modal_report, ["fitted_model", "test_set"], ["cross_modal", "cross_modal_curves"], name="cross_modal_report"),
             node(nodes.plot_cross_modal, ["cross_modal", "cross_modal_curves", "test_set"], "cross_modal_figure", name="plot_cross_modal"),
             node(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from causal_pima.core.readout import resolve_n_nodes
 from causal_pima.data.specimens import ingest_specimens
 
 logger = logging.getLogger(__name__)
@@ -54,3 +55,13 @@ def ingest(
         float(specimens["strain_grid"][-1]),
     )
     return raw_specimens, labels, rejected
+
+
+def check_n_nodes(features: pd.DataFrame, causal_pima_params: Mapping[str, Any], params_name: str = "causal_pima_lattice") -> None:
+    """Before any training: ``<params_name>.prior.n_nodes`` is set, or the manifest has label columns to count.
+
+    Raises:
+        ValueError: naming ``<params_name>.prior.n_nodes`` when it is null and there are no label columns.
+    """
+    label_names = np.array([c for c in features.columns if c != "specimen_id"], dtype=str)
+    resolve_n_nodes(dict(causal_pima_params).get("prior") or {}, {"label_names": label_names}, params_name)
