@@ -3,6 +3,12 @@
 A versioned dataset cannot be wrapped in kedro-mlflow's ``MlflowArtifactDataset`` when it comes
 from a dataset factory (the wrapper gives the inner dataset its own save version, which Kedro
 rejects), so the checkpoint file that the catalog has just written is logged here instead.
+
+A fitted model (``{dataset}.fitted_model``) is also logged as an MLflow model named
+``causal_pima_<dataset>`` (pyfunc, :mod:`causal_pima.mlflow_model`): ``mlflow.pyfunc.load_model(
+"runs:/<run id>/causal_pima_<dataset>")``. kedro-mlflow's ``MlflowModelTrackingDataset`` does not fit
+here: it would replace the versioned local checkpoint that the later nodes load, and its load returns
+the pyfunc wrapper rather than the ``CausalPIMA`` the nodes need.
 """
 
 from __future__ import annotations
@@ -43,4 +49,15 @@ class ModelArtifactHook:
         if not path.exists():
             logger.warning("model dataset %s was saved but %s does not exist; not logged to MLflow", dataset_name, path)
             return
-        mlflow.log_artifact(str(path), artifact_path=f"model/{dataset_name.split('.')[0]}")
+        data_set = dataset_name.split(".")[0]
+        mlflow.log_artifact(str(path), artifact_path=f"model/{data_set}")
+        if dataset_name.endswith(".fitted_model"):
+            from causal_pima.mlflow_model import log_fitted_model
+
+            try:
+                log_fitted_model(path, name=f"causal_pima_{data_set}")
+            except Exception as exc:  # the local checkpoint is saved: a failed MLflow model must not end the run
+                logger.warning("could not log %s as an MLflow model (%s); the checkpoint is under model/%s", dataset_name, exc, data_set)
+                return
+            logger.info("logged the fitted model as an MLflow model: mlflow.pyfunc.load_model(%r)",
+                        f"runs:/{mlflow.active_run().info.run_id}/causal_pima_{data_set}")

@@ -82,6 +82,24 @@ def test_default_run_writes_metrics_figures_and_an_mlflow_run(project):
     assert {"figures", "dag", "model", "metrics"} <= artifacts
     model_files = [a.path for a in client.list_artifacts(run.info.run_id, "model/circles")]
     assert "model/circles/fitted_model.pt" in model_files
+    # ... and an MLflow model that pyfunc loads and that predicts node probabilities (README "Reload the model")
+    import numpy as np
+
+    from causal_pima.core.model import CausalPIMA
+    from causal_pima.mlflow_model import specimen_frame
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    try:
+        loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/causal_pima_circles")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    model = loaded.unwrap_python_model().model
+    assert isinstance(model, CausalPIMA)
+    curves = np.random.default_rng(0).normal(size=(3, model.config.curve_length))
+    prediction = loaded.predict(specimen_frame(curves=curves))
+    q = prediction.filter(like="q_N").to_numpy()
+    assert q.shape == (3, model.config.n_nodes) and ((q >= 0) & (q <= 1)).all()
 
 
 @pytest.mark.slow
