@@ -56,6 +56,19 @@ def kmeans_clusters(latents: np.ndarray, n_clusters: int, seed: int = 0) -> np.n
     return _relabel_by_first_appearance(kmeans.fit_predict(latents))
 
 
+def _fine_kmeans(
+    latents: np.ndarray, n_clusters: int, oversample: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-means with ``oversample * n_clusters`` clusters (capped at N): labels ``[N]``, centres ``[M, D]``."""
+    if oversample < 1:
+        raise ValueError(f"oversample must be >= 1, got {oversample}")
+    n_fine = min(oversample * n_clusters, latents.shape[0])
+    if n_fine < n_clusters:
+        raise ValueError(f"need at least {n_clusters} points to form {n_clusters} clusters")
+    kmeans = KMeans(n_clusters=n_fine, n_init=KMEANS_N_INIT, random_state=seed)
+    return kmeans.fit_predict(latents), kmeans.cluster_centers_
+
+
 def overcluster_and_merge(
     latents: np.ndarray, n_clusters: int, oversample: int = 3, seed: int = 0
 ) -> np.ndarray:
@@ -80,17 +93,11 @@ def overcluster_and_merge(
         int64 labels ``[N]`` in ``0..K-1``.
     """
     latents = np.asarray(latents, dtype=np.float64)
-    if oversample < 1:
-        raise ValueError(f"oversample must be >= 1, got {oversample}")
-    n_fine = min(oversample * n_clusters, latents.shape[0])
-    if n_fine < n_clusters:
-        raise ValueError(f"need at least {n_clusters} points to form {n_clusters} clusters")
-    kmeans = KMeans(n_clusters=n_fine, n_init=KMEANS_N_INIT, random_state=seed)
-    fine_labels = kmeans.fit_predict(latents)
-    if n_fine == n_clusters:
+    fine_labels, centres = _fine_kmeans(latents, n_clusters, oversample, seed)
+    if len(centres) == n_clusters:
         return _relabel_by_first_appearance(fine_labels)
     merge = AgglomerativeClustering(n_clusters=n_clusters, linkage="average")
-    centre_to_cluster = merge.fit_predict(kmeans.cluster_centers_)  # [n_fine]
+    centre_to_cluster = merge.fit_predict(centres)  # [n_fine]
     return _relabel_by_first_appearance(centre_to_cluster[fine_labels])
 
 
@@ -155,16 +162,11 @@ def overcluster_and_merge_at_gaps(
     Args and returns as :func:`overcluster_and_merge`.
     """
     latents = np.asarray(latents, dtype=np.float64)
-    if oversample < 1:
-        raise ValueError(f"oversample must be >= 1, got {oversample}")
-    n_fine = min(oversample * n_clusters, latents.shape[0])
-    if n_fine < n_clusters:
-        raise ValueError(f"need at least {n_clusters} points to form {n_clusters} clusters")
-    kmeans = KMeans(n_clusters=n_fine, n_init=KMEANS_N_INIT, random_state=seed)
-    fine_labels = kmeans.fit_predict(latents)
+    fine_labels, centres = _fine_kmeans(latents, n_clusters, oversample, seed)
+    n_fine = len(centres)
     if n_fine == n_clusters:
         return _relabel_by_first_appearance(fine_labels)
-    distances = density_gap_distances(latents, fine_labels, kmeans.cluster_centers_)
+    distances = density_gap_distances(latents, fine_labels, centres)
     tree = linkage(squareform(distances, checks=False), method="single")
     centre_to_cluster = fcluster(tree, n_clusters, criterion="maxclust") - 1  # [n_fine]
     if np.unique(centre_to_cluster).size != n_clusters:
