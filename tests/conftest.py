@@ -1,8 +1,14 @@
-"""Suite-wide test hygiene."""
+"""Suite-wide fixtures: MLflow hygiene and a temporary copy of the project for Kedro sessions."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +24,24 @@ def no_mlflow_run_left_active():
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A copy of the project's conf and src in ``tmp_path`` with MLflow pointed at a temporary store.
+
+    A Kedro session on it writes data/, mlflow.db and mlartifacts/ inside ``tmp_path`` (the
+    catalog's relative paths resolve against the project root), never into the real project.
+    """
+    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    mlflow_conf = yaml.safe_load((ROOT / "conf" / "base" / "mlflow.yml").read_text())
+    mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow_conf["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(tmp_path / "mlartifacts")
+    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    return tmp_path

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from causal_pima import pipeline_registry
-from tests.test_registry import _run, project  # noqa: F401  (the temporary project copy)
+from tests.test_registry import (
+    _run,  # the project copy is the `project` fixture of tests/conftest.py
+)
 
 PARAMETERS = """
 mydata_overrides:

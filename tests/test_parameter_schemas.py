@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
@@ -209,23 +208,6 @@ def test_a_data_set_s_overrides_name_only_shared_stages(defaults):
 
 
 # ---------------------------------------------------------------------------- in a Kedro session
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A copy of the project's conf with MLflow pointed at a temporary store (as tests/pipelines/test_kedro_session.py)."""
-    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    mlflow_conf = yaml.safe_load((ROOT / "conf" / "base" / "mlflow.yml").read_text())
-    mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow_conf["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(tmp_path / "mlartifacts")
-    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    return tmp_path
-
-
 def test_a_session_with_an_invalid_parameter_stops_before_writing_anything(project):
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project

@@ -8,11 +8,9 @@ fail there with ``ImportError`` although ``kedro registry list`` (everything loa
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
 from kedro.pipeline import Pipeline
@@ -66,23 +64,6 @@ def test_the_cli_registry_shows_exactly_the_names_that_resolve(lazy_registry):
 
 
 # ---------------------------------------------------------------------------- real session runs
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A copy of the project's conf with MLflow pointed at a temporary store (as tests/pipelines/test_kedro_session.py)."""
-    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    mlflow_conf = yaml.safe_load((ROOT / "conf" / "base" / "mlflow.yml").read_text())
-    mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow_conf["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(tmp_path / "mlartifacts")
-    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    return tmp_path
-
-
 def _run(project: Path, name: str, runtime_params: dict) -> None:
     from kedro.framework.session import KedroSession
 

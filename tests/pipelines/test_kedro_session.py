@@ -8,13 +8,9 @@ MLflow at a temporary sqlite store: the tests never touch the working tree's dat
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # runtime parameters as `kedro run --params` would pass them (nested dicts, merged into parameters)
 TINY = {
@@ -22,22 +18,6 @@ TINY = {
     "pretraining": {"epochs": 3},
     "causal_pima": {"epochs": 2, "structure": {"steps": 100}},
 }
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    mlflow_conf = yaml.safe_load((ROOT / "conf" / "base" / "mlflow.yml").read_text())
-    mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow_conf["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(tmp_path / "mlartifacts")
-    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    return tmp_path
 
 
 def _run(project: Path, pipeline: str | None = None, extra: dict | None = None) -> None:
