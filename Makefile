@@ -1,6 +1,7 @@
 # Two commands for a fresh machine with Python 3.11 (see README):
 #   make run    install into .venv if needed, then run the default end-to-end job (kedro run)
 #   make test   install into .venv (with test extras) if needed, then run the test suite
+#   make notebook  install the notebook extra (Jupyter), then start `kedro jupyter lab` (run `make run` first)
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,11 +12,11 @@ export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYTHONHASHSEED := 0
 
-.PHONY: install run test benchmark viz mlflow-ui clean
+.PHONY: install run test notebook benchmark viz mlflow-ui clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	# torch is pinned in pyproject.toml (torch==2.13.0): never pulls a CUDA build on a CPU machine
+	# torch==2.13.0 from the configured index: on Linux PyPI that is the CUDA build (README "PyTorch: CPU build, GPU")
 	$(BIN)/python -m pip install -e ".[test]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -27,6 +28,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+
+notebook: install
+	$(BIN)/python -m pip install -e ".[test,notebook]"
+	$(BIN)/kedro jupyter lab
 
 benchmark: install
 	$(BIN)/kedro run --pipelines benchmark
