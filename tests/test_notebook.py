@@ -1,17 +1,15 @@
 """The demo notebook runs, cell by cell, against a tiny completed Kedro run (smoke test, issue 11 item 6).
 
 The notebook reads the latest run's outputs through the Kedro catalog; here the run is a tiny
-``kedro run`` in a copy of the project (conf/ and pyproject.toml; the package is the installed one),
-with MLflow tracking off and tiny networks so that it takes a few seconds.
+``kedro run`` (tiny networks, a few seconds) in a copy of the project with its own MLflow store
+(the ``project`` fixture of conftest.py).
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import matplotlib
 import pytest
-import yaml
 
 from causal_pima import project_path
 
@@ -25,21 +23,12 @@ TINY = {
 }
 
 
-def _project(tmp_path: Path, monkeypatch) -> Path:
-    """A copy of the project without data, MLflow tracking off; the working directory is its notebooks/."""
-    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    mlflow_conf = yaml.safe_load((ROOT / "conf" / "base" / "mlflow.yml").read_text())
-    mlflow_conf["tracking"]["disable_tracking"]["pipelines"] = ["__default__"]
-    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "src").mkdir()  # empty: causal_pima is imported from where it is installed
-    (tmp_path / "notebooks").mkdir()
-    monkeypatch.chdir(tmp_path / "notebooks")
+def _notebook_folder(project: Path, monkeypatch) -> Path:
+    """The working directory of a kernel started on notebooks/ in the project copy (conftest ``project``)."""
+    (project / "notebooks").mkdir()
+    monkeypatch.chdir(project / "notebooks")
     monkeypatch.delenv(project_path.ENV_VAR, raising=False)
-    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    return tmp_path
+    return project
 
 
 def _execute(cells: list[dict]) -> dict:
@@ -53,14 +42,14 @@ def _execute(cells: list[dict]) -> dict:
 
 
 @pytest.mark.slow
-def test_demo_notebook_tells_the_story_of_the_latest_run_and_asks_for_one_when_there_is_none(tmp_path, monkeypatch):
+def test_demo_notebook_tells_the_story_of_the_latest_run_and_asks_for_one_when_there_is_none(project, monkeypatch):
     import matplotlib.pyplot as plt
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     from causal_pima.core.model import CausalPIMA
 
-    project = _project(tmp_path, monkeypatch)
+    _notebook_folder(project, monkeypatch)
     cells = json.loads(NOTEBOOK.read_text())["cells"]
     first_code_cell = next(c for c in cells if c["cell_type"] == "code")
     with pytest.raises(RuntimeError, match=r"No completed run of 'circles' .* Run `kedro run` first"):
