@@ -65,8 +65,13 @@ def test_a_collapsed_fit_stops_before_writing_or_is_flagged_with_warn():
     params = {"prior": {"n_nodes": None}, "epochs": 1, "batch_size": 32, "collapse_weight": 0.2, "seed": 0,
               "init": {"oversample": 1}, "structure": {}}
     # collapse_weight 0.2 is below 1/K = 0.25: every fit counts as collapsed, whatever it learned
-    with pytest.raises(FitCollapsedError, match="mixture collapse.*curve_decoder: neural"):
+    with pytest.raises(FitCollapsedError, match="mixture collapse.*curve_decoder: neural.*causal_pima.on_collapse: warn"):
         fit_causal_pima(pretrained, train, val, params)
+    # another data set's fit names its own parameter group, in the collapse and the n_nodes messages
+    with pytest.raises(FitCollapsedError, match=r"causal_pima_lattice\.prior\.n_nodes; causal_pima_lattice\.on_collapse"):
+        fit_causal_pima(pretrained, train, val, params, params_name="causal_pima_lattice")
+    with pytest.raises(ValueError, match=r"^causal_pima_lattice\.prior\.n_nodes is null"):
+        fit_causal_pima(pretrained, tiny_set(64, 1, labelled=False), val, params, params_name="causal_pima_lattice")
     _, record, _, _ = fit_causal_pima(pretrained, train, val, {**params, "on_collapse": "warn"})
     assert record["diagnostics"]["collapsed"]
     assert record["diagnostics"]["warnings"][0].startswith("mixture collapse")

@@ -75,6 +75,7 @@ class FitPlan:
     resume: bool
     collapse_weight: float
     on_collapse: str
+    params_name: str = "causal_pima"
 
     def effective_parameters(self) -> dict[str, Any]:
         """The fit parameters with defaults filled in, ``n_nodes`` resolved, every prior setting and,
@@ -90,23 +91,25 @@ def plan_fit(
     train_set: Mapping[str, np.ndarray],
     params: Mapping[str, Any],
     model_config: ModelConfig | None = None,
+    params_name: str = "causal_pima",
 ) -> FitPlan:
     """Read the ``causal_pima`` parameters, seed torch and build the model from the pretrained networks.
 
     ``model_config``: the ``model`` parameters with the data statistics (physics expert, prior
-    defaults; :func:`causal_pima.core.readout.model_from_pretrained`).
+    defaults; :func:`causal_pima.core.readout.model_from_pretrained`). ``params_name``: the parameter
+    group the messages name (``causal_pima_lattice``).
     """
     params = dict(params)
-    prior_params = resolve_n_nodes(params.pop("prior", {}), train_set)
+    prior_params = resolve_n_nodes(params.pop("prior", {}), train_set, params_name)
     resume = bool(params.pop("resume", False))
     collapse_weight = float(params.pop("collapse_weight", 0.99))
     on_collapse = str(params.pop("on_collapse", "raise"))
     if on_collapse not in ("raise", "warn"):
-        raise ValueError(f"causal_pima.on_collapse must be 'raise' or 'warn', got {on_collapse!r}")
+        raise ValueError(f"{params_name}.on_collapse must be 'raise' or 'warn', got {on_collapse!r}")
     config = FitConfig.from_dict(params)
     torch.manual_seed(config.seed)
     model = model_from_pretrained(pretrained_model, prior_params, model_config)
-    return FitPlan(model, config, resume, collapse_weight, on_collapse)
+    return FitPlan(model, config, resume, collapse_weight, on_collapse, params_name)
 
 
 @dataclass
@@ -143,7 +146,8 @@ def run_fit(
             "; ".join(diagnostics["warnings"])
             + ". Nothing was written. To change it: with the physics expert, set the model parameter "
             "curve_decoder: neural (model / model_<dataset>); otherwise try other pretraining or "
-            "causal_pima.prior.n_nodes; causal_pima.on_collapse: warn keeps such a fit and flags it in the reports."
+            f"{plan.params_name}.prior.n_nodes; {plan.params_name}.on_collapse: warn keeps such a fit and flags it "
+            "in the reports."
         )
     history = _epoch_first(pd.DataFrame(result["history"]))
     dag = learned_dag_record(plan.model, result["structure"], result["initialisation"], plan.config.structure.edge_threshold)

@@ -100,7 +100,7 @@ def fit_causal_pima(
     back as a model), the learned DAG record, the history and MLflow metrics.
     """
     model_config = model_config_from_data(train_set, model_params) if model_params is not None else None
-    plan = plan_fit(pretrained_model, train_set, params, model_config)
+    plan = plan_fit(pretrained_model, train_set, params, model_config, params_name)
     store = TorchCheckpointDataset(filepath=str(checkpoint)) if isinstance(checkpoint, str | Path) else checkpoint
     fingerprint = None
     if store is not None:
