@@ -135,12 +135,11 @@ def test_model_figures_of_the_fit_nodes(model):
     learned = {"node_names": ["N0", "N1"], "edges": [{"from": "N0", "to": "N1", "strength": 1.5}], "equivalence_class": None}
     figures = [
         fit_nodes.plot_fit_history(history),
-        fit_nodes.plot_latent_projection(model, test),
         fit_nodes.plot_learned_dag(learned),
         fit_nodes.plot_reconstructions(model, test, n=4),
     ]
     assert all(isinstance(f, Figure) for f in figures)
-    assert len(figures[3].axes) >= 4
+    assert len(figures[2].axes) >= 4
 
 
 def test_physics_parameters_one_row_per_outcome_and_their_figure(physics_model, model):
@@ -214,3 +213,21 @@ def test_the_fitted_model_dataset_saves_a_checkpoint_and_loads_a_ready_model(mod
         assert torch.equal(loaded.state_dict()[key], value), key
     dataset.save(model.checkpoint())  # the fit node's checkpoint dict is accepted too
     assert isinstance(dataset.load(), CausalPIMA)
+
+
+def test_latent_figure_names_outcomes_by_the_matched_features(model):
+    """Drawn in the evaluation stage, so the legend can use the evaluation's node-to-feature matching."""
+    test = model_set(6, 4)
+    n_nodes = model.config.n_nodes
+    features = ["radius", "shift", "hue", "lift"][:n_nodes]
+    matching = {f"N{j}": {"feature": features[j], "flipped": j == 0} for j in range(n_nodes)}
+    figure = eval_nodes.plot_latent_projection(model, test, {"matching": matching})
+    labels = [t.get_text() for ax in figure.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    labels += [t.get_text() for legend in figure.legends for t in legend.get_texts()]
+    outcome_labels = [label for label in labels if "(n=" in label]
+    assert outcome_labels and all(label.startswith(f"{features[0]}=") for label in outcome_labels)
+    assert not any("N0=" in label for label in outcome_labels)
+    without = eval_nodes.plot_latent_projection(model, test, {})
+    texts = [t.get_text() for ax in without.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    texts += [t.get_text() for legend in without.legends for t in legend.get_texts()]
+    assert any(text.startswith("N0=") for text in texts)

@@ -28,7 +28,6 @@ from causal_pima.model_input import model_config_from_data, specimen_tensors
 from causal_pima.pipelines.causal_pima.resume import check_resume, fit_fingerprint
 from causal_pima.plots import (
     dag_figure,
-    latent_projection_figure,
     physics_curves_figure,
     reconstruction_figure,
     training_history_figure,
@@ -42,7 +41,6 @@ __all__ = [
     "fit_causal_pima",
     "physics_parameters",
     "plot_fit_history",
-    "plot_latent_projection",
     "plot_learned_dag",
     "plot_physics_curves",
     "plot_reconstructions",
@@ -125,14 +123,6 @@ def compute_posteriors(fitted_model: CausalPIMA, train_set, val_set, test_set) -
 
 def plot_fit_history(history: pd.DataFrame) -> Figure:
     return training_history_figure(history, "causalPIMA fit")
-
-
-@torch.no_grad()
-def plot_latent_projection(fitted_model: CausalPIMA, test_set: Mapping[str, np.ndarray]) -> Figure:
-    post = fitted_model.posterior(specimen_tensors(test_set, fitted_model.modalities))
-    return latent_projection_figure(
-        post["mu"].numpy(), post["gamma"].argmax(1).numpy(), fitted_model.prior.means.numpy(), fitted_model.config.n_nodes
-    )
 
 
 def plot_learned_dag(learned_dag: Mapping[str, Any]) -> Figure:

@@ -29,7 +29,6 @@ def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -
             ),
             node(nodes.compute_posteriors, ["fitted_model", "train_set", "val_set", "test_set"], "posteriors", name="compute_posteriors"),
             node(nodes.plot_fit_history, "training_history", "training_figure", name="plot_fit_history"),
-            node(nodes.plot_latent_projection, ["fitted_model", "test_set"], "latent_figure", name="plot_latent_projection"),
             node(nodes.plot_learned_dag, "learned_dag", "learned_dag_figure", name="plot_learned_dag"),
             node(nodes.plot_reconstructions, ["fitted_model", "test_set"], "reconstruction_figure", name="plot_reconstructions"),
             *(physics_nodes if physics else []),

@@ -41,6 +41,7 @@ from causal_pima.plots import (
     cross_modal_figure,
     dag_comparison_figure,
     do_grid_figure,
+    latent_projection_figure,
     node_marginals_figure,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "plot_cross_modal",
     "plot_dag_comparison",
     "plot_do_grid",
+    "plot_latent_projection",
     "plot_node_marginals",
     "validate_true_dag",
 ]
@@ -133,6 +135,16 @@ def evaluate_fit(
     metrics = evaluation_report(discovery, model, learned_dag, cross_modal)
     mlflow_metrics = {f"eval.{k}": {"step": 0, "value": v} for k, v in scalar_metrics(metrics).items()}
     return metrics, mlflow_metrics
+
+
+@torch.no_grad()
+def plot_latent_projection(fitted_model: CausalPIMA, test_set: Mapping[str, np.ndarray], dag_metrics: Mapping[str, Any]) -> Figure:
+    """Test posterior means in 2-D, coloured by most likely outcome, named by the matched features' values."""
+    post = fitted_model.posterior(specimen_tensors(test_set, fitted_model.modalities))
+    return latent_projection_figure(
+        post["mu"].numpy(), post["gamma"].argmax(1).numpy(), fitted_model.prior.means.numpy(),
+        fitted_model.config.n_nodes, matching=dag_metrics.get("matching"),
+    )
 
 
 def plot_dag_comparison(dag_metrics: Mapping[str, Any], true_dag: Mapping[str, Any]) -> Figure:

@@ -24,6 +24,7 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
                 name="evaluate_fit",
             ),
             node(nodes.plot_dag_comparison, ["dag_metrics", "true_dag"], "dag_comparison_figure", name="plot_dag_comparison"),
+            node(nodes.plot_latent_projection, ["fitted_model", "test_set", "dag_metrics"], "latent_figure", name="plot_latent_projection"),
             node(nodes.plot_node_marginals, ["posteriors", "test_set", "dag_metrics"], "node_marginals_figure", name="plot_node_marginals"),
             node(nodes.plot_do_grid, ["fitted_model", "dag_metrics"], "do_grid_figure", name="plot_do_grid"),
         ],
