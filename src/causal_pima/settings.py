@@ -2,9 +2,11 @@
 
 from kedro.config import OmegaConfigLoader
 
+from causal_pima import mlflow_parallel
 from causal_pima.hooks import ModelArtifactHook
 from causal_pima.log_config import ConsoleLogHook
 from causal_pima.mlflow_store import MlflowStoreHook
+from causal_pima.pipelines.benchmark.shape import BenchmarkShapeHook
 from causal_pima.pipelines.parameters import overlay
 from causal_pima.project_path import project_root
 from causal_pima.run_naming import RunNamingHook
@@ -30,4 +32,10 @@ CONFIG_LOADER_ARGS = {
 # Unit tests disable them with DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) (with an underscore;
 # with a dash Kedro silently disables nothing).
 
-HOOKS = (ModelArtifactHook(), ParameterValidationHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook())
+# kedro-mlflow's MlflowArtifactDataset made picklable, or ParallelRunner refuses every pipeline
+# (causal_pima.mlflow_parallel)
+mlflow_parallel.install()
+
+# BenchmarkShapeHook: the benchmark pipeline is built from the session's conf source and --env, and a run
+# whose --params change its shape lists stops (causal_pima.pipelines.benchmark.shape)
+HOOKS = (ModelArtifactHook(), ParameterValidationHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook(), BenchmarkShapeHook())

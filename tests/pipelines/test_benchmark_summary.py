@@ -5,11 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from causal_pima.pipelines.benchmark.nodes import (
-    SUMMARY_METRICS,
-    check_metric_ranges,
-    summarise_benchmark,
-)
+from causal_pima.pipelines.benchmark.nodes import SUMMARY_METRICS, summarise_benchmark
+from tests.pipelines.benchmark_metrics import check_metric_ranges
 
 BENCHMARK = {"seeds": [0, 1, 2], "n_specimens": 100}
 

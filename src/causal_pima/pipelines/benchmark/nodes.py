@@ -1,6 +1,11 @@
 """Benchmark nodes: every run calls the project's library (``core.causal_fit``, ``core.readout``,
 ``data``, ``evaluation.report``) in memory, the same functions the pipelines' nodes use.
 
+The pipeline (``pipeline.py``) runs, per (configuration, seed), :func:`generate_data` once and
+:func:`pretrain` once per set of modalities, then :func:`run_method` once per method (one row each,
+a failure caught into the row's ``error``), and :func:`gather_rows` concatenates every row into the
+results table. :func:`benchmark_rows` runs the same functions in this process, without Kedro.
+
 Methods (same networks and epoch budget for all):
 - ``causal_pima``: the full model (image + curve, DAG prior);
 - ``pima``: free mixture weights, no DAG (what the DAG prior adds);
@@ -18,12 +23,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from causal_pima.core.causal_fit import plan_fit, pretrain_from_data, run_fit
-from causal_pima.core.model import CausalPIMA, ModelConfig, PoEVAE
+from causal_pima.core.model import CausalPIMA, PoEVAE
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.core.readout import (
     cross_modal_curves,
@@ -55,19 +59,9 @@ from causal_pima.evaluation.two_stage import (
     two_stage_structure,
 )
 from causal_pima.model_input import model_config_from_data, specimen_tensors
+from causal_pima.pipelines.benchmark.shape import METHODS
 
 logger = logging.getLogger(__name__)
-
-METHODS = ("causal_pima", "pima", "image_only", "two_stage")
-
-# valid range of every metric that the benchmark table reports (checked in CI)
-METRIC_RANGES = {
-    "shd": (0, None), "cpdag_shd": (0, None), "shd_within_class": (0, None), "shd_real": (0, None),
-    "directed_precision": (0, 1), "directed_recall": (0, 1), "directed_f1": (0, 1),
-    "skeleton_precision": (0, 1), "skeleton_recall": (0, 1), "skeleton_f1": (0, 1),
-    "node_accuracy": (0.5, 1), "ari": (-1, 1), "nmi": (0, 1), "interventional_tv": (0, 1),
-    "test_elbo": (None, None), "wall_seconds": (0, None),
-}
 
 
 def _circles_data(circles_params: Mapping[str, Any], processing_params: Mapping[str, Any], configuration: str, seed: int, n: int):
@@ -114,11 +108,117 @@ def _two_stage(pretrained: PoEVAE, train, test, true_dag, seed: int) -> dict[str
     return {**metrics, "test_elbo": float(terms["elbo"])}
 
 
+MODALITIES = {"image_curve": ("image", "curve"), "image": ("image",)}  # pretraining name -> modalities
+
+
+def pretraining_name(method: str) -> str:
+    """The shared pretraining a method starts from: ``image`` for ``image_only``, else ``image_curve``."""
+    return "image" if method == "image_only" else "image_curve"
+
+
 def _modalities(method: str) -> tuple[str, ...]:
-    return ("image",) if method == "image_only" else ("image", "curve")
+    return MODALITIES[pretraining_name(method)]
 
 
-def run_benchmark(
+def _failure(stage: str, exc: BaseException) -> str:
+    return f"{stage}: {type(exc).__name__}: {exc}" if stage else f"{type(exc).__name__}: {exc}"
+
+
+def generate_data(
+    circles_params: Mapping[str, Any],
+    processing_params: Mapping[str, Any],
+    benchmark: Mapping[str, Any],
+    configuration: str,
+    seed: int,
+) -> dict[str, Any]:
+    """The processed circles data of one (configuration, seed): ``train``, ``val``, ``test``, ``true_dag``.
+
+    A failure is returned as ``{"error": ...}`` (and ends up in every row of this configuration and
+    seed) instead of stopping the other rows.
+    """
+    try:
+        train, val, test, true_dag = _circles_data(circles_params, processing_params, configuration, int(seed), int(benchmark["n_specimens"]))
+    except Exception as exc:  # recorded in the rows, not hidden
+        logger.exception("benchmark %s seed %d: data generation failed", configuration, seed)
+        return {"error": _failure("data", exc)}
+    return {"train": train, "val": val, "test": test, "true_dag": true_dag}
+
+
+def pretrain(
+    data: Mapping[str, Any],
+    model_params: Mapping[str, Any],
+    pretraining_params: Mapping[str, Any],
+    benchmark: Mapping[str, Any],
+    seed: int,
+    modalities: tuple[str, ...],
+) -> dict[str, Any]:
+    """The networks pretrained on ``modalities`` for one (configuration, seed), shared by the methods
+    that start from them: ``model`` (a ``PoEVAE``), ``config`` (its ``ModelConfig``) and ``seconds``
+    (the wall time, counted in each of those methods' rows). A failure is ``{"error": ...}``."""
+    if "error" in data:
+        return {"error": data["error"]}
+    pre = {**pretraining_params, **benchmark.get("pretraining", {})}
+    start = time.perf_counter()
+    try:
+        config = model_config_from_data(data["train"], {**model_params, "modalities": list(modalities)})
+        model = pretrain_from_data(config, data["train"], data["val"], {**pre, "seed": int(seed)})[0]
+    except Exception as exc:  # recorded in the rows, not hidden
+        logger.exception("benchmark seed %d: pretraining on %s failed", seed, modalities)
+        return {"error": _failure("pretraining", exc), "seconds": time.perf_counter() - start}
+    return {"model": model, "config": config, "seconds": time.perf_counter() - start}
+
+
+def run_method(
+    data: Mapping[str, Any],
+    pretrained: Mapping[str, Any],
+    fit_params: Mapping[str, Any],
+    benchmark: Mapping[str, Any],
+    configuration: str,
+    seed: int,
+    method: str,
+) -> dict[str, Any]:
+    """One benchmark row: ``configuration``, ``seed``, ``method``, ``error`` (empty when the run
+    succeeded), every scalar metric and ``wall_seconds`` (the pretraining the method uses plus its
+    own fit and evaluation, so the methods are compared on equal terms).
+
+    Any exception (here, or in the data or pretraining this row uses) is caught into ``error``: a
+    failed run is a result too, recorded, not hidden.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown benchmark method {method!r}; choose from {list(METHODS)}")
+    seed = int(seed)
+    row: dict[str, Any] = {"configuration": configuration, "seed": seed, "method": method, "error": ""}
+    pre_seconds = float(pretrained.get("seconds", 0.0))
+    start = time.perf_counter()
+    try:
+        if "error" in data or "error" in pretrained:
+            row["error"] = data.get("error") or pretrained["error"]
+        elif method == "two_stage":
+            row.update(scalar_metrics(_two_stage(pretrained["model"], data["train"], data["test"], data["true_dag"], seed)))
+        else:
+            fit = {**fit_params, **benchmark.get("causal_pima", {}), "resume": False, "seed": seed}
+            overrides = {"n_nodes": len(data["true_dag"]["features"]), **({"mixture_weights": "free"} if method == "pima" else {})}
+            metrics = _fit_and_evaluate(pretrained["model"].checkpoint(), pretrained["config"], data["train"], data["val"],
+                                        data["test"], data["true_dag"], fit, overrides)
+            row.update(scalar_metrics(metrics))
+    except Exception as exc:  # a failed run is a result too: recorded, not hidden
+        logger.exception("benchmark %s seed %d %s failed", configuration, seed, method)
+        row["error"] = _failure("", exc)
+    row["wall_seconds"] = pre_seconds + time.perf_counter() - start
+    if row["error"]:
+        logger.warning("benchmark %s seed %d %s: FAILED: %s", configuration, seed, method, row["error"])
+    else:
+        logger.info("benchmark %s seed %d %s: %s", configuration, seed, method,
+                    {k: round(v, 3) for k, v in row.items() if isinstance(v, float)})
+    return row
+
+
+def gather_rows(*rows: Mapping[str, Any]) -> pd.DataFrame:
+    """The results table: one row per (configuration, seed, method), in the order given."""
+    return pd.DataFrame([dict(row) for row in rows])
+
+
+def benchmark_rows(
     benchmark: Mapping[str, Any],
     circles_params: Mapping[str, Any],
     processing_params: Mapping[str, Any],
@@ -126,51 +226,20 @@ def run_benchmark(
     pretraining_params: Mapping[str, Any],
     fit_params: Mapping[str, Any],
 ) -> pd.DataFrame:
-    """One row per (configuration, seed, method) with every metric and the wall time.
-
-    Pretraining is shared where the networks are the same (causal_pima, pima and two_stage use the
-    multimodal pretrained model; image_only has its own); each method's ``wall_seconds`` counts the
-    pretraining it uses plus its own fit, so the methods are compared on equal terms.
-    """
+    """The whole benchmark in this process, without Kedro: the same functions as the pipeline's nodes
+    (data and pretraining once per configuration and seed, then one row per method), in the same
+    order. The pipeline's table equals this one except for ``wall_seconds``."""
     methods = list(benchmark.get("methods", METHODS))
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        raise ValueError(f"unknown benchmark method(s) {unknown}; choose from {list(METHODS)}")
-    pre = {**pretraining_params, **benchmark.get("pretraining", {})}
-    fit = {**fit_params, **benchmark.get("causal_pima", {}), "resume": False}
     rows = []
     for configuration in benchmark["configurations"]:
         for seed in benchmark["seeds"]:
-            seed = int(seed)
-            train, val, test, true_dag = _circles_data(circles_params, processing_params, configuration, seed, int(benchmark["n_specimens"]))
-            n_nodes = len(true_dag["features"])
-            fit_seeded = {**fit, "seed": seed}
-            pretrained: dict[tuple[str, ...], tuple[PoEVAE, ModelConfig, float]] = {}
-            for modalities in dict.fromkeys(_modalities(m) for m in methods):
-                start = time.perf_counter()
-                config = model_config_from_data(train, {**model_params, "modalities": list(modalities)})
-                model = pretrain_from_data(config, train, val, {**pre, "seed": seed})[0]
-                pretrained[modalities] = (model, config, time.perf_counter() - start)
-
-            for method in methods:
-                pretrained_model, model_config, pre_seconds = pretrained[_modalities(method)]
-                start = time.perf_counter()
-                row: dict[str, Any] = {"configuration": configuration, "seed": seed, "method": method, "error": ""}
-                try:
-                    if method == "two_stage":
-                        metrics = _two_stage(pretrained_model, train, test, true_dag, seed)
-                    else:
-                        overrides = {"n_nodes": n_nodes, **({"mixture_weights": "free"} if method == "pima" else {})}
-                        metrics = _fit_and_evaluate(pretrained_model.checkpoint(), model_config, train, val, test, true_dag, fit_seeded, overrides)
-                    row.update(scalar_metrics(metrics))
-                except Exception as exc:  # a failed run is a result too: recorded, not hidden
-                    logger.exception("benchmark %s seed %d %s failed", configuration, seed, method)
-                    row["error"] = f"{type(exc).__name__}: {exc}"
-                row["wall_seconds"] = pre_seconds + time.perf_counter() - start
-                logger.info("benchmark %s seed %d %s: %s", configuration, seed, method,
-                            {k: round(v, 3) for k, v in row.items() if isinstance(v, float)})
-                rows.append(row)
-    return pd.DataFrame(rows)
+            data = generate_data(circles_params, processing_params, benchmark, configuration, int(seed))
+            pretrained = {
+                name: pretrain(data, model_params, pretraining_params, benchmark, int(seed), MODALITIES[name])
+                for name in dict.fromkeys(pretraining_name(m) for m in methods)
+            }
+            rows += [run_method(data, pretrained[pretraining_name(m)], fit_params, benchmark, configuration, int(seed), m) for m in methods]
+    return gather_rows(*rows)
 
 
 # Columns of the summary table: mean +- std over seeds, except EXACT_COLUMN. Metrics a run does not
@@ -226,19 +295,3 @@ def _summary_cell(group: pd.DataFrame, metric: str) -> tuple[str, float | None]:
         return "-", None
     mean, std = float(values.mean()), float(values.std(ddof=0))
     return f"{mean:.3g} +- {std:.2g}", mean
-
-
-def check_metric_ranges(results: pd.DataFrame) -> list[str]:
-    """Problems with metrics outside their valid range (empty when every value is valid)."""
-    problems = []
-    for metric, (low, high) in METRIC_RANGES.items():
-        if metric not in results:
-            continue
-        values = results[metric].dropna().to_numpy(dtype=float)
-        if not np.isfinite(values).all():
-            problems.append(f"{metric} has non-finite values")
-        if low is not None and (values < low - 1e-9).any():
-            problems.append(f"{metric} below {low}: {values.min()}")
-        if high is not None and (values > high + 1e-9).any():
-            problems.append(f"{metric} above {high}: {values.max()}")
-    return problems

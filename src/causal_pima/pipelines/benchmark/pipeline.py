@@ -1,18 +1,139 @@
-"""``benchmark``: methods x seeds x configurations on circles."""
+"""``benchmark``: one modular pipeline per (configuration, seed, method) on circles, then the table.
+
+Generated from ``benchmark.configurations``, ``.seeds`` and ``.methods`` (read from the parameter
+files when the pipeline is created: ``shape.py``). For configuration ``c`` and seed ``s``, namespace
+``benchmark.c.seed_s``:
+
+- ``generate_data`` -> ``benchmark.c.seed_s.data`` (generation and processing, once);
+- ``pretrain_image_curve`` / ``pretrain_image`` -> ``benchmark.c.seed_s.pretrained_image_curve`` /
+  ``..._image`` (once per set of modalities: causal_pima, pima and two_stage share the multimodal
+  networks, image_only has its own; only those the methods need);
+- per method ``m``, namespace ``benchmark.c.seed_s.m``: ``run_method`` -> ``benchmark.c.seed_s.m.row``
+  (one row, a failure caught into its ``error``; saved by the catalog's
+  ``benchmark.{configuration}.{seed}.{method}.row`` factory, one JSON file per row);
+
+then ``benchmark.report.gather_rows`` (every row -> ``benchmark.results``) and
+``benchmark.report.summarise_benchmark`` (``benchmark.summary``, ``benchmark.metrics``).
+
+Independent rows run at once with ``--runner ParallelRunner``; ``--namespaces benchmark.c`` or
+``benchmark.c.seed_s`` runs some rows only (a cluster job each), ``--namespaces benchmark.report``
+the table from the rows already written.
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import partial
+from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines.benchmark import nodes
+from causal_pima.pipelines.benchmark.shape import (
+    REPORT,
+    BenchmarkShape,
+    read_benchmark_parameters,
+    remember_built,
+    shape_from_parameters,
+)
 
 PARAMETERS = ("benchmark", "circles", "data_processing", "model", "pretraining", "causal_pima")
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
-        [
-            node(nodes.run_benchmark, [f"params:{p}" for p in PARAMETERS], "results", name="run_benchmark"),
-            node(nodes.summarise_benchmark, ["results", "params:benchmark"], ["summary", "metrics"], name="summarise_benchmark"),
-        ],
-        namespace="benchmark",
-        parameters={f"params:{p}" for p in PARAMETERS},
-    )
+def group_namespace(configuration: str, seed: int) -> str:
+    """``benchmark.<configuration>.seed_<seed>``: the data, pretraining and rows of one configuration and seed."""
+    return f"benchmark.{configuration}.seed_{int(seed)}"
+
+
+def row_namespace(configuration: str, seed: int, method: str) -> str:
+    """``benchmark.<configuration>.seed_<seed>.<method>``: one row."""
+    return f"{group_namespace(configuration, seed)}.{method}"
+
+
+def row_dataset(configuration: str, seed: int, method: str) -> str:
+    return f"{row_namespace(configuration, seed, method)}.row"
+
+
+class _Bound:
+    """``func`` with keyword arguments fixed, named and signed like ``func`` without them.
+
+    Not a ``functools.partial``: ``multiprocessing`` pickles a partial without its ``__dict__``, so the
+    ``__name__`` that ``update_wrapper`` gives it is lost in ``ParallelRunner``'s worker processes.
+    """
+
+    def __init__(self, func, **kwargs: Any) -> None:
+        self.func = func
+        self.kwargs = kwargs
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__module__ = func.__module__
+        self.__doc__ = func.__doc__
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(partial(self.func, **self.kwargs))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **self.kwargs, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{self.__name__}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
+
+
+
+
+def _params(*pipelines: Pipeline) -> set[str]:
+    """The parameters the nodes read, left without a namespace prefix."""
+    return {name for p in pipelines for name in p.inputs() if name.startswith("params:")}
+
+
+def _row_pipeline(configuration: str, seed: int, method: str) -> Pipeline:
+    """Namespace ``<method>``: ``run_method`` (inputs ``data`` and the pretrained networks it uses) -> ``row``."""
+    pretrained = f"pretrained_{nodes.pretraining_name(method)}"
+    run = node(_Bound(nodes.run_method, configuration=configuration, seed=seed, method=method),
+               ["data", pretrained, "params:causal_pima", "params:benchmark"], "row", name="run_method")
+    return Pipeline([run], namespace=method, inputs={"data", pretrained}, parameters=_params(Pipeline([run])))
+
+
+def group_pipeline(configuration: str, seed: int, methods: tuple[str, ...]) -> Pipeline:
+    """Namespace ``benchmark.<configuration>.seed_<seed>``: data once, each pretraining the methods
+    need once, then one row pipeline per method."""
+    steps = [node(_Bound(nodes.generate_data, configuration=configuration, seed=seed),
+                  ["params:circles", "params:data_processing", "params:benchmark"], "data", name="generate_data")]
+    for name in dict.fromkeys(nodes.pretraining_name(m) for m in methods):
+        steps.append(node(_Bound(nodes.pretrain, seed=seed, modalities=nodes.MODALITIES[name]),
+                          ["data", "params:model", "params:pretraining", "params:benchmark"], f"pretrained_{name}",
+                          name=f"pretrain_{name}"))
+    inner = Pipeline([Pipeline(steps), *(_row_pipeline(configuration, seed, m) for m in methods)])
+    return Pipeline(inner, namespace=group_namespace(configuration, seed), parameters=_params(inner))
+
+
+def report_pipeline(rows: list[str]) -> Pipeline:
+    """Namespace ``benchmark.report``: ``gather_rows`` (the rows, in order) -> ``benchmark.results``, then
+    ``summarise_benchmark`` -> ``benchmark.summary``, ``benchmark.metrics``."""
+    local = [f"row_{i}" for i in range(len(rows))]
+    steps = [
+        node(nodes.gather_rows, local, "results", name="gather_rows"),
+        node(nodes.summarise_benchmark, ["results", "params:benchmark"], ["summary", "metrics"], name="summarise_benchmark"),
+    ]
+    outputs = {name: f"benchmark.{name}" for name in ("results", "summary", "metrics")}
+    return Pipeline(steps, namespace=f"benchmark.{REPORT}", inputs=dict(zip(local, rows, strict=True)), outputs=outputs,
+                    parameters=_params(Pipeline(steps)))
+
+
+def benchmark_pipeline(shape: BenchmarkShape) -> Pipeline:
+    """The benchmark's nodes for ``shape`` (see the module docstring)."""
+    groups = [group_pipeline(c, s, shape.methods) for c in shape.configurations for s in shape.seeds]
+    rows = [row_dataset(c, s, m) for c in shape.configurations for s in shape.seeds for m in shape.methods]
+    return Pipeline([*groups, report_pipeline(rows)])
+
+
+def create_pipeline(benchmark: dict[str, Any] | None = None, **kwargs: Any) -> Pipeline:
+    """The benchmark pipeline for the ``benchmark`` parameter group ``benchmark`` (default: as the
+    parameter files give it, ``shape.read_benchmark_parameters``)."""
+    source = "the benchmark argument"
+    if benchmark is None:
+        benchmark, source = read_benchmark_parameters()
+    shape = shape_from_parameters(benchmark, source)
+    remember_built(shape)
+    return benchmark_pipeline(shape)

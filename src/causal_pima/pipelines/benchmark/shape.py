@@ -1,0 +1,184 @@
+"""The benchmark's shape: which (configuration, seed, method) rows its pipeline has.
+
+``benchmark.configurations``, ``benchmark.seeds`` and ``benchmark.methods`` decide the pipeline's
+nodes (one namespace per configuration and seed, one row node per method), so they are read when the
+pipeline is created, before any run parameter exists (Kedro's "dynamic pipelines"): from the
+parameter files of the project's conf source and environment, through the project's config loader
+(``settings.CONFIG_LOADER_CLASS`` and ``CONFIG_LOADER_ARGS``, so the ``overlay`` resolver works).
+Inside a Kedro session :class:`BenchmarkShapeHook` records the session's conf source and ``--env``
+first; outside one (``kedro registry list``, ``kedro viz``, a unit test) it is the project holding
+the working directory (:func:`causal_pima.project_path.project_root`) and ``$KEDRO_ENV``, else the
+loader's default environment (``local``).
+
+``kedro run --params benchmark.seeds=...`` therefore cannot change the shape; the hook stops such a
+run before any node runs, saying to edit the file or use a ``conf/<env>`` override with ``--env``.
+The other benchmark values (``n_specimens``, ``pretraining``, ``causal_pima``) are read by the nodes
+at run time and may come from ``--params``.
+
+This module imports no torch: ``settings.py`` imports it for the hook.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("causal_pima", "pima", "image_only", "two_stage")
+SHAPE_KEYS = ("configurations", "seeds", "methods")
+# the gather and summary nodes' namespace (benchmark.report.*), so no configuration may be named so
+REPORT = "report"
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # a name that can be one level of a node namespace
+
+
+@dataclass(frozen=True)
+class BenchmarkShape:
+    """The lists the pipeline is built from; ``problems``: entries left out, and why."""
+
+    configurations: tuple[str, ...]
+    seeds: tuple[int, ...]
+    methods: tuple[str, ...]
+    problems: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.configurations) * len(self.seeds) * len(self.methods)
+
+    def lists(self) -> dict[str, list]:
+        return {key: list(getattr(self, key)) for key in SHAPE_KEYS}
+
+
+def shape_from_parameters(benchmark: Mapping[str, Any] | None, source: str = "") -> BenchmarkShape:
+    """The shape from a ``benchmark`` parameter group. Never raises: an entry that cannot be a row
+    is left out and named in ``problems`` (the run then stops on them, not the pipeline registry)."""
+    problems: list[str] = []
+    if not isinstance(benchmark, Mapping):
+        return BenchmarkShape((), (), (), (f"no benchmark parameter group (got {type(benchmark).__name__})",), source)
+
+    def entries(key: str, default: tuple = ()) -> list:
+        value = benchmark.get(key, default)
+        if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+            problems.append(f"benchmark.{key} = {value!r}: must be a list")
+            return []
+        return list(value)
+
+    configurations: list[str] = []
+    for name in entries("configurations"):
+        if not isinstance(name, str) or not _NAME.match(name) or name == REPORT:
+            problems.append(f"benchmark.configurations: {name!r} cannot name a namespace (letters, digits, _ and -; not {REPORT!r})")
+        elif name not in configurations:
+            configurations.append(name)
+    seeds: list[int] = []
+    for seed in entries("seeds"):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            problems.append(f"benchmark.seeds: {seed!r} is not an integer >= 0")
+        elif seed not in seeds:
+            seeds.append(seed)
+    methods: list[str] = []
+    for method in entries("methods", METHODS):
+        if method not in METHODS:
+            problems.append(f"benchmark.methods: {method!r} is not one of {list(METHODS)}")
+        elif method not in methods:
+            methods.append(method)
+    return BenchmarkShape(tuple(configurations), tuple(seeds), tuple(methods), tuple(problems), source)
+
+
+# ---------------------------------------------------------------------------- reading the files
+_session_config: dict[str, str | None] = {"conf_source": None, "env": None}
+_built: BenchmarkShape | None = None  # the shape of the benchmark pipeline created last
+
+
+def set_session_config(conf_source: str | Path | None, env: str | None) -> None:
+    """Record the conf source and environment of the Kedro session that is starting."""
+    _session_config["conf_source"] = str(conf_source) if conf_source is not None else None
+    _session_config["env"] = env
+
+
+def read_benchmark_parameters(conf_source: str | Path | None = None, env: str | None = None) -> tuple[Mapping[str, Any] | None, str]:
+    """The ``benchmark`` group as the parameter files give it (no ``--params``), and where it was read.
+
+    ``conf_source`` / ``env``: default the session's (recorded by the hook), else the project's
+    ``conf`` folder and ``$KEDRO_ENV`` (``None``: the loader's ``default_run_env``).
+    """
+    from causal_pima import settings as project_settings
+    from causal_pima.project_path import project_root
+
+    if conf_source is None:
+        conf_source = _session_config["conf_source"] or project_root() / getattr(project_settings, "CONF_SOURCE", "conf")
+    if env is None:
+        env = _session_config["env"] or os.environ.get("KEDRO_ENV") or None
+    loader_class = getattr(project_settings, "CONFIG_LOADER_CLASS", None)
+    if loader_class is None:  # pragma: no cover - settings.py sets it
+        from kedro.config import OmegaConfigLoader as loader_class
+    loader = loader_class(conf_source=str(conf_source), env=env, **getattr(project_settings, "CONFIG_LOADER_ARGS", {}))
+    used_env = env or getattr(loader, "default_run_env", None) or "base only"
+    return loader["parameters"].get("benchmark"), f"{conf_source} (env {used_env})"
+
+
+def remember_built(shape: BenchmarkShape) -> None:
+    global _built
+    _built = shape
+
+
+def built_shape() -> BenchmarkShape | None:
+    return _built
+
+
+def shape_problems(built: BenchmarkShape, parameters: Mapping[str, Any]) -> list[str]:
+    """Why a run of the pipeline built as ``built`` cannot run with these (run-time) parameters."""
+    problems = list(built.problems)
+    running = shape_from_parameters(parameters.get("benchmark"))
+    for key in SHAPE_KEYS:
+        if list(getattr(running, key)) != list(getattr(built, key)):
+            problems.append(
+                f"benchmark.{key} = {list(getattr(running, key))} in this run, but the benchmark pipeline was built with "
+                f"{list(getattr(built, key))} from {built.source or 'the parameter files'}"
+            )
+    if problems:
+        problems.append(
+            "benchmark.configurations, .seeds and .methods make the pipeline's nodes and are read from the parameter "
+            "files when the pipeline is created: --params cannot change them. Edit conf/base/parameters_benchmark.yml, "
+            "or put the group in conf/<env>/parameters_benchmark.yml and run with --env <env>; to run some rows "
+            "only, use --namespaces benchmark.<configuration> or benchmark.<configuration>.seed_<seed>."
+        )
+    return problems
+
+
+class BenchmarkShapeError(ValueError):
+    """The benchmark's shape lists at run time differ from those its pipeline was built with."""
+
+
+class BenchmarkShapeHook:
+    """Records the session's conf source and environment for the benchmark pipeline's creation, and
+    stops a benchmark run whose shape lists changed after it (``--params``) or had invalid entries."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        loader = context.config_loader
+        set_session_config(getattr(loader, "conf_source", None), context.env or getattr(loader, "env", None))
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        built = built_shape()
+        if built is None or not any(n.namespace and n.namespace.split(".")[0] == "benchmark" for n in pipeline.nodes):
+            return
+        parameters = catalog["parameters"].load() if "parameters" in catalog else {}
+        problems = shape_problems(built, parameters)
+        if problems:
+            raise BenchmarkShapeError("The benchmark cannot run:\n- " + "\n- ".join(problems))
+        if "ParallelRunner" in str(run_params.get("runner")) and os.environ.get("OMP_NUM_THREADS") != "1":
+            logger.warning(
+                "ParallelRunner without OMP_NUM_THREADS=1: every worker process trains with as many torch threads as "
+                "there are cores, so the workers compete for them (4.5x slower in one measurement on 2 shared cores). Run "
+                "OMP_NUM_THREADS=1 kedro run --pipelines benchmark --runner ParallelRunner (the same numbers as a "
+                "sequential run with OMP_NUM_THREADS=1; another thread count changes the last digits)."
+            )

@@ -1,0 +1,203 @@
+"""The benchmark as one namespaced pipeline per (configuration, seed, method) (issue 12, item 3).
+
+The generation from a parameter group and from parameter files is tested without a session; one
+Kedro session runs the small benchmark with ParallelRunner and 2 workers in a private copy of the
+project (the ``project`` fixture) and compares its rows with the library run in this process.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Pipeline
+
+from causal_pima.pipelines.benchmark import nodes
+from causal_pima.pipelines.benchmark.pipeline import create_pipeline, group_namespace, row_dataset
+from causal_pima.pipelines.benchmark.shape import (
+    BenchmarkShapeError,
+    BenchmarkShapeHook,
+    read_benchmark_parameters,
+    remember_built,
+    shape_from_parameters,
+)
+from tests.pipelines.benchmark_metrics import METRIC_RANGES, check_metric_ranges
+
+SHAPE = {"configurations": ["collider", "glow"], "seeds": [0, 3], "methods": ["causal_pima", "image_only", "two_stage"]}
+
+
+def test_one_namespace_per_configuration_and_seed_one_row_node_per_method():
+    pipeline = create_pipeline(dict(SHAPE))
+    names = {n.name for n in pipeline.nodes}
+    expected = {"benchmark.report.gather_rows", "benchmark.report.summarise_benchmark"}
+    for configuration in ("collider", "glow"):
+        for seed in (0, 3):
+            group = f"benchmark.{configuration}.seed_{seed}"
+            expected |= {f"{group}.generate_data", f"{group}.pretrain_image_curve", f"{group}.pretrain_image"}
+            expected |= {f"{group}.{m}.run_method" for m in SHAPE["methods"]}
+    assert names == expected and len(pipeline.nodes) == 4 * (3 + 3) + 2
+    # parameters only as free inputs; rows gathered in configuration, seed, method order
+    assert pipeline.inputs() == {f"params:{p}" for p in ("benchmark", "circles", "data_processing", "model", "pretraining", "causal_pima")}
+    (gather,) = [n for n in pipeline.nodes if n.name == "benchmark.report.gather_rows"]
+    assert gather.inputs == [row_dataset(c, s, m) for c in ("collider", "glow") for s in (0, 3) for m in SHAPE["methods"]]
+    assert gather.outputs == ["benchmark.results"] and row_dataset("glow", 3, "two_stage") == "benchmark.glow.seed_3.two_stage.row"
+    # image_only starts from the image networks, the others from the shared multimodal ones
+    by_name = {n.name: n for n in pipeline.nodes}
+    assert "benchmark.glow.seed_3.pretrained_image" in by_name["benchmark.glow.seed_3.image_only.run_method"].inputs
+    assert "benchmark.glow.seed_3.pretrained_image_curve" in by_name["benchmark.glow.seed_3.two_stage.run_method"].inputs
+
+
+def test_namespaces_select_rows_that_run_on_their_own():
+    pipeline = create_pipeline(dict(SHAPE))
+    group = pipeline.only_nodes_with_namespaces([group_namespace("glow", 3)])  # kedro run --namespaces benchmark.glow.seed_3
+    assert len(group.nodes) == 1 + 2 + 3 and all(i.startswith("params:") for i in group.inputs())
+    assert group.outputs() == {row_dataset("glow", 3, m) for m in SHAPE["methods"]}
+    report = pipeline.only_nodes_with_namespaces(["benchmark.report"])
+    assert report.inputs() - {"params:benchmark"} == {row_dataset(c, s, m) for c in ("collider", "glow") for s in (0, 3) for m in SHAPE["methods"]}
+    # only the pretraining the methods need
+    pima_only = create_pipeline({"configurations": ["chain"], "seeds": [1], "methods": ["pima", "two_stage"]})
+    assert sorted(n.name for n in pima_only.nodes if ".pretrain_" in n.name) == ["benchmark.chain.seed_1.pretrain_image_curve"]
+
+
+def test_the_shape_comes_from_the_parameter_files_of_the_environment(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "cluster").mkdir()
+    base = {"benchmark": {**SHAPE, "n_specimens": 100}}
+    (tmp_path / "base" / "parameters_benchmark.yml").write_text(yaml.safe_dump(base))
+    (tmp_path / "cluster" / "parameters_benchmark.yml").write_text(yaml.safe_dump({"benchmark": {**base["benchmark"], "seeds": [7]}}))
+    benchmark, source = read_benchmark_parameters(tmp_path, env="cluster")
+    assert benchmark["seeds"] == [7] and "cluster" in source
+    nodes_of = {n.name for n in create_pipeline(benchmark).nodes}
+    assert "benchmark.glow.seed_7.two_stage.run_method" in nodes_of and not any(".seed_0." in n for n in nodes_of)
+    assert read_benchmark_parameters(tmp_path, env="base")[0]["seeds"] == [0, 3]
+
+
+def test_the_repository_parameter_file_builds_the_registered_pipeline():
+    from causal_pima.pipeline_registry import register_pipelines
+
+    root = Path(__file__).resolve().parents[2]
+    listed = yaml.safe_load((root / "conf/base/parameters_benchmark.yml").read_text())["benchmark"]
+    shape = shape_from_parameters(listed)
+    rows = [n for n in register_pipelines()["benchmark"].nodes if n.name.endswith(".run_method")]
+    assert len(rows) == shape.n_rows == len(listed["configurations"]) * len(listed["seeds"]) * len(listed["methods"])
+
+
+def test_bad_entries_are_left_out_and_a_run_with_other_lists_stops():
+    shape = shape_from_parameters({"configurations": ["collider", "a.b", "report"], "seeds": [0, -1, True], "methods": ["pima", "magic"]})
+    assert shape.lists() == {"configurations": ["collider"], "seeds": [0], "methods": ["pima"]}
+    assert len(shape.problems) == 5
+    pipeline = create_pipeline({"configurations": ["collider"], "seeds": [0, 1], "methods": ["pima"]})
+    hook = BenchmarkShapeHook()
+
+    def run_with(benchmark):
+        catalog = DataCatalog({"parameters": MemoryDataset({"benchmark": benchmark})})
+        hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+
+    run_with({"configurations": ["collider"], "seeds": [0, 1], "methods": ["pima"], "n_specimens": 5})  # n_specimens may change
+    with pytest.raises(BenchmarkShapeError, match=r"(?s)benchmark.seeds = \[0\] in this run.*--params cannot change them.*--env"):
+        run_with({"configurations": ["collider"], "seeds": [0], "methods": ["pima"]})
+    hook.before_pipeline_run(run_params={}, pipeline=Pipeline([]), catalog=DataCatalog())  # not a benchmark run: no check
+    remember_built(shape)
+    with pytest.raises(BenchmarkShapeError, match="'a.b' cannot name a namespace"):
+        run_with({"configurations": ["collider"], "seeds": [0], "methods": ["pima"]})
+
+
+def test_a_failure_is_recorded_in_the_row():
+    row = nodes.run_method({"error": "data: ValueError: x"}, {"error": "data: ValueError: x"}, {}, {}, "collider", 0, "pima")
+    assert row["error"] == "data: ValueError: x" and row["method"] == "pima" and row["wall_seconds"] >= 0
+    failed_pretraining = nodes.pretrain({"train": {}, "val": {}}, {}, {}, {}, 0, ("image",))
+    assert failed_pretraining["error"].startswith("pretraining: ")
+    row = nodes.run_method({"train": {}, "val": {}, "test": {}, "true_dag": {}}, failed_pretraining, {}, {}, "chain", 2, "image_only")
+    assert row["error"] == failed_pretraining["error"]
+    # an exception inside the method itself (here: no model), after 1.5 s of (pretend) pretraining
+    row = nodes.run_method({"train": {}, "val": {}, "test": {}, "true_dag": {"features": []}}, {"model": None, "seconds": 1.5},
+                           {}, {}, "collider", 0, "two_stage")
+    assert row["error"].startswith("AttributeError: ") and row["wall_seconds"] >= 1.5
+    table = nodes.gather_rows(row, {"configuration": "collider", "seed": 0, "method": "pima", "error": "", "node_accuracy": 0.9, "wall_seconds": 2.0})
+    summary, _ = nodes.summarise_benchmark(table, {"seeds": [0], "n_specimens": 10})
+    assert "failed runs: 1" in summary and "FAILED: collider seed 0 two_stage: AttributeError: " in summary
+
+
+# ---------------------------------------------------------------------------- one session, 2 workers
+SMALL = {
+    "configurations": ["collider"],
+    "seeds": [0],
+    "methods": ["causal_pima", "pima", "image_only", "two_stage"],
+    "n_specimens": 300,
+    "pretraining": {"epochs": 2},
+    "causal_pima": {"epochs": 1, "structure": {"steps": 100}},
+}
+
+
+@pytest.mark.slow
+def test_small_benchmark_runs_its_rows_in_two_worker_processes(project, monkeypatch):
+    import torch
+
+    # the shape is read from the parameter files (a conf/local override), not from --params
+    (project / "conf/local/parameters_benchmark.yml").write_text(yaml.safe_dump({"benchmark": SMALL}))
+
+    # one method forced to fail (the worker processes are forked, so they see the patch): its row
+    # must be recorded with the error, the other rows unaffected
+    def broken_two_stage(*args, **kwargs):
+        raise RuntimeError("two_stage forced to fail by the test")
+
+    monkeypatch.setattr(nodes, "_two_stage", broken_two_stage)
+    monkeypatch.setenv("KEDRO_MP_CONTEXT", "fork")
+    # one torch thread per worker (README: OMP_NUM_THREADS=1); the rows compared below are computed
+    # in this process with the same thread count (a different count changes the last bits)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _run_and_check(project)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_and_check(project: Path) -> None:
+    import mlflow
+    from kedro.config import OmegaConfigLoader
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+    from kedro.runner import ParallelRunner
+
+    from causal_pima import settings
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        session.run(pipeline_names=["benchmark"], runner=ParallelRunner(max_workers=2))
+
+    results = pd.read_csv(project / "data/08_reporting/benchmark/results.csv")
+    assert len(results) == 1 * 1 * 4 and list(results["method"]) == SMALL["methods"]
+    assert check_metric_ranges(results) == [] and set(METRIC_RANGES) <= set(results.columns)
+    errors = dict(zip(results["method"], results["error"].fillna("").astype(str), strict=True))
+    assert errors == {"causal_pima": "", "pima": "", "image_only": "", "two_stage": "RuntimeError: two_stage forced to fail by the test"}
+    has_graph = results.set_index("method")["cpdag_shd"].notna().to_dict()
+    assert has_graph == {"causal_pima": True, "pima": False, "image_only": True, "two_stage": False}
+    assert (results["wall_seconds"] > 0).all()
+    # every row also has its own file (a failed one too)
+    row_files = sorted((project / "data/07_model_output/benchmark/rows/collider/seed_0").glob("*.json"))
+    assert [p.stem for p in row_files] == sorted(SMALL["methods"])
+    assert json.loads((row_files[-1]).read_text())["error"].startswith("RuntimeError")
+
+    # the same rows as the library run in this process (same functions, same seeds): every metric equal
+    loader = OmegaConfigLoader(conf_source=str(project / "conf"), env="local", **settings.CONFIG_LOADER_ARGS)
+    params = loader["parameters"]
+    direct = nodes.benchmark_rows(params["benchmark"], params["circles"], params["data_processing"], params["model"],
+                                  params["pretraining"], params["causal_pima"])
+    direct = pd.read_csv(pd.io.common.StringIO(direct.to_csv(index=False)))  # through CSV like results.csv
+    pd.testing.assert_frame_equal(results.drop(columns="wall_seconds"), direct.drop(columns="wall_seconds"), check_exact=True)
+
+    summary = (project / "data/08_reporting/benchmark/results.md").read_text()
+    assert summary.count("| collider |") == 4 and "failed runs: 1" in summary
+    assert "FAILED: collider seed 0 two_stage: RuntimeError: two_stage forced to fail by the test" in summary
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "causal_pima"]
+    (run,) = client.search_runs([experiment.experiment_id])  # the workers logged into the session's run
+    assert run.info.status == "FINISHED" and run.data.tags["runner"] == "ParallelRunner"
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")} == {"benchmark/results.csv", "benchmark/results.md"}
+    assert "collider.causal_pima.node_accuracy" in {k.removeprefix("benchmark.") for k in run.data.metrics}
