@@ -25,6 +25,9 @@ from causal_pima.pipelines.benchmark.shape import (
     remember_built,
     shape_from_parameters,
 )
+from causal_pima.pipelines.benchmark.shape import (
+    main as shape_main,
+)
 from tests.pipelines.benchmark_metrics import METRIC_RANGES, check_metric_ranges
 
 SHAPE = {"configurations": ["collider", "glow"], "seeds": [0, 3], "methods": ["causal_pima", "image_only", "two_stage"]}
@@ -63,7 +66,7 @@ def test_namespaces_select_rows_that_run_on_their_own():
     assert sorted(n.name for n in pima_only.nodes if ".pretrain_" in n.name) == ["benchmark.chain.seed_1.pretrain_image_curve"]
 
 
-def test_the_shape_comes_from_the_parameter_files_of_the_environment(tmp_path):
+def test_the_shape_comes_from_the_parameter_files_of_the_environment(tmp_path, capsys):
     (tmp_path / "base").mkdir()
     (tmp_path / "cluster").mkdir()
     base = {"benchmark": {**SHAPE, "n_specimens": 100}}
@@ -74,6 +77,11 @@ def test_the_shape_comes_from_the_parameter_files_of_the_environment(tmp_path):
     nodes_of = {n.name for n in create_pipeline(benchmark).nodes}
     assert "benchmark.glow.seed_7.two_stage.run_method" in nodes_of and not any(".seed_0." in n for n in nodes_of)
     assert read_benchmark_parameters(tmp_path, env="base")[0]["seeds"] == [0, 3]
+    # the namespaces a job array runs over (python -m causal_pima.pipelines.benchmark.shape --env cluster)
+    assert shape_main(["--conf-source", str(tmp_path), "--env", "cluster"]) == 0
+    assert capsys.readouterr().out.split() == ["benchmark.collider.seed_7", "benchmark.glow.seed_7"]
+    assert shape_main(["--conf-source", str(tmp_path), "--env", "cluster", "--rows"]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["benchmark.collider.seed_7.causal_pima", "benchmark.collider.seed_7.image_only"]
 
 
 def test_the_repository_parameter_file_builds_the_registered_pipeline():

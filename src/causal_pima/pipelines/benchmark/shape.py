@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,3 +183,33 @@ class BenchmarkShapeHook:
                 "OMP_NUM_THREADS=1 kedro run --pipelines benchmark --runner ParallelRunner (the same numbers as a "
                 "sequential run with OMP_NUM_THREADS=1; another thread count changes the last digits)."
             )
+
+
+# ---------------------------------------------------------------------------- namespaces for cluster jobs
+def group_namespaces(shape: BenchmarkShape) -> list[str]:
+    """``benchmark.<configuration>.seed_<seed>`` for every configuration and seed, in table order."""
+    return [f"benchmark.{c}.seed_{s}" for c in shape.configurations for s in shape.seeds]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m causal_pima.pipelines.benchmark.shape [--env ENV] [--rows]``: one namespace per line
+    (per configuration and seed; with ``--rows`` per row), for a job array over ``kedro run --namespaces``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m causal_pima.pipelines.benchmark.shape", description=main.__doc__)
+    parser.add_argument("--env", default=None, help="configuration environment (as kedro run --env)")
+    parser.add_argument("--conf-source", default=None, help="configuration folder (default: the project's conf/)")
+    parser.add_argument("--rows", action="store_true", help="one namespace per (configuration, seed, method)")
+    args = parser.parse_args(argv)
+    benchmark, source = read_benchmark_parameters(args.conf_source, args.env)
+    shape = shape_from_parameters(benchmark, source)
+    for problem in shape.problems:
+        print(f"left out: {problem}", file=sys.stderr)
+    groups = group_namespaces(shape)
+    lines = [f"{g}.{m}" for g in groups for m in shape.methods] if args.rows else groups
+    print("\n".join(lines))
+    return 1 if shape.problems else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
