@@ -446,8 +446,29 @@ class BenchmarkParams(Schema):
     causal_pima: dict[Str, Any] = Field(default_factory=dict, description="overrides of causal_pima")
 
 
+# ----------------------------------------------------------------------------- compute (docs/scaling.md)
+def _device_name(value: Any) -> Any:
+    if isinstance(value, str) and (value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())):
+        return value
+    raise ValueError("auto, cpu, cuda or cuda:N")
+
+
+class ComputeParams(Schema):
+    device: Annotated[Str, AfterValidator(_device_name), Field(description="auto, cpu, cuda or cuda:N")] = "auto"
+    mixed_precision: Bool = False
+    workers: NonNegativeInt = 0
+
+
+class DistributedParams(Schema):
+    processes: PositiveInt = 1
+    backend: _choice(("auto", "gloo", "nccl")) = "auto"
+    threads_per_process: PositiveInt | None = None
+
+
 # ----------------------------------------------------------------------------- registry
 SCHEMAS: dict[str, type[Schema]] = {
+    "compute": ComputeParams,
+    "distributed": DistributedParams,
     "circles": CirclesParams,
     "lattice_synthetic": LatticeSyntheticParams,
     "lattice_ingestion": LatticeIngestionParams,

@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from causal_pima.core.batching import specimen_tensors
+from causal_pima.core import distributed
+from causal_pima.core.batching import specimen_data
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
 from causal_pima.core.diagnostics import fit_diagnostics
+from causal_pima.core.launch import join_torchrun_group, run_data_parallel
 from causal_pima.core.model import CausalPIMA, ModelConfig, NetworkConfig, PoEVAE
 from causal_pima.core.readout import (
     PRIOR_KEYS,
@@ -27,13 +29,71 @@ from causal_pima.core.readout import (
     model_from_pretrained,
     resolve_n_nodes,
 )
-from causal_pima.core.training import FitConfig, PretrainConfig, fit, pretrain
+from causal_pima.core.training import (
+    ComputeConfig,
+    EpochCallback,
+    FitConfig,
+    PretrainConfig,
+    fit,
+    pretrain,
+)
 
 logger = logging.getLogger(__name__)
 
 
 class FitCollapsedError(RuntimeError):
     """The fitted mixture collapsed or its physics expert is worse than the mean curve (see core.diagnostics)."""
+
+
+def compute_settings(
+    compute_params: Mapping[str, Any] | None, distributed_params: Mapping[str, Any] | None
+) -> tuple[ComputeConfig, DistributedConfig]:
+    """The ``compute`` and ``distributed`` parameter groups as configs; without a group: the CPU, one process."""
+    compute = ComputeConfig(**dict(compute_params)) if compute_params is not None else ComputeConfig(device="cpu")
+    return compute, DistributedConfig(**dict(distributed_params or {}))
+
+
+@dataclass(frozen=True)
+class DistributedConfig:
+    """Data-parallel training (docs/scaling.md). ``processes >= 2``: that many processes on this
+    machine, started by the training itself; under ``torchrun`` (several machines) the process group
+    that torchrun set up is used and ``processes`` is ignored. ``backend``: ``auto`` (gloo on the
+    CPU, nccl on CUDA), ``gloo`` or ``nccl``. ``threads_per_process``: torch threads of each process
+    (``None``: the CPU count divided by the processes)."""
+
+    processes: int = 1
+    backend: str = "auto"
+    threads_per_process: int | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.processes) < 1:
+            raise ValueError(f"distributed.processes must be 1 or more, got {self.processes}")
+        if self.backend not in ("auto", "gloo", "nccl"):
+            raise ValueError(f"distributed.backend must be auto, gloo or nccl, got {self.backend!r}")
+
+
+def _train(
+    task: str,
+    model: torch.nn.Module,
+    train: Mapping[str, Any],
+    val: Mapping[str, Any],
+    config: PretrainConfig | FitConfig,
+    callbacks: list[EpochCallback],
+    compute: ComputeConfig | None,
+    parallel: DistributedConfig | None,
+    resume: dict | None = None,
+) -> Any:
+    """:func:`pretrain` or :func:`fit` in this process (one process, or one rank of a torchrun job),
+    or data-parallel in ``parallel.processes`` processes started here."""
+    compute = compute or ComputeConfig(device="cpu")
+    parallel = parallel or DistributedConfig()
+    join_torchrun_group(parallel.backend, compute)
+    if distributed.world()[1] == 1 and parallel.processes >= 2:
+        return run_data_parallel(task, model, train, val, config, int(parallel.processes), callbacks, compute, resume,
+                                 parallel.backend, parallel.threads_per_process)
+    if task == "pretrain":
+        return pretrain(model, train, val, config, callbacks, compute)
+    return fit(model, train, val, config, callbacks, resume=resume, compute=compute)
 
 
 def _epoch_first(history: pd.DataFrame) -> pd.DataFrame:
@@ -47,8 +107,13 @@ def pretrain_from_data(
     train_set: Mapping[str, np.ndarray],
     val_set: Mapping[str, np.ndarray],
     pretraining_params: Mapping[str, Any],
+    compute: ComputeConfig | None = None,
+    parallel: DistributedConfig | None = None,
 ) -> tuple[PoEVAE, pd.DataFrame]:
     """Pretrain fresh networks (seeded by ``pretraining_params.seed``); returns the PoE VAE and its history table.
+
+    ``compute``: device, mixed precision and loader workers (default: this process's CPU);
+    ``parallel``: data-parallel processes (default: one). Memory-mapped sets are read a batch at a time.
 
     A :class:`ModelConfig` is accepted for its network part. The weights of the epoch with the best
     validation ELBO are kept; a fit starts from them (:func:`plan_fit`, :meth:`CausalPIMA.from_pretrained`).
@@ -60,9 +125,9 @@ def pretrain_from_data(
     # the same way, and pretrain() reseeds before its first draw, so the prior is not needed here
     torch.manual_seed(config.seed)
     model = PoEVAE(network_config)
-    train = specimen_tensors(train_set, model.modalities)
-    val = specimen_tensors(val_set, model.modalities)
-    history = pd.DataFrame(pretrain(model, train, val, config, [ProgressBar(config.epochs, "pretraining")]))
+    train = specimen_data(train_set, model.modalities)
+    val = specimen_data(val_set, model.modalities)
+    history = pd.DataFrame(_train("pretrain", model, train, val, config, [ProgressBar(config.epochs, "pretraining")], compute, parallel))
     return model, history[["epoch", *[c for c in history.columns if c != "epoch"]]]
 
 
@@ -127,6 +192,8 @@ def run_fit(
     val_set: Mapping[str, np.ndarray],
     save: Callable[[dict], None] | None = None,
     resume_state: dict | None = None,
+    compute: ComputeConfig | None = None,
+    parallel: DistributedConfig | None = None,
 ) -> FitOutcome:
     """Fit ``plan.model`` (steps 2-4 of the training; README "Pipelines", docs/model.md).
 
@@ -134,10 +201,10 @@ def run_fit(
     continues an interrupted fit. A collapsed fit raises :class:`FitCollapsedError` unless the plan
     says ``on_collapse: warn``; the diagnostics are kept in the record either way.
     """
-    train = specimen_tensors(train_set, plan.model.modalities)
-    val = specimen_tensors(val_set, plan.model.modalities)
+    train = specimen_data(train_set, plan.model.modalities)
+    val = specimen_data(val_set, plan.model.modalities)
     callbacks = [ProgressBar(plan.config.epochs, "causalPIMA fit"), KeepLastCheckpoint(save)]
-    result = fit(plan.model, train, val, plan.config, callbacks, resume=resume_state)
+    result = _train("fit", plan.model, train, val, plan.config, callbacks, compute, parallel, resume_state)
     diagnostics = fit_diagnostics(plan.model, val, plan.collapse_weight)
     for warning in diagnostics["warnings"]:
         logger.warning("causalPIMA fit: %s", warning)

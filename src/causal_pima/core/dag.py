@@ -434,9 +434,9 @@ class CausalDAG(nn.Module):
         d = self.n_nodes
         if len(order) != d:
             raise ValueError(f"order must have {d} entries, got {len(order)}")
-        dtype = self.edge_weights.dtype
-        weights = torch.as_tensor(weights, dtype=dtype)
-        biases = torch.as_tensor(biases, dtype=dtype)
+        dtype, device = self.edge_weights.dtype, self.edge_weights.device
+        weights = torch.as_tensor(weights, dtype=dtype, device=device)
+        biases = torch.as_tensor(biases, dtype=dtype, device=device)
         if weights.shape != (d, d) or biases.shape != (d,):
             raise ValueError(
                 f"weights must be [{d}, {d}] and biases [{d}], got {tuple(weights.shape)} and {tuple(biases.shape)}"
@@ -451,7 +451,7 @@ class CausalDAG(nn.Module):
             gates = interaction_gates(self.node_scores, self.interaction_subsets, self.temperature)
             if interactions is None:
                 interactions = torch.zeros_like(gates)
-            interactions = torch.as_tensor(interactions, dtype=dtype)
+            interactions = torch.as_tensor(interactions, dtype=dtype, device=device)
             if interactions.shape != gates.shape:
                 raise ValueError(f"interactions must be {list(gates.shape)}, got {list(interactions.shape)}")
             if bool(((gates == 0) & (interactions != 0)).any()):

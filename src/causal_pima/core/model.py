@@ -336,9 +336,10 @@ class PoEVAE(nn.Module):
         if probability <= 0 or len(present) < 2:
             return None
         b = len(batch[present[0]])
-        drop = torch.rand(b) < probability
+        drop = torch.rand(b) < probability  # drawn on the CPU generator whatever the device: same stream
         keep = torch.randint(len(present), (b,))
-        return {m: ~drop | (keep == i) for i, m in enumerate(present)}
+        device = batch[present[0]].device
+        return {m: (~drop | (keep == i)).to(device) for i, m in enumerate(present)}
 
     # ------------------------------------------------------------------ checkpoints
     def network_checkpoint(self) -> dict[str, Any]:

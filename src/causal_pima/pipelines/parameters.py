@@ -28,6 +28,8 @@ from omegaconf import DictConfig, OmegaConf
 DEFAULT_DATASET = "circles"
 # the stages every data set runs, each read as params:<stage> (circles) or params:<stage>_<dataset>
 SHARED_STAGES = ("data_processing", "model", "pretraining", "causal_pima")
+# groups shared by every data set, read under their own name (conf/base/parameters_compute.yml)
+COMPUTE_PARAMETERS = {"params:compute": "params:compute", "params:distributed": "params:distributed"}
 OVERRIDES_SUFFIX = "_overrides"  # <dataset>_overrides: a data set's differences, {stage: {key: value}}
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a key that a dotted interpolation path can name

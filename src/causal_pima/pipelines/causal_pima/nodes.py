@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from causal_pima.core.causal_fit import FitCollapsedError, plan_fit, run_fit
+from causal_pima.core.causal_fit import FitCollapsedError, compute_settings, plan_fit, run_fit
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import physics_parameter_table, posterior_table, require_physics
@@ -78,6 +78,8 @@ def fit_causal_pima(
     params: Mapping[str, Any],
     checkpoint: TorchCheckpointDataset | str | None = None,
     model_params: Mapping[str, Any] | None = None,
+    compute_params: Mapping[str, Any] | None = None,
+    distributed_params: Mapping[str, Any] | None = None,
     params_name: str = "causal_pima",
 ) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame, dict]:
     """Fit causalPIMA (README "Pipelines", docs/model.md; :func:`causal_pima.core.causal_fit.run_fit`).
@@ -94,6 +96,9 @@ def fit_causal_pima(
     the data statistics of ``train_set``) give the physics expert's settings and the prior's defaults
     (without them, the pretrained checkpoint's config does).
 
+    ``compute_params`` / ``distributed_params``: the ``compute`` and ``distributed`` groups (device,
+    data-parallel processes; docs/scaling.md; not fingerprinted); without them, one process on the CPU.
+
     Returns the fitted model's checkpoint (the catalog's ``CausalPIMADataset`` stores it and loads it
     back as a model), the learned DAG record, the history and MLflow metrics.
     """
@@ -108,7 +113,8 @@ def fit_causal_pima(
     def save(state: dict) -> None:
         store.save({**state, "fingerprint": fingerprint})
 
-    outcome = run_fit(plan, train_set, val_set, save if store is not None else None, resume)
+    compute, parallel = compute_settings(compute_params, distributed_params)
+    outcome = run_fit(plan, train_set, val_set, save if store is not None else None, resume, compute, parallel)
     history = outcome.history
     return outcome.model.checkpoint(), outcome.learned_dag, history, metrics_history(history, "fit") if len(history) else {}
 

@@ -49,7 +49,11 @@ def _update_with_array(digest, name: str, value: Any) -> None:
     if array.dtype == object:
         digest.update(json.dumps(array.tolist(), default=str).encode())
     else:
-        digest.update(np.ascontiguousarray(array).tobytes())
+        contiguous = np.ascontiguousarray(array)  # no copy for a contiguous (memory-mapped) array
+        rows = max(1, (1 << 26) // max(contiguous[:1].nbytes, 1)) if contiguous.ndim else 1
+        for start in range(0, max(len(contiguous), 1) if contiguous.ndim else 1, rows):  # 64 MiB at a time
+            chunk = contiguous[start:start + rows] if contiguous.ndim else contiguous
+            digest.update(np.ascontiguousarray(chunk).tobytes())
 
 
 def arrays_digest(arrays: Mapping[str, Any]) -> str:
