@@ -38,7 +38,7 @@ def fit_diagnostics(model: CausalPIMA, data: Mapping[str, Tensor], collapse_weig
     weights = model.log_weights().exp()
     gamma_sum = torch.zeros_like(weights)
     squared_error, squared_baseline, n_values = 0.0, 0.0, 0
-    for batch in as_batches(data, 512, None):
+    for batch in as_batches(data, 512, None, device=weights.device):
         posterior = model.posterior(batch)
         gamma_sum += posterior["gamma"].sum(0)
         if model.physics is not None and CURVE in batch:

@@ -20,7 +20,7 @@ def reconstruction_rmse(model: CausalPIMA, data: Mapping[str, Tensor], batch_siz
     model.eval()
     sq = {m: 0.0 for m in model.modalities if m in data}
     count = {m: 0 for m in sq}
-    for batch in as_batches(data, batch_size):
+    for batch in as_batches(data, batch_size, device=next(model.parameters()).device):
         mu, _ = model.encode(batch)
         recon = model.decode(mu)
         if model.physics is not None and "curve" in batch:
@@ -41,9 +41,10 @@ def cross_modal_prediction(model: CausalPIMA, data: Mapping[str, Tensor], source
     if source not in model.modalities or target not in model.modalities:
         raise ValueError(f"model modalities are {model.modalities}; cannot predict {target} from {source}")
     model.eval()
+    inputs = {source: torch.as_tensor(data[source]).to(next(model.parameters()).device)}
     if target == "curve" and model.physics is not None:
-        return model.predict_curves({source: data[source]})
-    mu, _ = model.encode({source: data[source]})
+        return model.predict_curves(inputs)
+    mu, _ = model.encode(inputs)
     return model.decode(mu)[target]
 
 

@@ -22,7 +22,7 @@ from causal_pima.core.equivalence import equivalence_class_record
 from causal_pima.core.model import CURVE, IMAGE, CausalPIMA, ModelConfig, PhysicsConfig, PriorConfig
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.prediction import cross_modal_prediction, reconstruction_rmse
-from causal_pima.core.training import as_batches, evaluate
+from causal_pima.core.training import as_batches, evaluate, model_device
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +148,9 @@ def posterior_table(model: CausalPIMA, splits: Mapping[str, tuple[Sequence, Mapp
     """
     frames = []
     for split, (specimen_ids, data) in splits.items():
-        parts = [model.posterior(b) for b in as_batches(data, 512, None)]
-        gamma = torch.cat([p["gamma"] for p in parts]).numpy()
-        marginals = torch.cat([p["node_marginals"] for p in parts]).numpy()
+        parts = [model.posterior(b) for b in as_batches(data, 512, None, device=model_device(model))]
+        gamma = torch.cat([p["gamma"] for p in parts]).cpu().numpy()
+        marginals = torch.cat([p["node_marginals"] for p in parts]).cpu().numpy()
         frame = pd.DataFrame({"specimen_id": np.asarray(specimen_ids).astype(str), "split": split, "outcome": gamma.argmax(1)})
         frame = frame.join(pd.DataFrame(gamma, columns=[f"gamma_{k}" for k in range(gamma.shape[1])]))
         frame = frame.join(pd.DataFrame(marginals, columns=[f"q_{n}" for n in node_names(marginals.shape[1])]))
@@ -163,11 +163,11 @@ def physics_parameter_table(model: CausalPIMA) -> pd.DataFrame:
     """Learned physical parameters of every outcome's curve law (one row per joint outcome)."""
     require_physics(model)
     names = node_names(model.config.n_nodes)
-    table = pd.DataFrame(model.outcomes.long().numpy(), columns=names)
+    table = pd.DataFrame(model.outcomes.long().cpu().numpy(), columns=names)
     table.insert(0, "outcome", np.arange(len(table)))
-    table["mixture_weight"] = model.log_weights().exp().detach().numpy()
+    table["mixture_weight"] = model.log_weights().exp().detach().cpu().numpy()
     for name, values in model.physics.physical_parameters().items():
-        table[name] = values.detach().numpy()
+        table[name] = values.detach().cpu().numpy()
     table["noise_scale"] = float(model.physics.noise_scale())
     table.attrs["law"] = model.physics.law.name
     return table
@@ -198,7 +198,7 @@ def has_cross_modal(model: CausalPIMA) -> bool:
 @torch.no_grad()
 def cross_modal_curves(model: CausalPIMA, data: Mapping[str, Tensor]) -> np.ndarray:
     """``[N, L]`` standardised curves predicted from the images alone (curve masked out of the fusion)."""
-    return cross_modal_prediction(model, data, IMAGE, CURVE).numpy().astype(np.float64)
+    return cross_modal_prediction(model, data, IMAGE, CURVE).cpu().numpy().astype(np.float64)
 
 
 def cross_modal_predictor(model: CausalPIMA) -> str:

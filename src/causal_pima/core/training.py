@@ -117,6 +117,18 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+@contextlib.contextmanager
+def on_device(model: torch.nn.Module, compute: ComputeConfig | None) -> Iterator[torch.nn.Module]:
+    """Run read-outs of ``model`` on ``compute``'s device (the CPU without one); the model is back on the
+    CPU afterwards. The read-outs move each batch to the model's device and return CPU results."""
+    device = compute.resolved_device() if compute is not None else torch.device("cpu")
+    model.to(device)
+    try:
+        yield model
+    finally:
+        model.to("cpu")
+
+
 def _start_on_device(model: torch.nn.Module, compute: ComputeConfig | None) -> tuple[ComputeConfig, torch.device]:
     compute = compute or ComputeConfig(device="cpu")
     device = compute.resolved_device()

@@ -18,10 +18,12 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from causal_pima.core.batching import specimen_data
 from causal_pima.core.causal_fit import FitCollapsedError, compute_settings, plan_fit, run_fit
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import physics_parameter_table, posterior_table, require_physics
+from causal_pima.core.training import on_device
 from causal_pima.datasets import TorchCheckpointDataset
 from causal_pima.evaluation.report import metrics_history
 from causal_pima.model_input import model_config_from_data, specimen_tensors
@@ -119,12 +121,14 @@ def fit_causal_pima(
     return outcome.model.checkpoint(), outcome.learned_dag, history, metrics_history(history, "fit") if len(history) else {}
 
 
-def compute_posteriors(fitted_model: CausalPIMA, train_set, val_set, test_set) -> pd.DataFrame:
-    """Per-specimen responsibilities gamma_k, node marginals q(N_j = 1 | x) and the most likely outcome."""
+def compute_posteriors(fitted_model: CausalPIMA, train_set, val_set, test_set, compute_params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Per-specimen responsibilities gamma_k, node marginals q(N_j = 1 | x) and the most likely outcome,
+    read a batch at a time on ``compute.device`` (the CPU without ``compute_params``)."""
     splits = {"train": train_set, "val": val_set, "test": test_set}
-    return posterior_table(
-        fitted_model, {name: (data["specimen_id"], specimen_tensors(data, fitted_model.modalities)) for name, data in splits.items()}
-    )
+    with on_device(fitted_model, compute_settings(compute_params, None)[0]):
+        return posterior_table(
+            fitted_model, {name: (data["specimen_id"], specimen_data(data, fitted_model.modalities)) for name, data in splits.items()}
+        )
 
 
 def plot_fit_history(history: pd.DataFrame) -> Figure:

@@ -16,6 +16,8 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from causal_pima.core.batching import specimen_data
+from causal_pima.core.causal_fit import compute_settings
 from causal_pima.core.model import IMAGE, CausalPIMA
 from causal_pima.core.outcomes import node_name
 from causal_pima.core.prediction import sample_interventional_latents
@@ -25,6 +27,7 @@ from causal_pima.core.readout import (
     has_cross_modal,
     model_metrics,
 )
+from causal_pima.core.training import on_device
 from causal_pima.data.scm import validated_true_dag
 from causal_pima.evaluation.report import (
     UNMATCHED_FEATURE_CONVENTION,
@@ -80,8 +83,11 @@ def validate_true_dag(true_dag: Mapping[str, Any], dataset: str = "circles") -> 
     )
 
 
-def cross_modal_report(fitted_model: CausalPIMA, test_set: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], np.ndarray]:
-    """Predict each test curve from its image alone (curve masked out of the fusion).
+def cross_modal_report(
+    fitted_model: CausalPIMA, test_set: Mapping[str, np.ndarray], compute_params: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Predict each test curve from its image alone (curve masked out of the fusion), on the
+    ``compute.device`` (the CPU without ``compute_params``).
 
     Returns the report (RMSE against the true curve, in physical and standardised units, next to the
     baseline that predicts the training mean curve; ``available: false`` without both modalities)
@@ -89,7 +95,8 @@ def cross_modal_report(fitted_model: CausalPIMA, test_set: Mapping[str, np.ndarr
     """
     if not has_cross_modal(fitted_model):
         return {"available": False, "modalities": list(fitted_model.modalities)}, np.zeros((0, 0))
-    predicted = cross_modal_curves(fitted_model, specimen_tensors(test_set, fitted_model.modalities))
+    with on_device(fitted_model, compute_settings(compute_params, None)[0]):
+        predicted = cross_modal_curves(fitted_model, specimen_tensors(test_set, fitted_model.modalities))
     report, _, _ = cross_modal_summary(predicted, test_set, cross_modal_predictor(fitted_model))
     return report, predicted
 
@@ -113,13 +120,15 @@ def evaluate_fit(
     test_set: Mapping[str, np.ndarray],
     true_dag: Mapping[str, Any],
     cross_modal: Mapping[str, Any] | None = None,
+    compute_params: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """All metrics on the test split (README "What the reports hold"); returns the report and MLflow metrics.
 
     The report (``<dataset>.dag_metrics``) holds every metric, not only the graph's: see
     :mod:`causal_pima.evaluation.report`. Its ``warnings`` hold the node-count mismatch and the fit's
     own diagnostics (collapse, physics expert worse than the mean curve) so that no failure hides
-    behind a headline number.
+    behind a headline number. The model's read-outs run on ``compute.device`` (the CPU without
+    ``compute_params``).
     """
     def labels_for(features):
         if "label_names" not in test_set or not len(test_set["label_names"]):
@@ -131,7 +140,8 @@ def evaluate_fit(
     true_scm, tv_source = truth_for_evaluation(true_dag, labels_for, "true_dag")
     marginals, outcome = split_node_marginals(posteriors, len(learned_dag["node_names"]))
     discovery = discovery_metrics(marginals, outcome, learned_dag, true_labels(test_set, true_scm), true_scm, tv_source)
-    model = model_metrics(fitted_model, specimen_tensors(test_set, fitted_model.modalities))
+    with on_device(fitted_model, compute_settings(compute_params, None)[0]):
+        model = model_metrics(fitted_model, specimen_data(test_set, fitted_model.modalities))
     metrics = evaluation_report(discovery, model, learned_dag, cross_modal)
     mlflow_metrics = {f"eval.{k}": {"step": 0, "value": v} for k, v in scalar_metrics(metrics).items()}
     return metrics, mlflow_metrics
