@@ -10,9 +10,10 @@ datasets cannot be used with multiprocessing: ['benchmark.results', ...]"; kedro
 
 :func:`install` (called by ``settings.py``) wraps ``MlflowArtifactDataset.__new__`` so that each such
 instance pickles as "build ``MlflowArtifactDataset`` again from the same arguments, then restore its
-attributes". An instance pickled while an MLflow run is active (``ParallelRunner`` pickles after
-kedro-mlflow started the run) keeps that run's id, so a worker process logs the artifact into the
-session's run, never into a new one.
+attributes". An instance pickled during a run (``ParallelRunner`` pickles after kedro-mlflow started
+it) carries that run's id, so a worker process logs the artifact into the session's run, also when
+workers are spawned rather than forked. (With spawn, kedro-mlflow's own node hooks and metrics datasets
+in the workers do not know the run and open new ones; with fork, the Linux default, they inherit it.)
 """
 
 from __future__ import annotations
@@ -32,14 +33,26 @@ def _rebuild(init_args: dict[str, Any], state: dict[str, Any]):
     return dataset
 
 
-def _reduce(self):
-    state = dict(self.__dict__)
-    if getattr(self, "run_id", None) is None:
+def _session_run_id() -> str | None:
+    """The session's MLflow run: kedro-mlflow's hook keeps its id (``mlflow.active_run()`` is per thread,
+    and ``ProcessPoolExecutor`` pickles the tasks in a thread of its own, where no run is active)."""
+    try:
+        from kedro_mlflow.framework.hooks.mlflow_hook import mlflow_hook
+    except ImportError:  # pragma: no cover
+        mlflow_hook = None
+    run_id = getattr(mlflow_hook, "run_id", None)
+    if run_id is None:
         import mlflow
 
         active = mlflow.active_run()
-        if active is not None:
-            state["run_id"] = active.info.run_id
+        run_id = active.info.run_id if active is not None else None
+    return run_id
+
+
+def _reduce(self):
+    state = dict(self.__dict__)
+    if getattr(self, "run_id", None) is None:
+        state["run_id"] = _session_run_id()
     return _rebuild, (state.pop(_INIT), state)
 
 
