@@ -53,8 +53,8 @@ def test_several_names_together_resolve(lazy_registry):
     names = ["lattice_synthetic", "lattice_ingestion"]
     lazy_registry.set_requested(names)
     assert [node.name for name in names for node in lazy_registry[name].nodes] == [
-        "lattice.synthetic.generate_raw", "lattice.synthetic.plot_sample_images", "lattice.synthetic.plot_stress_strain",
-        "lattice.ingestion.ingest",
+        "synthetic.lattice.generate_raw", "synthetic.lattice.plot_sample_images", "synthetic.lattice.plot_stress_strain",
+        "ingestion.lattice.ingest",
     ]
 
 

@@ -193,7 +193,7 @@ def test_check_resume_lists_every_change_and_the_digest_covers_dtype_shape_and_b
 
 def test_the_checkpoint_location_comes_from_the_catalog_not_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    fit_node = next(n for n in create_pipeline("lattice").nodes if n.name == "lattice.causal_pima.fit_causal_pima")
+    fit_node = next(n for n in create_pipeline("lattice").nodes if n.name == "causal_pima.lattice.fit_causal_pima")
     assert fit_node.inputs[4] == "lattice.fit_checkpoint"
     assert fit_node.inputs[5] == "params:model_lattice"  # the physics settings (not in the networks-only pretrained model)
     catalog = yaml.safe_load((ROOT / "conf/base/catalog.yml").read_text())

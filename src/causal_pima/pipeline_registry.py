@@ -40,7 +40,7 @@ MANIFEST_DATASETS: dict[str, bool] = {"lattice": True}
 
 
 def dataset_pipeline(dataset: str, physics: bool = False) -> Pipeline:
-    """processing -> pretraining -> causalPIMA fit -> evaluation for one data set (its namespace)."""
+    """processing -> pretraining -> causalPIMA fit -> evaluation for one data set (namespaces ``<stage>.<dataset>``)."""
     return (
         data_processing.create_pipeline(dataset=dataset)
         + pretraining.create_pipeline(dataset=dataset)
@@ -50,25 +50,13 @@ def dataset_pipeline(dataset: str, physics: bool = False) -> Pipeline:
 
 
 def ingestion_pipeline(dataset: str) -> Pipeline:
-    """The ``lattice`` folder's ingestion for the manifest ``<dataset>.raw_manifest`` (namespace ``dataset``).
-
-    The folder's pipeline reads ``lattice.raw_manifest``; another data set name gets the same node with
-    its inputs and outputs renamed (node ``<dataset>.lattice.ingestion.ingest``), reading ``params:lattice_ingestion``.
-    """
-    pipeline = lattice.create_pipeline()
-    if dataset == "lattice":
-        return pipeline
-    return Pipeline(
-        pipeline,
-        inputs={"lattice.raw_manifest": f"{dataset}.raw_manifest"},
-        outputs={name: f"{dataset}.{name.removeprefix('lattice.')}" for name in pipeline.outputs()},
-        parameters={"params:lattice_ingestion"},
-        namespace=dataset,
-    )
+    """The ``lattice`` folder's ingestion of the manifest ``<dataset>.raw_manifest`` (node
+    ``ingestion.<dataset>.ingest``, reading the shared ``params:lattice_ingestion``)."""
+    return lattice.create_pipeline(dataset=dataset)
 
 
 def n_nodes_check_pipeline(dataset: str) -> Pipeline:
-    """``<dataset>.ingestion.check_n_nodes``: right after ingestion, before any training, stops when
+    """``ingestion.<dataset>.check_n_nodes``: right after ingestion, before any training, stops when
     ``causal_pima_<dataset>.prior.n_nodes`` is null and the manifest has no label columns."""
     key = stage_parameters("causal_pima", dataset)["params:causal_pima"]
     check = update_wrapper(partial(lattice_nodes.check_n_nodes, params_name=key.removeprefix("params:")), lattice_nodes.check_n_nodes)

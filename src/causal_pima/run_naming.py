@@ -29,6 +29,8 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from causal_pima.pipelines import node_dataset
+
 logger = logging.getLogger(__name__)
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -53,8 +55,9 @@ def parameter_groups(pipeline) -> set[str]:
 
 
 def datasets_of(pipeline) -> list[str]:
-    """The data sets a pipeline works on: the top-level namespaces of its nodes (``circles``, ``lattice``)."""
-    return sorted({node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace})
+    """The data sets a pipeline works on: the first part of its nodes' dataset names (``circles``,
+    ``lattice``, ``benchmark``; :func:`causal_pima.pipelines.node_dataset`)."""
+    return sorted({name for name in map(node_dataset, pipeline.nodes) if name})
 
 
 def _group(parameters: Mapping[str, Any], stage: str, dataset: str) -> Mapping[str, Any] | None:

@@ -104,9 +104,9 @@ def test_a_valid_truth_file_passes_and_tables_must_agree_with_the_edges():
 def test_the_truth_file_is_checked_before_any_training():
     for name, dataset in (("lattice", "lattice"), ("__default__", "circles")):
         order = [n.name for n in register_pipelines()[name].nodes]
-        check = order.index(f"{dataset}.evaluation.validate_true_dag")
-        assert check < order.index(f"{dataset}.pretraining.pretrain_model") if f"{dataset}.pretraining.pretrain_model" in order else True
-        assert check < min(i for i, n in enumerate(order) if ".data_processing." in n)
+        check = order.index(f"evaluation.{dataset}.validate_true_dag")
+        assert check < order.index(f"pretraining.{dataset}.pretrain_model")
+        assert check < min(i for i, n in enumerate(order) if n.startswith("data_processing."))
 
 
 def test_physics_nodes_with_a_neural_model_do_not_raise():
@@ -125,4 +125,4 @@ def test_n_nodes_is_required_before_training_when_there_are_no_label_columns():
     check_n_nodes(unlabelled, {"prior": {"n_nodes": 2}}, "causal_pima_mydata")
     check_n_nodes(pd.DataFrame({"specimen_id": ["s0"], "x": [1]}), {"prior": {}}, "causal_pima_mydata")
     order = [n.name for n in register_pipelines()["lattice"].nodes]
-    assert order.index("lattice.ingestion.check_n_nodes") < order.index("lattice.pretraining.pretrain_model")
+    assert order.index("ingestion.lattice.check_n_nodes") < order.index("pretraining.lattice.pretrain_model")

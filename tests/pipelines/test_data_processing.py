@@ -395,4 +395,4 @@ def test_pipeline_is_namespaced_by_data_set():
         "params:data_processing_lattice",  # every data set but circles reads params:<stage>_<dataset>
     }
     assert {"lattice.train_set", "lattice.val_set", "lattice.test_set"} <= pipeline.outputs()
-    assert [n.name for n in pipeline.nodes][0] == "lattice.data_processing.validate_specimens"
+    assert [n.name for n in pipeline.nodes][0] == "data_processing.lattice.validate_specimens"

@@ -301,7 +301,7 @@ def test_pipelines_are_namespaced_and_wired():
     assert "lattice.raw_manifest" in synthetic.all_outputs()
     assert ingestion.inputs() == {"lattice.raw_manifest", "params:lattice_ingestion"}
     assert ingestion.outputs() == {"lattice.raw_specimens", "lattice.features", "lattice.rejected"}
-    assert {n.name for n in ingestion.nodes} == {"lattice.ingestion.ingest"}
+    assert {n.name for n in ingestion.nodes} == {"ingestion.lattice.ingest"}
     full = ingestion + create_data_processing_pipeline(dataset="lattice")
     assert full.inputs() == {"lattice.raw_manifest", "params:lattice_ingestion", "params:data_processing_lattice"}
 

@@ -1,8 +1,12 @@
 """The project's pipelines, one folder each (``pipeline_registry`` assembles the composites).
 
-Every node sits in two nested namespaces, data set then stage (``circles.pretraining.pretrain_model``),
-so kedro-viz draws one box per data set that opens into one box per stage; dataset names carry the
-data set only (``circles.pretrained_model``: the catalog's ``{dataset}.*`` patterns).
+Every node sits in two nested namespaces, stage then data set (``pretraining.circles.pretrain_model``,
+``ingestion.lattice.ingest``), so kedro-viz's top-level view of a pipeline shows one box per stage
+(``synthetic``/``ingestion``, ``data_processing``, ``pretraining``, ``causal_pima``, ``evaluation``)
+with the datasets that flow between them; each stage box opens into one box per data set. Dataset
+names carry the data set only (``circles.pretrained_model``: the catalog's ``{dataset}.*``
+patterns), and node names stay unique when data sets are run together
+(``kedro run --pipelines __default__,lattice``).
 """
 
 from __future__ import annotations
@@ -15,10 +19,18 @@ from kedro.pipeline import Node, Pipeline
 def stage_pipeline(
     nodes: Iterable[Node], dataset: str, stage: str, parameters: set[str] | Mapping[str, str] | None = None
 ) -> Pipeline:
-    """``nodes`` in the namespace ``<dataset>.<stage>``, their datasets named ``<dataset>.<name>``.
+    """``nodes`` in the namespace ``<stage>.<dataset>``, their datasets named ``<dataset>.<name>``.
 
     ``parameters``: the parameters left without the data-set prefix (a set), or mapped to another
     key (``{"params:model": "params:model_lattice"}``), as for ``Pipeline(parameters=...)``.
     """
-    stage_nodes = Pipeline(list(nodes), namespace=stage, prefix_datasets_with_namespace=False)
-    return Pipeline(stage_nodes, namespace=dataset, parameters=parameters)
+    dataset_nodes = Pipeline(list(nodes), namespace=dataset, parameters=parameters)
+    return Pipeline(dataset_nodes, namespace=stage, prefix_datasets_with_namespace=False)
+
+
+def node_dataset(node: Node) -> str | None:
+    """The data set a node works on: the first part of its dataset names (``circles.train_set`` ->
+    ``circles``; the benchmark's ``benchmark.collider.seed_0.data`` -> ``benchmark``), parameters
+    left out; ``None`` for a node that reads and writes parameters only."""
+    names = [name for name in (*node.outputs, *node.inputs) if not name.startswith("params:") and name != "parameters"]
+    return names[0].split(".", 1)[0] if names else None

@@ -1,4 +1,4 @@
-"""``causal_pima``: one modular pipeline per data set (namespace = data set name)."""
+"""``causal_pima``: one modular pipeline per data set (namespace ``causal_pima.<dataset>``)."""
 
 from functools import partial, update_wrapper
 

@@ -1,4 +1,4 @@
-"""``data_processing``: one modular pipeline per data set (namespace = data set name)."""
+"""``data_processing``: one modular pipeline per data set (namespace ``data_processing.<dataset>``)."""
 
 from kedro.pipeline import Pipeline, node
 

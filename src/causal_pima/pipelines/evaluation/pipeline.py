@@ -1,4 +1,4 @@
-"""``evaluation``: one modular pipeline per data set (namespace = data set name)."""
+"""``evaluation``: one modular pipeline per data set (namespace ``evaluation.<dataset>``)."""
 
 from functools import partial, update_wrapper
 

@@ -1,7 +1,8 @@
-"""``lattice``: ingestion of ``lattice.raw_manifest`` into the raw specimen set of ``data_processing``.
+"""``lattice``: ingestion of ``<dataset>.raw_manifest`` into the raw specimen set of ``data_processing``.
 
-Only ingestion lives here. The full lattice path (ingestion, then ``data_processing``, ``pretraining``,
-``causal_pima`` and ``evaluation`` with ``dataset="lattice"``) is assembled in ``pipeline_registry.py``.
+Only ingestion lives here (node ``ingestion.<dataset>.ingest``). The full lattice path (ingestion,
+then ``data_processing``, ``pretraining``, ``causal_pima`` and ``evaluation`` with
+``dataset="lattice"``) is assembled in ``pipeline_registry.py``, as is every other manifest data set.
 """
 
 from kedro.pipeline import Pipeline, node
@@ -10,10 +11,11 @@ from causal_pima.pipelines import stage_pipeline
 from causal_pima.pipelines.lattice import nodes
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(dataset: str = "lattice", **kwargs) -> Pipeline:
+    """Every data set's ingestion reads the shared ``params:lattice_ingestion`` group."""
     return stage_pipeline(
         [
             node(nodes.ingest, ["raw_manifest", "params:lattice_ingestion"], ["raw_specimens", "features", "rejected"], name="ingest"),
         ],
-        "lattice", "ingestion", {"params:lattice_ingestion"},
+        dataset, "ingestion", {"params:lattice_ingestion"},
     )

@@ -1,4 +1,4 @@
-"""``pretraining``: one modular pipeline per data set (namespace = data set name)."""
+"""``pretraining``: one modular pipeline per data set (namespace ``pretraining.<dataset>``)."""
 
 from kedro.pipeline import Pipeline, node
 
