@@ -190,6 +190,7 @@ def test_a_new_manifest_data_set_name_registers_its_pipelines(monkeypatch):
     assert registered["mydata"].inputs() == {
         "mydata.raw_manifest", "mydata.true_dag", "mydata.fit_checkpoint", "params:lattice_ingestion",
         *(f"params:{stage}_mydata" for stage in SHARED_STAGES),
+        "params:compute", "params:distributed",  # shared by every data set (parameters_compute.yml)
     }
     assert registered["mydata_ingestion"].outputs() == {"mydata.raw_specimens", "mydata.features", "mydata.rejected"}
     assert {n.name for n in registered["lattice"].nodes}.isdisjoint({n.name for n in registered["mydata"].nodes})

@@ -43,4 +43,4 @@ HOOKS = (ModelArtifactHook(), ParameterValidationHook(), MlflowStoreHook(), RunN
 
 # under torchrun (several machines, README "Scaling out") only process 0 records the MLflow run
 if torchrun_rank() > 0:
-    DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow",)
+    DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # the distribution's name, as it was published

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 
 from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
+
+from causal_pima.core.model import CausalPIMA
+from causal_pima.datasets import CausalPIMADataset
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +27,14 @@ logger = logging.getLogger(__name__)
 def torchrun_rank() -> int:
     """This process's rank in a torchrun job (``RANK``), 0 outside torchrun."""
     return int(os.environ.get("RANK", "0")) if "TORCHELASTIC_RUN_ID" in os.environ else 0
+
+
+class _ModelInMemory(MemoryDataset):
+    """In memory, but loaded as its catalog dataset would load it: a fitted model from its checkpoint."""
+
+    def load(self) -> CausalPIMA:
+        data = super().load()
+        return CausalPIMA.from_checkpoint(data) if isinstance(data, Mapping) else data
 
 
 class TorchrunWriterHook:
@@ -35,5 +47,6 @@ class TorchrunWriterHook:
             return
         outputs = sorted(pipeline.all_outputs())
         for name in outputs:
-            catalog[name] = MemoryDataset()
+            model = isinstance(catalog.get(name), CausalPIMADataset)
+            catalog[name] = _ModelInMemory(copy_mode="assign") if model else MemoryDataset()
         logger.info("torchrun process %d: its %d outputs stay in memory (process 0 writes them)", rank, len(outputs))
