@@ -6,7 +6,7 @@ from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines import stage_pipeline
 from causal_pima.pipelines.causal_pima import nodes
-from causal_pima.pipelines.parameters import stage_parameters
+from causal_pima.pipelines.parameters import COMPUTE_PARAMETERS, stage_parameters
 
 
 def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -> Pipeline:
@@ -23,15 +23,17 @@ def create_pipeline(dataset: str = "circles", physics: bool = False, **kwargs) -
         [
             node(
                 fit,
-                ["pretrained_model", "train_set", "val_set", "params:causal_pima", "fit_checkpoint", "params:model"],
+                ["pretrained_model", "train_set", "val_set", "params:causal_pima", "fit_checkpoint", "params:model",
+                 "params:compute", "params:distributed"],
                 ["fitted_model", "learned_dag", "training_history", "training_metrics"],
                 name="fit_causal_pima",
             ),
-            node(nodes.compute_posteriors, ["fitted_model", "train_set", "val_set", "test_set"], "posteriors", name="compute_posteriors"),
+            node(nodes.compute_posteriors, ["fitted_model", "train_set", "val_set", "test_set", "params:compute"], "posteriors",
+                 name="compute_posteriors"),
             node(nodes.plot_fit_history, "training_history", "training_figure", name="plot_fit_history"),
             node(nodes.plot_learned_dag, "learned_dag", "learned_dag_figure", name="plot_learned_dag"),
             node(nodes.plot_reconstructions, ["fitted_model", "test_set"], "reconstruction_figure", name="plot_reconstructions"),
             *(physics_nodes if physics else []),
         ],
-        dataset, "causal_pima", {**stage_parameters("model", dataset), **stage_parameters("causal_pima", dataset)},
+        dataset, "causal_pima", {**stage_parameters("model", dataset), **stage_parameters("causal_pima", dataset), **COMPUTE_PARAMETERS},
     )

@@ -15,11 +15,12 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
     return stage_pipeline(
         [
             node(validate, "true_dag", None, name="validate_true_dag"),
-            node(nodes.cross_modal_report, ["fitted_model", "test_set"], ["cross_modal", "cross_modal_curves"], name="cross_modal_report"),
+            node(nodes.cross_modal_report, ["fitted_model", "test_set", "params:compute"], ["cross_modal", "cross_modal_curves"],
+                 name="cross_modal_report"),
             node(nodes.plot_cross_modal, ["cross_modal", "cross_modal_curves", "test_set"], "cross_modal_figure", name="plot_cross_modal"),
             node(
                 nodes.evaluate_fit,
-                ["fitted_model", "learned_dag", "posteriors", "test_set", "true_dag", "cross_modal"],
+                ["fitted_model", "learned_dag", "posteriors", "test_set", "true_dag", "cross_modal", "params:compute"],
                 ["dag_metrics", "evaluation_metrics"],
                 name="evaluate_fit",
             ),
@@ -28,5 +29,5 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
             node(nodes.plot_node_marginals, ["posteriors", "test_set", "dag_metrics"], "node_marginals_figure", name="plot_node_marginals"),
             node(nodes.plot_do_grid, ["fitted_model", "dag_metrics"], "do_grid_figure", name="plot_do_grid"),
         ],
-        dataset, "evaluation",
+        dataset, "evaluation", {"params:compute": "params:compute"},
     )

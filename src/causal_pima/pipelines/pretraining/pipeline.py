@@ -3,7 +3,7 @@
 from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines import stage_pipeline
-from causal_pima.pipelines.parameters import stage_parameters
+from causal_pima.pipelines.parameters import COMPUTE_PARAMETERS, stage_parameters
 from causal_pima.pipelines.pretraining import nodes
 
 
@@ -12,10 +12,10 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
         [
             node(
                 nodes.pretrain_model,
-                ["train_set", "val_set", "params:model", "params:pretraining"],
+                ["train_set", "val_set", "params:model", "params:pretraining", "params:compute", "params:distributed"],
                 ["pretrained_model", "pretraining_history", "pretraining_metrics", "pretraining_figure"],
                 name="pretrain_model",
             ),
         ],
-        dataset, "pretraining", {**stage_parameters("model", dataset), **stage_parameters("pretraining", dataset)},
+        dataset, "pretraining", {**stage_parameters("model", dataset), **stage_parameters("pretraining", dataset), **COMPUTE_PARAMETERS},
     )
