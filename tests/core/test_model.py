@@ -11,8 +11,9 @@ import torch
 from torch.distributions import Normal
 
 from causal_pima.core.elbo import prior_term
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA, ModelConfig, PoEVAE
 from causal_pima.core.networks import CurveEncoder
+from causal_pima.core.training import objective
 
 from .conftest import SMALL_MODEL, small_config, small_model
 
@@ -37,7 +38,7 @@ def _make_prior_interesting(model: CausalPIMA, seed: int = 3) -> None:
 def test_forward_terms_finite_and_loss_is_minus_elbo(model, batch, prior):
     _make_prior_interesting(model)
     torch.manual_seed(0)
-    terms = model(batch, prior=prior)
+    terms = objective(model, prior)(batch)
     assert {"recon_image", "recon_curve", "elbo", "loss"} <= set(terms)
     for name, value in terms.items():
         assert value.dim() == 0, name
@@ -51,18 +52,18 @@ def test_forward_terms_finite_and_loss_is_minus_elbo(model, batch, prior):
 
 def test_mixture_loss_adds_l1_penalty_on_adjacency(model, batch):
     _make_prior_interesting(model)
-    terms = model(batch, prior="mixture", l1_weight=0.1, sample=False)
+    terms = objective(model, "mixture")(batch, l1_weight=0.1, sample=False)
     expected_l1 = 0.1 * model.dag.adjacency().abs().sum()
     assert expected_l1.item() > 0.1
     assert terms["l1"].item() == expected_l1.item()
     assert terms["loss"].item() == (-terms["elbo"] + terms["l1"]).item()
     # the ELBO itself does not contain the penalty
-    assert terms["elbo"].item() == model(batch, prior="mixture", sample=False)["elbo"].item()
+    assert terms["elbo"].item() == objective(model, "mixture")(batch, sample=False)["elbo"].item()
 
 
 def test_kl_weight_changes_only_the_loss(model, batch):
-    full = model(batch, prior="standard", sample=False)
-    warm = model(batch, prior="standard", sample=False, kl_weight=0.25)
+    full = objective(model, "standard")(batch, sample=False)
+    warm = objective(model, "standard")(batch, sample=False, kl_weight=0.25)
     assert warm["elbo"].item() == full["elbo"].item()
     recon = warm["recon_image"] + warm["recon_curve"]
     assert warm["loss"].item() == (-(recon - 0.25 * warm["kl"])).item()
@@ -70,7 +71,7 @@ def test_kl_weight_changes_only_the_loss(model, batch):
 
 def test_mixture_elbo_equals_hand_computation(model, batch):
     _make_prior_interesting(model)
-    terms = model(batch, prior="mixture", sample=False)
+    terms = objective(model, "mixture")(batch, sample=False)
     with torch.no_grad():
         mu, logvar = model.encode(batch)
         means = model.decode(mu)
@@ -88,7 +89,7 @@ def test_mixture_elbo_equals_hand_computation(model, batch):
 
 
 def test_standard_prior_kl_matches_torch_distributions(model, batch):
-    terms = model(batch, prior="standard", sample=False)
+    terms = objective(model, "standard")(batch, sample=False)
     with torch.no_grad():
         mu, logvar = model.encode(batch)
     q = Normal(mu, (0.5 * logvar).exp())
@@ -96,9 +97,11 @@ def test_standard_prior_kl_matches_torch_distributions(model, batch):
     torch.testing.assert_close(terms["kl"].detach(), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_forward_rejects_unknown_prior(model, batch):
+def test_objective_rejects_unknown_prior(model):
     with pytest.raises(ValueError, match="prior must be"):
-        model(batch, prior="gaussian")
+        objective(model, "gaussian")
+    with pytest.raises(ValueError, match="prior must be"):  # a plain PoE VAE has no mixture objective
+        objective(PoEVAE(model.network_config), "mixture")
 
 
 # ---------------------------------------------------------------------------- masks
@@ -125,9 +128,7 @@ def test_masking_a_modality_equals_encoding_without_it(model, batch):
 
 def test_masked_modality_is_still_reconstructed(model, batch):
     b = len(batch["image"])
-    terms = model(
-        batch, prior="standard", sample=False, mask={"curve": torch.zeros(b, dtype=torch.bool)}
-    )
+    terms = objective(model, "standard")(batch, sample=False, mask={"curve": torch.zeros(b, dtype=torch.bool)})
     assert "recon_curve" in terms and torch.isfinite(terms["recon_curve"])
     # and the encoder output cannot depend on a hidden modality, even NaN input
     poisoned = dict(batch, curve=torch.full_like(batch["curve"], float("nan")))
@@ -174,8 +175,8 @@ def test_checkpoint_round_trip_gives_identical_outputs(model, batch):
     for key, value in model.state_dict().items():
         assert torch.equal(restored.state_dict()[key], value), key
     for prior in ("standard", "mixture"):
-        a = model(batch, prior=prior, sample=False)
-        b = restored(batch, prior=prior, sample=False)
+        a = objective(model, prior)(batch, sample=False)
+        b = objective(restored, prior)(batch, sample=False)
         assert a.keys() == b.keys()
         for key in a:
             assert a[key].item() == b[key].item(), (prior, key)
@@ -204,7 +205,7 @@ def test_image_only_config_has_no_curve_networks(batch):
         assert model.modalities == ("image",)
         assert set(model.encoders) == set(model.decoders) == set(model.log_noise) == {"image"}
         assert not any(isinstance(module, CurveEncoder) for module in model.modules())
-        terms = model(batch, prior="mixture")  # a curve in the batch is ignored
+        terms = objective(model, "mixture")(batch)  # a curve in the batch is ignored
         assert "recon_curve" not in terms and torch.isfinite(terms["loss"])
     with pytest.raises(ValueError, match="at least one modality"):
         _ = small_config(curve_length=0, image_shape=None).modalities
@@ -217,7 +218,7 @@ def test_free_mixture_weights_use_free_log_weights(batch):
     log_w = torch.log_softmax(torch.tensor([2.0, 0.5, -1.0, 0.0, 1.0, -2.0, 0.3, 0.1]), 0)
     model.free_log_weights.copy_(log_w)
     assert torch.equal(model.log_weights(), log_w)
-    terms = model(batch, prior="mixture", l1_weight=1.0, sample=False)
+    terms = objective(model, "mixture")(batch, l1_weight=1.0, sample=False)
     with torch.no_grad():
         mu, logvar = model.encode(batch)
         expected = prior_term(log_w, model.prior.kl(mu, logvar.exp())).mean()
@@ -231,7 +232,7 @@ def test_free_mixture_weights_use_free_log_weights(batch):
     dag_model = small_model(0)
     dag_model.load_state_dict(model.state_dict())
     assert dag_model.uses_dag
-    assert dag_model(batch, prior="mixture", sample=False)["prior"].item() != terms["prior"].item()
+    assert dag_model.mixture_loss(batch, sample=False)["prior"].item() != terms["prior"].item()
     # free weights survive a checkpoint
     restored = CausalPIMA.from_checkpoint(model.checkpoint())
     assert not restored.uses_dag and torch.equal(restored.log_weights(), log_w)
@@ -250,7 +251,7 @@ def test_modality_balance_weights_the_loss_and_never_the_elbo(batch, balance):
     model.eval()
     for prior in ("standard", "mixture"):
         torch.manual_seed(0)
-        terms = model(batch, prior=prior)
+        terms = objective(model, prior)(batch)
         expected_elbo = terms["recon_image"] + terms["recon_curve"] + (-terms["kl"] if prior == "standard" else terms["prior"])
         torch.testing.assert_close(terms["elbo"], expected_elbo)
         weighted = terms["recon_image"] + 24.0**balance * terms["recon_curve"]

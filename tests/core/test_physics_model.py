@@ -179,7 +179,7 @@ def _hand_kl(model: CausalPIMA, mu: torch.Tensor, var: torch.Tensor) -> torch.Te
 def test_physics_elbo_identity_float64(lattice_sets):
     model = _scrambled_model(lattice_sets).double()
     batch = _batch(lattice_sets[0], dtype=torch.float64)
-    terms = model(batch, prior="mixture", sample=False)
+    terms = model.mixture_loss(batch, sample=False)
 
     with torch.no_grad():
         mu, logvar = model.encode(batch)
@@ -219,8 +219,8 @@ def test_physics_elbo_identity_float64(lattice_sets):
 def test_physics_elbo_adds_the_l1_penalty_to_the_loss_only(lattice_sets):
     model = _scrambled_model(lattice_sets).double()
     batch = _batch(lattice_sets[0], dtype=torch.float64)
-    plain = model(batch, sample=False)
-    penalised = model(batch, sample=False, l1_weight=0.5)
+    plain = model.mixture_loss(batch, sample=False)
+    penalised = model.mixture_loss(batch, sample=False, l1_weight=0.5)
     torch.testing.assert_close(penalised["elbo"], plain["elbo"], rtol=0, atol=0)
     expected_l1 = 0.5 * model.dag.adjacency().abs().sum()
     assert float(expected_l1.detach()) > 0
@@ -230,7 +230,7 @@ def test_physics_elbo_adds_the_l1_penalty_to_the_loss_only(lattice_sets):
 def test_physics_elbo_without_a_curve_is_the_plain_mixture_elbo(lattice_sets):
     model = _scrambled_model(lattice_sets).double()
     batch = {IMAGE: _batch(lattice_sets[0], dtype=torch.float64)[IMAGE]}
-    terms = model(batch, sample=False)
+    terms = model.mixture_loss(batch, sample=False)
     assert "recon_curve" not in terms
     with torch.no_grad():
         mu, logvar = model.encode(batch)
@@ -285,7 +285,7 @@ def test_one_backward_reaches_the_physical_parameters_and_noise(lattice_sets):
         )
         model.physics.raw_parameters.add_(0.05 * torch.randn(model.physics.raw_parameters.shape))
     batch = _batch(lattice_sets[0])
-    terms = model(batch, prior="mixture", sample=False)
+    terms = model.mixture_loss(batch, sample=False)
     terms["loss"].backward()
     raw_grad = model.physics.raw_parameters.grad
     noise_grad = model.physics.log_noise_scale.grad
@@ -380,7 +380,7 @@ def test_checkpoint_round_trip_keeps_physics(lattice_sets):
         cross_modal_prediction(model, batch, IMAGE, CURVE),
     )
     model.eval()  # the restored model is in train mode; sample=False makes both deterministic anyway
-    terms, again = model(batch, sample=False), restored(batch, sample=False)
+    terms, again = model.mixture_loss(batch, sample=False), restored.mixture_loss(batch, sample=False)
     torch.testing.assert_close(again["elbo"], terms["elbo"], rtol=0, atol=0)
 
 

@@ -379,7 +379,7 @@ def test_nan_raises_training_diverged_with_last_good_checkpoint(
     for key, value in poison.snapshots[1].items():
         assert torch.equal(last_good["model"]["state_dict"][key], value), key
     restored = CausalPIMA.from_checkpoint(last_good["model"])
-    terms = restored(circles_val, prior="standard" if phase == "pretraining" else "mixture")
+    terms = training.objective(restored, "standard" if phase == "pretraining" else "mixture")(circles_val)
     assert all(torch.isfinite(v) for v in terms.values())
 
 

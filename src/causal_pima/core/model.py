@@ -313,19 +313,6 @@ class PoEVAE(nn.Module):
         terms["loss"] = -(self._weighted_reconstruction(terms) - kl_weight * terms["kl"])
         return terms
 
-    def forward(
-        self,
-        batch: Mapping[str, Tensor],
-        prior: str = "standard",
-        kl_weight: float = 1.0,
-        mask: Mapping[str, Tensor] | None = None,
-        sample: bool = True,
-    ) -> dict[str, Tensor]:
-        """:meth:`pretraining_loss` (``prior="standard"``, the only objective of a plain PoE VAE)."""
-        if prior != "standard":
-            raise ValueError(f"a PoE VAE has only the 'standard' prior, got {prior!r}")
-        return self.pretraining_loss(batch, kl_weight=kl_weight, mask=mask, sample=sample)
-
     def modality_dropout_mask(self, batch: Mapping[str, Tensor], probability: float) -> dict[str, Tensor] | None:
         """Encoder mask that, for a fraction ``probability`` of specimens, keeps one random modality.
 
@@ -476,24 +463,6 @@ class CausalPIMA(PoEVAE):
         # the physics curve term lives inside the prior's logsumexp: only the image term is re-weighted
         terms["loss"] = terms["loss"] - (self.loss_weights().get(IMAGE, 1.0) - 1.0) * terms.get(f"recon_{IMAGE}", 0.0)
         return terms
-
-    def forward(
-        self,
-        batch: Mapping[str, Tensor],
-        prior: str = "mixture",
-        l1_weight: float = 0.0,
-        sample: bool = True,
-        kl_weight: float = 1.0,
-        mask: Mapping[str, Tensor] | None = None,
-    ) -> dict[str, Tensor]:
-        """Loss terms of one batch: :meth:`mixture_loss` (``prior="mixture"``) or
-        :meth:`PoEVAE.pretraining_loss` (``prior="standard"``). Kept for callers of ``model(batch, prior=...)``;
-        new code calls the objective it means."""
-        if prior == "standard":
-            return self.pretraining_loss(batch, kl_weight=kl_weight, mask=mask, sample=sample)
-        if prior != "mixture":
-            raise ValueError(f"prior must be 'mixture' or 'standard', got {prior!r}")
-        return self.mixture_loss(batch, l1_weight=l1_weight, mask=mask, sample=sample)
 
     # ------------------------------------------------------------------ read-outs
     @torch.no_grad()
