@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # here too; a shared value changes in the circles file and reaches both data sets.
 LATTICE_OVERRIDES = {
     "data_processing": {"curve_scaling": "pointwise", "curve_std_floor": 1.0e-3},
-    "model": {"curve_decoder": "physics", "physics_law": "plateau_densification", "physics_ranges": None},
+    "model": {"curve_decoder": "physics"},
     "pretraining": {"epochs": 40, "batch_size": 64},
-    "causal_pima": {"epochs": 20, "batch_size": 64, "physics_learning_rate": 1.0e-2},
+    "causal_pima": {"epochs": 20, "batch_size": 64},
 }
 
 

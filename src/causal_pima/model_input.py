@@ -12,7 +12,7 @@ from causal_pima.core.model import CURVE, IMAGE, ModelConfig
 
 __all__ = ["model_config_from_data", "specimen_tensors"]  # specimen_tensors lives in core.batching
 
-def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Mapping[str, Any], n_nodes: int = 3) -> ModelConfig:
+def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Mapping[str, Any]) -> ModelConfig:
     """A :class:`ModelConfig` whose input shapes come from the data and the rest from parameters.
 
     ``model_params.modalities`` selects the modalities (``[image, curve]`` by default; ``[image]``
@@ -20,7 +20,6 @@ def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Ma
     """
     params = dict(model_params)
     modalities = tuple(params.pop("modalities", (IMAGE, CURVE)))
-    params.setdefault("n_nodes", n_nodes)
     if params.get("curve_decoder") == "physics" and CURVE in modalities:
         # the physics expert predicts physical curves and compares them after the same standardisation
         params.update(
