@@ -15,8 +15,22 @@ import pytest
 import torch
 
 from causal_pima.core import training
-from causal_pima.core.batching import SpecimenRows, as_batches, batch_indices, by_reference, read_batches, specimen_data
-from causal_pima.core.training import ComputeConfig, FitConfig, PretrainConfig, fit, pretrain, resolve_device
+from causal_pima.core.batching import (
+    SpecimenRows,
+    as_batches,
+    batch_indices,
+    by_reference,
+    read_batches,
+    specimen_data,
+)
+from causal_pima.core.training import (
+    ComputeConfig,
+    FitConfig,
+    PretrainConfig,
+    fit,
+    pretrain,
+    resolve_device,
+)
 from causal_pima.datasets import ArrayFolderDataset, TorchCheckpointDataset
 
 from .conftest import small_model

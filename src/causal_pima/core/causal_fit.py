@@ -21,7 +21,7 @@ from causal_pima.core import distributed
 from causal_pima.core.batching import specimen_data
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
 from causal_pima.core.diagnostics import fit_diagnostics
-from causal_pima.core.launch import join_torchrun_group, run_data_parallel
+from causal_pima.core.launch import TrainingJob, join_torchrun_group, run_data_parallel
 from causal_pima.core.model import CausalPIMA, ModelConfig, NetworkConfig, PoEVAE
 from causal_pima.core.readout import (
     PRIOR_KEYS,
@@ -34,8 +34,6 @@ from causal_pima.core.training import (
     EpochCallback,
     FitConfig,
     PretrainConfig,
-    fit,
-    pretrain,
 )
 
 logger = logging.getLogger(__name__)
@@ -72,28 +70,15 @@ class DistributedConfig:
             raise ValueError(f"distributed.backend must be auto, gloo or nccl, got {self.backend!r}")
 
 
-def _train(
-    task: str,
-    model: torch.nn.Module,
-    train: Mapping[str, Any],
-    val: Mapping[str, Any],
-    config: PretrainConfig | FitConfig,
-    callbacks: list[EpochCallback],
-    compute: ComputeConfig | None,
-    parallel: DistributedConfig | None,
-    resume: dict | None = None,
-) -> Any:
-    """:func:`pretrain` or :func:`fit` in this process (one process, or one rank of a torchrun job),
-    or data-parallel in ``parallel.processes`` processes started here."""
+def _train(job: TrainingJob, callbacks: list[EpochCallback], compute: ComputeConfig | None, parallel: DistributedConfig | None) -> Any:
+    """Run ``job`` in this process (one process, or one rank of a torchrun job), or data-parallel in
+    ``parallel.processes`` processes started here."""
     compute = compute or ComputeConfig(device="cpu")
     parallel = parallel or DistributedConfig()
     join_torchrun_group(parallel.backend, compute)
     if distributed.world()[1] == 1 and parallel.processes >= 2:
-        return run_data_parallel(task, model, train, val, config, int(parallel.processes), callbacks, compute, resume,
-                                 parallel.backend, parallel.threads_per_process)
-    if task == "pretrain":
-        return pretrain(model, train, val, config, callbacks, compute)
-    return fit(model, train, val, config, callbacks, resume=resume, compute=compute)
+        return run_data_parallel(job, int(parallel.processes), callbacks, compute, parallel.backend, parallel.threads_per_process)
+    return job.run(callbacks, compute)
 
 
 def _epoch_first(history: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +112,7 @@ def pretrain_from_data(
     model = PoEVAE(network_config)
     train = specimen_data(train_set, model.modalities)
     val = specimen_data(val_set, model.modalities)
-    history = pd.DataFrame(_train("pretrain", model, train, val, config, [ProgressBar(config.epochs, "pretraining")], compute, parallel))
+    history = pd.DataFrame(_train(TrainingJob("pretrain", model, train, val, config), [ProgressBar(config.epochs, "pretraining")], compute, parallel))
     return model, history[["epoch", *[c for c in history.columns if c != "epoch"]]]
 
 
@@ -204,7 +189,7 @@ def run_fit(
     train = specimen_data(train_set, plan.model.modalities)
     val = specimen_data(val_set, plan.model.modalities)
     callbacks = [ProgressBar(plan.config.epochs, "causalPIMA fit"), KeepLastCheckpoint(save)]
-    result = _train("fit", plan.model, train, val, plan.config, callbacks, compute, parallel, resume_state)
+    result = _train(TrainingJob("fit", plan.model, train, val, plan.config, resume_state), callbacks, compute, parallel)
     diagnostics = fit_diagnostics(plan.model, val, plan.collapse_weight)
     for warning in diagnostics["warnings"]:
         logger.warning("causalPIMA fit: %s", warning)

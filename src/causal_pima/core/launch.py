@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -41,6 +42,33 @@ logger = logging.getLogger(__name__)
 
 class DistributedTrainingError(RuntimeError):
     """A training process failed (its traceback is in the message)."""
+
+
+@dataclass
+class TrainingJob:
+    """What to train: ``task`` ``"pretrain"`` (:func:`pretrain`) or ``"fit"`` (:func:`fit`, optionally
+    resumed from ``resume``), the model, the training and validation rows and the loop's config."""
+
+    task: str
+    model: torch.nn.Module
+    train: Mapping[str, Any]
+    val: Mapping[str, Any]
+    config: PretrainConfig | FitConfig
+    resume: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in ("pretrain", "fit"):
+            raise ValueError(f"task must be 'pretrain' or 'fit', got {self.task!r}")
+
+    def run(self, callbacks: Sequence[EpochCallback], compute: ComputeConfig) -> Any:
+        """Train in this process (one process, or one rank of a process group)."""
+        if self.task == "pretrain":
+            return pretrain(self.model, self.train, self.val, self.config, callbacks, compute)
+        return fit(self.model, self.train, self.val, self.config, callbacks, self.resume, compute)
+
+    def by_reference(self) -> TrainingJob:
+        """This job to send to other processes: memory-mapped data as file references."""
+        return replace(self, model=self.model.cpu(), train=by_reference(self.train), val=by_reference(self.val))
 
 
 def _free_port() -> int:
@@ -90,18 +118,13 @@ def _worker(
     port: int,
     backend: str,
     threads: int,
-    task: str,
-    model: torch.nn.Module,
-    train: Mapping[str, Any],
-    val: Mapping[str, Any],
-    config: PretrainConfig | FitConfig,
+    job: TrainingJob,
     compute: ComputeConfig,
-    resume: Mapping[str, Any] | None,
     messages: Any,
 ) -> None:
     torch.set_num_threads(threads)
     # the model arrives in shared memory, the same storage in every process: each trains its own copy
-    model = copy.deepcopy(model)
+    job = replace(job, model=copy.deepcopy(job.model))
     if compute.resolved_device().type == "cuda":
         torch.cuda.set_device(rank % torch.cuda.device_count())
         compute = ComputeConfig(f"cuda:{rank % torch.cuda.device_count()}", compute.mixed_precision, compute.workers)
@@ -112,12 +135,9 @@ def _worker(
             def relay_epoch(record: EpochRecord) -> None:
                 messages.put(("epoch", record.phase, record.epoch, record.metrics, _dumps(record.checkpoint())))
             relay = [relay_epoch]
-        if task == "pretrain":
-            result = pretrain(model, train, val, config, relay, compute)
-        else:
-            result = fit(model, train, val, config, relay, resume, compute)
+        result = job.run(relay, compute)
         if rank == 0:
-            messages.put(("done", _dumps({"state_dict": model.state_dict(), "result": result})))
+            messages.put(("done", _dumps({"state_dict": job.model.state_dict(), "result": result})))
     except TrainingDivergedError as exc:
         if rank == 0:
             messages.put(("diverged", _dumps(exc)))
@@ -127,22 +147,17 @@ def _worker(
 
 
 def run_data_parallel(
-    task: str,
-    model: torch.nn.Module,
-    train: Mapping[str, Any],
-    val: Mapping[str, Any],
-    config: PretrainConfig | FitConfig,
+    job: TrainingJob,
     processes: int,
     callbacks: Sequence[EpochCallback] = (),
     compute: ComputeConfig | None = None,
-    resume: Mapping[str, Any] | None = None,
     backend: str = "auto",
     threads_per_process: int | None = None,
 ) -> Any:
-    """Train ``model`` with ``processes`` data-parallel processes on this machine; returns what
-    :func:`pretrain` (``task="pretrain"``) or :func:`fit` (``task="fit"``) returns.
+    """Train ``job`` with ``processes`` data-parallel processes on this machine; returns what
+    :meth:`TrainingJob.run` returns (the history, or the fit's result).
 
-    ``model`` receives the trained weights (on the CPU). ``callbacks`` run in this process once per
+    ``job.model`` receives the trained weights (on the CPU). ``callbacks`` run in this process once per
     epoch with process 0's metrics and checkpoint (``record.model`` holds that epoch's weights).
     ``threads_per_process``: torch threads of each process (default: the CPU count divided by the
     processes, at least 1). ``backend``: ``auto`` (gloo on the CPU, nccl on CUDA), ``gloo`` or ``nccl``.
@@ -151,8 +166,6 @@ def run_data_parallel(
         TrainingDivergedError: as on one process (relayed from process 0).
         DistributedTrainingError: a process failed otherwise; the message holds its traceback.
     """
-    if task not in ("pretrain", "fit"):
-        raise ValueError(f"task must be 'pretrain' or 'fit', got {task!r}")
     if processes < 2:
         raise ValueError(f"run_data_parallel needs 2 or more processes, got {processes}")
     compute = compute or ComputeConfig(device="cpu")
@@ -162,15 +175,16 @@ def run_data_parallel(
     messages = context.SimpleQueue()
     port = _free_port()
     logger.info("data-parallel %s: %d processes (%s, %d torch thread(s) each) on 127.0.0.1:%d",
-                task, processes, backend, threads, port)
+                job.task, processes, backend, threads, port)
     workers = mp.start_processes(
         _worker,
-        args=(processes, port, backend, threads, task, model.cpu(), by_reference(train), by_reference(val), config, compute, resume, messages),
+        args=(processes, port, backend, threads, job.by_reference(), compute, messages),
         nprocs=processes,
         join=False,
         start_method="spawn",
     )
     final, diverged = None, None
+    model = job.model
 
     def drain() -> None:
         nonlocal final, diverged
@@ -194,9 +208,9 @@ def run_data_parallel(
         drain()
         if diverged is not None:
             raise diverged from None
-        raise DistributedTrainingError(f"a data-parallel {task} process failed:\n{exc}") from None
+        raise DistributedTrainingError(f"a data-parallel {job.task} process failed:\n{exc}") from None
     drain()
     if final is None:
-        raise DistributedTrainingError(f"the data-parallel {task} ended without sending the trained model")
+        raise DistributedTrainingError(f"the data-parallel {job.task} ended without sending the trained model")
     model.load_state_dict(final["state_dict"])
     return final["result"]
