@@ -68,6 +68,9 @@ class _Bound:
         self.__qualname__ = func.__qualname__
         self.__module__ = func.__module__
         self.__doc__ = func.__doc__
+        # typing.get_type_hints (kedro's parameter validation reads them) resolves these in func's globals
+        self.__wrapped__ = func
+        self.__annotations__ = {k: v for k, v in getattr(func, "__annotations__", {}).items() if k not in kwargs}
 
     @property
     def __signature__(self) -> inspect.Signature:
