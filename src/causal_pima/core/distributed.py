@@ -81,11 +81,19 @@ def loss_step_module(model: nn.Module, method: str) -> nn.Module:
     return nn.parallel.DistributedDataParallel(
         module,
         device_ids=[device.index] if device.type == "cuda" else None,
-        # parameters without a gradient: the prior and DAG of a CausalPIMA that is pretrained, the
-        # DAG of free mixture weights (the PIMA baseline)
-        find_unused_parameters=method == "pretraining_loss" and hasattr(model, "dag") or not getattr(model, "uses_dag", True),
+        find_unused_parameters=has_unused_parameters(model, method),
         **sync,
     )
+
+
+def has_unused_parameters(model: nn.Module, method: str) -> bool:
+    """Whether the objective ``method`` leaves some trainable parameters of ``model`` without a gradient
+    (DDP must then look for them every step): the prior and DAG of a CausalPIMA that is pretrained,
+    the DAG of free mixture weights (the PIMA baseline), the neural curve decoder when the physics
+    curve expert models the curves."""
+    if method == "pretraining_loss":
+        return hasattr(model, "dag")
+    return not getattr(model, "uses_dag", True) or getattr(model, "physics", None) is not None
 
 
 _DDP_ARGUMENTS = inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters
