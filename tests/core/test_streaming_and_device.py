@@ -196,16 +196,17 @@ def _tiny_models():
     }
 
 
-@pytest.mark.parametrize("kind", ["poe", "dag", "free_weights", "physics"])
-@pytest.mark.parametrize("method", ["pretraining_loss", "mixture_loss"])
+@pytest.mark.parametrize(
+    ("kind", "method"),
+    [("poe", "pretraining_loss")]  # a plain PoE VAE has no mixture objective
+    + [(kind, method) for kind in ("dag", "free_weights", "physics") for method in ("pretraining_loss", "mixture_loss")],
+)
 def test_ddp_is_told_exactly_when_an_objective_leaves_parameters_without_gradient(kind, method):
     """DistributedDataParallel fails on the second step if a trainable parameter gets no gradient and
     it was not told (seen with the physics expert); telling it when all are used only costs time."""
     from causal_pima.core.distributed import has_unused_parameters
 
     model = _tiny_models()[kind]
-    if not hasattr(model, method):
-        pytest.skip("a plain PoE VAE has no mixture objective")
     rng = np.random.default_rng(0)
     batch = {"image": torch.from_numpy(rng.random((6, 1, 8, 8)).astype(np.float32)),
              "curve": torch.from_numpy(rng.normal(size=(6, 8)).astype(np.float32))}
