@@ -46,6 +46,7 @@ from pydantic import (
     create_model,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from causal_pima.core.dag import CONDITIONALS
 from causal_pima.core.initialisation import ASSIGNERS, CLUSTERERS
@@ -144,12 +145,20 @@ def _with_dataclass_fields(
 ) -> type[Schema]:
     """``schema`` plus every field of ``dataclass`` it does not declare (nor ``exclude``).
 
-    With ``check``, the given values also go through ``dataclass(**values)`` (its own checks).
+    A field that ``schema`` declares (for its range or choices) takes its default from the dataclass
+    as well, so each default is written once, in the config the nodes build (a schema field whose
+    dataclass default is a factory, a nested config, keeps the schema's own). With ``check``, the
+    given values also go through ``dataclass(**values)`` (its own checks).
     """
     hints = typing.get_type_hints(dataclass)
     extra: dict[str, Any] = {}
     for f in dataclasses.fields(dataclass):
-        if f.name in schema.model_fields or f.name in exclude:
+        if f.name in exclude:
+            continue
+        if f.name in schema.model_fields:
+            if f.default is not dataclasses.MISSING:
+                declared = schema.model_fields[f.name]
+                extra[f.name] = (declared.annotation, FieldInfo.merge_field_infos(declared, default=f.default))
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
         extra[f.name] = (_strict_type(hints[f.name]), default)
@@ -202,8 +211,8 @@ LatticeGraph = Annotated[dict[Str, ScmNode], AfterValidator(_scm_check(None, "la
 
 # ----------------------------------------------------------------------------- circles
 class _CirclesRender(Schema):
-    image_size: PositiveInt = 32
-    n_wavelengths: _int("an integer >= 2", ge=2) = 64
+    image_size: PositiveInt
+    n_wavelengths: _int("an integer >= 2", ge=2)
 
 
 CirclesRender = _with_dataclass_fields(_CirclesRender, CirclesRenderConfig)
@@ -226,11 +235,11 @@ class CirclesParams(Schema):
 
 # ----------------------------------------------------------------------------- lattice
 class _LatticeGenerator(Schema):
-    image_height: _int("an integer >= 8", ge=8) = 64
-    image_width: _int("an integer >= 8", ge=8) = 64
-    cells_across: PositiveNumber = 3.0
-    n_curve_points: _int("an integer >= 2", ge=2) = 301
-    max_strain: PositiveNumber = 0.75
+    image_height: _int("an integer >= 8", ge=8)
+    image_width: _int("an integer >= 8", ge=8)
+    cells_across: PositiveNumber
+    n_curve_points: _int("an integer >= 2", ge=2)
+    max_strain: PositiveNumber
 
 
 LatticeGenerator = _with_dataclass_fields(_LatticeGenerator, LatticeConfig)
@@ -256,20 +265,20 @@ class LatticeSyntheticParams(Schema):
 
 
 class _Ingestion(Schema):
-    image_size: PositiveInt = 64
-    channels: _choice((1, 3)) = 1
-    n_grid_points: _int("an integer >= 2", ge=2) = 64
-    min_strain: Number = 0.0
-    max_strain: PositiveNumber = 0.7
-    curve_type: _choice(("auto", "stress_strain", "force_displacement")) = "auto"
-    gauge_length: PositiveNumber | None = None
-    cross_section_area: PositiveNumber | None = None
-    strain_scale: PositiveNumber = 1.0
-    min_points: _int("an integer >= 2", ge=2) = 8
-    non_increasing_strain: _choice(("reject", "sort")) = "reject"
-    on_error: _choice(("raise", "skip")) = "raise"
-    label_columns: list[Str] | None = None
-    max_image_pixels: PositiveInt = 64_000_000
+    image_size: PositiveInt
+    channels: _choice((1, 3))
+    n_grid_points: _int("an integer >= 2", ge=2)
+    min_strain: Number
+    max_strain: PositiveNumber
+    curve_type: _choice(("auto", "stress_strain", "force_displacement"))
+    gauge_length: PositiveNumber | None
+    cross_section_area: PositiveNumber | None
+    strain_scale: PositiveNumber
+    min_points: _int("an integer >= 2", ge=2)
+    non_increasing_strain: _choice(("reject", "sort"))
+    on_error: _choice(("raise", "skip"))
+    label_columns: list[Str] | None
+    max_image_pixels: PositiveInt
 
 
 LatticeIngestionParams = _with_dataclass_fields(_Ingestion, IngestionConfig)
@@ -341,24 +350,24 @@ class _Model(Schema):
     modalities: Annotated[
         list[_choice(("image", "curve"))], Field(min_length=1, description="a non-empty list of 'image', 'curve'")
     ] = ["image", "curve"]
-    latent_dim: PositiveInt = 8
-    n_nodes: PositiveInt = 3
-    image_channels: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")] = [16, 32, 32]
-    image_hidden_dim: PositiveInt = 128
-    curve_hidden_dims: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")] = [128, 128]
-    mean_structure: _choice(MEAN_STRUCTURES) = "free"
-    mixture_weights: _choice(("dag", "free")) = "dag"
-    conditionals: _choice(CONDITIONALS) = "logistic"
-    modality_balance: Probability = 0.0
-    variance_floor: PositiveNumber = 1e-3
-    init_temperature: PositiveNumber = 1.0
-    image_noise_init: PositiveNumber = 0.1
-    curve_noise_init: PositiveNumber = 0.3
-    noise_min: PositiveNumber = 1e-3
-    curve_decoder: _choice(("neural", "physics")) = "neural"
-    physics_law: _choice(PHYSICS_LAWS) = "plateau_densification"
+    latent_dim: PositiveInt
+    n_nodes: PositiveInt
+    image_channels: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")]
+    image_hidden_dim: PositiveInt
+    curve_hidden_dims: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")]
+    mean_structure: _choice(MEAN_STRUCTURES)
+    mixture_weights: _choice(("dag", "free"))
+    conditionals: _choice(CONDITIONALS)
+    modality_balance: Probability
+    variance_floor: PositiveNumber
+    init_temperature: PositiveNumber
+    image_noise_init: PositiveNumber
+    curve_noise_init: PositiveNumber
+    noise_min: PositiveNumber
+    curve_decoder: _choice(("neural", "physics"))
+    physics_law: _choice(PHYSICS_LAWS)
     physics_ranges: dict[Str, Annotated[list[Number], Field(min_length=2, max_length=2)]] | None = Field(
-        default=None, description="null or {name: [low, high]}"
+        description="null or {name: [low, high]}"
     )
 
     @model_validator(mode="after")
@@ -372,13 +381,13 @@ ModelParams = _with_dataclass_fields(_Model, ModelConfig, exclude=_DATA_FIELDS, 
 
 
 class _Pretraining(Schema):
-    epochs: PositiveInt = 20
-    batch_size: PositiveInt = 128
-    learning_rate: PositiveNumber = 1e-3
-    noise_learning_rate: PositiveNumber = 2e-2
-    kl_warmup_epochs: NonNegativeInt = 0
-    modality_dropout: Probability = 0.3
-    seed: Seed = 0
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveNumber
+    noise_learning_rate: PositiveNumber
+    kl_warmup_epochs: NonNegativeInt
+    modality_dropout: Probability
+    seed: Seed
 
 
 PretrainingParams = _with_dataclass_fields(_Pretraining, PretrainConfig, check=False)
@@ -394,18 +403,18 @@ class PriorParams(Schema):
 
 
 class _Init(Schema):
-    clusterer: _choice(CLUSTERERS) = "overcluster_merge"
-    assigner: _choice(ASSIGNERS) = "observation_means"
-    oversample: PositiveInt = 3
+    clusterer: _choice(CLUSTERERS)
+    assigner: _choice(ASSIGNERS)
+    oversample: PositiveInt
 
 
 class _Structure(Schema):
-    complexity: NonNegativeNumber | None = Field(default=None, description="null (BIC) or a number >= 0")
-    edge_threshold: NonNegativeNumber = 0.5
-    max_orders: PositiveInt = 120
-    l1_weight: NonNegativeNumber = 0.02
-    tie_tolerance: NonNegativeNumber = 1e-3
-    steps: PositiveInt = 500
+    complexity: NonNegativeNumber | None = Field(description="null (BIC) or a number >= 0")
+    edge_threshold: NonNegativeNumber
+    max_orders: PositiveInt
+    l1_weight: NonNegativeNumber
+    tie_tolerance: NonNegativeNumber
+    steps: PositiveInt
 
 
 InitParams = _with_dataclass_fields(_Init, InitConfig, check=False)
@@ -414,16 +423,16 @@ StructureParams = _with_dataclass_fields(_Structure, StructureConfig, check=Fals
 
 class _CausalPima(Schema):
     prior: PriorParams = Field(default_factory=PriorParams)
-    epochs: PositiveInt = 15
-    batch_size: PositiveInt = 128
-    learning_rate: PositiveNumber = 1e-3
-    dag_learning_rate: PositiveNumber = 1e-2
-    noise_learning_rate: PositiveNumber = 2e-2
-    physics_learning_rate: PositiveNumber = 1e-2
-    temperature_min: PositiveNumber = 0.05
-    modality_dropout: Probability = 0.3
-    l1_weight: NonNegativeNumber = 0.0
-    seed: Seed = 0
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveNumber
+    dag_learning_rate: PositiveNumber
+    noise_learning_rate: PositiveNumber
+    physics_learning_rate: PositiveNumber
+    temperature_min: PositiveNumber
+    modality_dropout: Probability
+    l1_weight: NonNegativeNumber
+    seed: Seed
     collapse_weight: _number("a number in (0, 1]", gt=0, le=1) = 0.99
     on_collapse: _choice(("raise", "warn")) = "raise"
     resume: Bool = False
