@@ -26,6 +26,20 @@ def no_mlflow_run_left_active():
         mlflow.end_run()
 
 
+def copy_project(target: Path, store: Path) -> Path:
+    """A copy of the project's conf and src in ``target`` whose conf/local/mlflow.yml points MLflow at
+    the sqlite file ``store`` (artifacts in ``target/mlartifacts``); returns ``target``."""
+    shutil.copytree(ROOT / "conf", target / "conf", ignore=shutil.ignore_patterns("local"))
+    (target / "conf" / "local").mkdir()
+    mlflow_conf = yaml.safe_load((ROOT / "conf" / "base" / "mlflow.yml").read_text())
+    mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{store}"
+    mlflow_conf["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(target / "mlartifacts")
+    (target / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
+    shutil.copy(ROOT / "pyproject.toml", target / "pyproject.toml")
+    shutil.copytree(ROOT / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return target
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A copy of the project's conf and src in ``tmp_path`` with MLflow pointed at a temporary store.
@@ -33,14 +47,7 @@ def project(tmp_path, monkeypatch):
     A Kedro session on it writes data/, mlflow.db and mlartifacts/ inside ``tmp_path`` (the
     catalog's relative paths resolve against the project root), never into the real project.
     """
-    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    mlflow_conf = yaml.safe_load((ROOT / "conf" / "base" / "mlflow.yml").read_text())
-    mlflow_conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow_conf["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(tmp_path / "mlartifacts")
-    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump(mlflow_conf))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    copy_project(tmp_path, tmp_path / "mlflow.db")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")

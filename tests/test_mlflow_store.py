@@ -15,7 +15,6 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from causal_pima import mlflow_store
@@ -32,6 +31,7 @@ from causal_pima.mlflow_store import (
     process_tags,
     sqlite_path,
 )
+from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,19 +113,6 @@ def test_sqlite_paths_are_read_as_sqlalchemy_reads_them(monkeypatch, tmp_path):
     assert sqlite_path("http://127.0.0.1:5000") is None and sqlite_path(None) is None
 
 
-def _project(tmp_path: Path, store: Path) -> Path:
-    """A copy of the project whose conf/local/mlflow.yml points at ``store`` (as tests/pipelines/test_kedro_session.py)."""
-    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    conf = yaml.safe_load((ROOT / "conf" / "base" / "mlflow.yml").read_text())
-    conf["server"]["mlflow_tracking_uri"] = f"sqlite:///{store}"
-    conf["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(tmp_path / "mlartifacts")
-    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump(conf))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return tmp_path
-
-
 @pytest.mark.slow
 def test_a_kedro_run_on_a_broken_store_stops_with_the_store_error_before_kedro_mlflow_opens_it(tmp_path, monkeypatch):
     from kedro.framework.session import KedroSession
@@ -134,7 +121,7 @@ def test_a_kedro_run_on_a_broken_store_stops_with_the_store_error_before_kedro_m
     store = tmp_path / "store" / "mlflow.db"
     store.parent.mkdir()
     store.write_bytes(b"\x00garbage" * 512)
-    project = _project(tmp_path / "project", store)
+    project = copy_project(tmp_path / "project", store)
     monkeypatch.chdir(project)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
