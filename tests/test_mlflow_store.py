@@ -33,8 +33,6 @@ from causal_pima.mlflow_store import (
 )
 from tests.conftest import copy_project
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def template_store(tmp_path_factory) -> Path:

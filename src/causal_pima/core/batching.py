@@ -121,6 +121,12 @@ def as_batches(
     return read_batches(data, batch_indices(n_rows(data), batch_size, generator), device=device, shard=shard, workers=workers)
 
 
+def shardable(indices: Sequence[Tensor], shard: tuple[int, int] | None) -> list[Tensor]:
+    """The batches every process steps on: all of them, or under a shard those with at least one row
+    per process (so that all processes take the same number of steps)."""
+    return list(indices) if shard is None else [idx for idx in indices if len(idx) >= shard[1]]
+
+
 def shard_of(index: Tensor, shard: tuple[int, int] | None) -> Tensor:
     """The rows ``rank, rank + world, ..`` of one batch's index set (all of it without a shard)."""
     if shard is None:
@@ -146,7 +152,7 @@ def read_batches(
     copied asynchronously.
     """
     if shard is not None:
-        indices = [shard_of(idx, shard) for idx in indices if len(idx) >= shard[1]]
+        indices = [shard_of(idx, shard) for idx in shardable(indices, shard)]
     device = torch.device(device) if device is not None else torch.device("cpu")
     loader = DataLoader(
         SpecimenRows(data),

@@ -36,6 +36,7 @@ from causal_pima.core.batching import (
     batch_indices,
     n_rows,
     read_batches,
+    shardable,
 )
 from causal_pima.core.initialisation import initialise_outcomes
 from causal_pima.core.model import CausalPIMA, PoEVAE
@@ -330,9 +331,7 @@ def _train_epoch(
     model.train()
     sums: dict[str, float] = {}
     n_total = 0
-    indices = batch_indices(n_rows(data), batch_size, generator)
-    if shard is not None:
-        indices = [idx for idx in indices if len(idx) >= shard[1]]
+    indices = shardable(batch_indices(n_rows(data), batch_size, generator), shard)
     batches = read_batches(data, indices, device=device, shard=shard, workers=compute.workers)
     for index, batch in zip(indices, batches, strict=True):
         mask = model.modality_dropout_mask(batch, modality_dropout)
