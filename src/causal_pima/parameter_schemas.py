@@ -445,8 +445,13 @@ CausalPimaParams = _with_dataclass_fields(_CausalPima, FitConfig, check=False)
 
 # ----------------------------------------------------------------------------- benchmark
 class BenchmarkParams(Schema):
-    configurations: Annotated[list[Str], Field(min_length=1, description="a non-empty list of circles.configurations names")]
+    configurations: Annotated[
+        list[Str], Field(min_length=1, description="a non-empty list of circles.configurations names and lattice")
+    ]
     seeds: Annotated[list[Seed], Field(min_length=1, description="a non-empty list of integers >= 0")]
+    seeds_by_configuration: dict[Str, Annotated[list[Seed], Field(min_length=1, description="a non-empty list of integers >= 0")]] = Field(
+        default_factory=dict, description="{configuration: a non-empty list of integers >= 0}"
+    )
     methods: Annotated[
         list[_choice(BENCHMARK_METHODS)], Field(min_length=1, description=f"a non-empty list of {list(BENCHMARK_METHODS)}")
     ] = list(BENCHMARK_METHODS)
@@ -629,24 +634,35 @@ def _split_context(params: Mapping[str, Any], group: str, names: Sequence[str]) 
 
 
 def _benchmark_problems(params: Mapping[str, Any], benchmark: BenchmarkParams) -> list[str]:
+    from causal_pima.pipelines.benchmark.shape import STAND_INS, configuration_parameters
+
     problems = []
     circles = params.get("circles") or {}
     defined = set((circles.get("configurations") or {}) if isinstance(circles, Mapping) else ())
-    unknown = [c for c in benchmark.configurations if c not in defined]
+    unknown = [c for c in benchmark.configurations if c not in defined and c not in STAND_INS]
+    stand_ins = " and " + ", ".join(f"{name!r} (the {name} stand-in)" for name in STAND_INS)
     if unknown:
         problems.append(
             f"benchmark.configurations = {benchmark.configurations}: {unknown} not defined; "
-            f"allowed: names from circles.configurations {sorted(defined)}"
+            f"allowed: names from circles.configurations {sorted(defined)}{stand_ins}"
         )
-    # the benchmark overrides pretraining / causal_pima key by key (a shallow merge, as its node does)
+    misspelt = [c for c in benchmark.seeds_by_configuration if c not in defined and c not in STAND_INS]
+    if misspelt:
+        problems.append(
+            f"benchmark.seeds_by_configuration: {misspelt} not defined; "
+            f"allowed: names from circles.configurations {sorted(defined)}{stand_ins}"
+        )
+    # the benchmark overrides pretraining / causal_pima key by key (a shallow merge, as its node does),
+    # over the groups of each data set its configurations use (pretraining, pretraining_lattice...)
     for stage, overrides in (("pretraining", benchmark.pretraining), ("causal_pima", benchmark.causal_pima)):
-        merged = {**(params.get(stage) or {}), **overrides}
-        try:
-            SCHEMAS[stage].model_validate(merged)
-        except ValidationError as error:
-            # errors of the base group itself are reported when that group is validated
-            errors = [e for e in error.errors(include_url=False) if e["loc"] and str(e["loc"][0]) in overrides]
-            problems += _problems(errors, SCHEMAS[stage], ["benchmark", stage])
+        for group in dict.fromkeys(configuration_parameters(c)[stage] for c in benchmark.configurations):
+            merged = {**(params.get(group) or {}), **overrides}
+            try:
+                SCHEMAS[stage].model_validate(merged)
+            except ValidationError as error:
+                # errors of the base group itself are reported when that group is validated
+                errors = [e for e in error.errors(include_url=False) if e["loc"] and str(e["loc"][0]) in overrides]
+                problems += _problems(errors, SCHEMAS[stage], ["benchmark", stage])
     processing = params.get("data_processing")
     if isinstance(processing, Mapping) and isinstance(processing.get("split"), Mapping):
         context = {"n_specimens": benchmark.n_specimens, "n_specimens_key": "benchmark.n_specimens"}

@@ -90,13 +90,129 @@ def test_the_repository_parameter_file_builds_the_registered_pipeline():
     root = Path(__file__).resolve().parents[2]
     listed = yaml.safe_load((root / "conf/base/parameters_benchmark.yml").read_text())["benchmark"]
     shape = shape_from_parameters(listed)
+    assert shape.problems == ()
+    own = listed.get("seeds_by_configuration") or {}
+    n_groups = sum(len(own.get(c, listed["seeds"])) for c in listed["configurations"])
     rows = [n for n in register_pipelines()["benchmark"].nodes if n.name.endswith(".run_method")]
-    assert len(rows) == shape.n_rows == len(listed["configurations"]) * len(listed["seeds"]) * len(listed["methods"])
+    assert len(rows) == shape.n_rows == n_groups * len(listed["methods"])
+    # the lattice stand-in is in, on its own 3 seeds; circles on the 5 of benchmark.seeds
+    assert shape.seeds_of("lattice") == (0, 1, 2) and shape.seeds_of("collider") == (0, 1, 2, 3, 4)
+    lattice_groups = sorted({n.namespace.split(".")[2] for n in register_pipelines()["benchmark"].nodes
+                             if n.namespace and n.namespace.startswith("benchmark.lattice.")})
+    assert lattice_groups == ["seed_0", "seed_1", "seed_2"]
+
+
+LATTICE_SHAPE = {"configurations": ["collider", "lattice"], "seeds": [0, 1, 2, 3, 4],
+                 "seeds_by_configuration": {"lattice": [0, 2]}, "methods": ["causal_pima", "image_only", "two_stage"]}
+CIRCLES_GROUPS = ("circles", "data_processing", "model", "pretraining", "causal_pima")
+LATTICE_GROUPS = ("lattice_synthetic", "lattice_ingestion", "data_processing_lattice", "model_lattice",
+                  "pretraining_lattice", "causal_pima_lattice")
+
+
+def test_the_lattice_configuration_reads_the_lattice_groups_on_its_own_seeds():
+    pipeline = create_pipeline(dict(LATTICE_SHAPE))
+    by_name = {n.name: n for n in pipeline.nodes}
+    lattice = [n for n in pipeline.nodes if n.namespace and n.namespace.startswith("benchmark.lattice.")]
+    # seeds_by_configuration: the lattice on 0 and 2 only, circles on the five of seeds
+    assert sorted({n.namespace.split(".")[2] for n in lattice}) == ["seed_0", "seed_2"]
+    assert sum(n.name.endswith(".run_method") for n in pipeline.nodes) == (5 + 2) * 3
+    expected = {f"benchmark.lattice.seed_{s}.{step}" for s in (0, 2) for step in
+                ("generate_data", "pretrain_image_curve", "pretrain_image",
+                 "causal_pima.run_method", "image_only.run_method", "two_stage.run_method")}
+    assert {n.name for n in lattice} == expected
+    # the params each lattice node reads (the lattice generator, ingestion and the <stage>_lattice groups)
+    group = "benchmark.lattice.seed_2"
+    assert by_name[f"{group}.generate_data"].inputs == ["params:lattice_synthetic", "params:lattice_ingestion", "params:data_processing_lattice"]
+    assert by_name[f"{group}.generate_data"].outputs == [f"{group}.data"]
+    for modalities in ("image_curve", "image"):
+        assert by_name[f"{group}.pretrain_{modalities}"].inputs == [
+            f"{group}.data", "params:model_lattice", "params:pretraining_lattice", "params:benchmark"]
+    assert by_name[f"{group}.image_only.run_method"].inputs == [
+        f"{group}.data", f"{group}.pretrained_image", "params:causal_pima_lattice", "params:benchmark"]
+    assert by_name[f"{group}.two_stage.run_method"].outputs == [row_dataset("lattice", 2, "two_stage")] == \
+        ["benchmark.lattice.seed_2.two_stage.row"]
+    # circles rows read the circles groups as before; no node of one reads the other's
+    circles_params = {i for n in pipeline.nodes if n.namespace and n.namespace.startswith("benchmark.collider.")
+                      for i in n.inputs if i.startswith("params:")}
+    lattice_params = {i for n in lattice for i in n.inputs if i.startswith("params:")}
+    assert circles_params == {f"params:{g}" for g in (*CIRCLES_GROUPS, "benchmark")}
+    assert lattice_params == {f"params:{g}" for g in (*LATTICE_GROUPS, "benchmark")}
+    assert "params:lattice_synthetic" in by_name["benchmark.report.summarise_benchmark"].inputs  # its N in the header
+    assert pipeline.inputs() == {f"params:{g}" for g in (*CIRCLES_GROUPS, *LATTICE_GROUPS, "benchmark")}
+    (gather,) = [n for n in pipeline.nodes if n.name == "benchmark.report.gather_rows"]
+    assert gather.inputs == [row_dataset(c, s, m) for c, seeds in (("collider", range(5)), ("lattice", (0, 2)))
+                             for s in seeds for m in LATTICE_SHAPE["methods"]]
+    # the namespaces for a job array, and a run of the lattice rows alone
+    assert shape_from_parameters(LATTICE_SHAPE).groups()[-2:] == [("lattice", 0), ("lattice", 2)]
+    only = pipeline.only_nodes_with_namespaces(["benchmark.lattice"])
+    assert only.inputs() == {f"params:{g}" for g in (*LATTICE_GROUPS, "benchmark")}
+
+
+def test_seeds_by_configuration_is_checked_and_part_of_the_shape(tmp_path, capsys):
+    shape = shape_from_parameters({**LATTICE_SHAPE, "seeds_by_configuration": {"lattice": [1, -1, 1], "chain": [7]}})
+    assert shape.seeds_of("lattice") == (1,) and shape.seeds_of("collider") == (0, 1, 2, 3, 4)
+    # chain is not listed: no rows, left out without a problem (a conf/<env> may list fewer configurations)
+    assert shape.lists()["seeds_by_configuration"] == {"lattice": [1]}
+    assert shape.problems == ("benchmark.seeds_by_configuration.lattice: -1 is not an integer >= 0",)
+    assert shape_from_parameters({**LATTICE_SHAPE, "seeds_by_configuration": {"lattice": []}}).problems == (
+        "benchmark.seeds_by_configuration.lattice: lists no seed (leave the configuration out of benchmark.configurations instead)",)
+    assert "must be a mapping" in shape_from_parameters({**LATTICE_SHAPE, "seeds_by_configuration": [0]}).problems[0]
+    assert "must be a list" in shape_from_parameters({**LATTICE_SHAPE, "seeds_by_configuration": {"lattice": 3}}).problems[0]
+    assert shape_from_parameters({**LATTICE_SHAPE, "seeds_by_configuration": None}).seeds_of("lattice") == (0, 1, 2, 3, 4)
+    # --params cannot change it: the run stops before any node
+    pipeline = create_pipeline(dict(LATTICE_SHAPE))
+    catalog = DataCatalog({"parameters": MemoryDataset({"benchmark": {**LATTICE_SHAPE, "seeds_by_configuration": {"lattice": [1]}}})})
+    with pytest.raises(BenchmarkShapeError, match=r"benchmark.seeds_by_configuration = \{'lattice': \[1\]\} in this run"):
+        BenchmarkShapeHook().before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+    BenchmarkShapeHook().before_pipeline_run(  # the same lists, other run-time values: runs
+        run_params={}, pipeline=pipeline, catalog=DataCatalog({"parameters": MemoryDataset({"benchmark": {**LATTICE_SHAPE, "n_specimens": 7}})}))
+    # the shape CLI lists each configuration's own seeds
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "parameters_benchmark.yml").write_text(yaml.safe_dump({"benchmark": LATTICE_SHAPE}))
+    assert shape_main(["--conf-source", str(tmp_path), "--env", "base"]) == 0
+    assert capsys.readouterr().out.split() == [*(f"benchmark.collider.seed_{s}" for s in range(5)),
+                                               "benchmark.lattice.seed_0", "benchmark.lattice.seed_2"]
+
+
+def test_the_parameter_schema_accepts_the_lattice_and_checks_seeds_by_configuration():
+    from kedro.config import OmegaConfigLoader
+
+    from causal_pima.parameter_schemas import InvalidParametersError, validate_parameters
+    from causal_pima.settings import CONFIG_LOADER_ARGS
+
+    root = Path(__file__).resolve().parents[2]
+    params = OmegaConfigLoader(str(root / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": "base"})["parameters"]
+    assert "lattice" in params["benchmark"]["configurations"] and validate_parameters(params, ["benchmark"])
+
+    def problems(**benchmark):
+        with pytest.raises(InvalidParametersError) as error:
+            validate_parameters({**params, "benchmark": {**params["benchmark"], **benchmark}}, ["benchmark"])
+        return error.value.problems
+
+    (misspelt,) = problems(seeds_by_configuration={"latice": [0]})
+    assert misspelt.startswith("benchmark.seeds_by_configuration: ['latice'] not defined; allowed: names from circles.configurations")
+    assert misspelt.endswith("and 'lattice' (the lattice stand-in)")
+    assert problems(seeds_by_configuration={"lattice": []})[0].startswith("benchmark.seeds_by_configuration.lattice = []: ")
+    assert problems(seeds_by_configuration={"lattice": [-1]})[0].startswith("benchmark.seeds_by_configuration.lattice.0 = -1: ")
+    # the benchmark's overrides are checked against the lattice's groups too (epochs 0 is wrong for both)
+    assert problems(configurations=["lattice"], pretraining={"epochs": 0}) == [
+        "benchmark.pretraining.epochs = 0: must be greater than 0 (allowed: an integer > 0)"]
+
+
+def test_the_summary_header_names_each_data_set_with_its_seeds_and_size():
+    table = nodes.gather_rows(*({"configuration": c, "seed": s, "method": "causal_pima", "error": "", "node_accuracy": 1.0}
+                                for c, seeds in (("collider", range(5)), ("lattice", (0, 2))) for s in seeds))
+    summary, _ = nodes.summarise_benchmark(table, {**LATTICE_SHAPE, "n_specimens": 6000}, {"n_specimens": 2000})
+    assert summary.startswith("Benchmark on circles: 5 seed(s) [0, 1, 2, 3, 4], N = 6000; on the lattice stand-in: "
+                              "2 seed(s) [0, 2], N = 2000 (lattice_synthetic.n_specimens; benchmark.n_specimens does not apply); ")
+    assert "| lattice | causal_pima |" in summary
+    only_circles, _ = nodes.summarise_benchmark(table[table["configuration"] == "collider"], {**SHAPE, "configurations": ["collider"], "n_specimens": 300})
+    assert only_circles.startswith("Benchmark on circles: 2 seed(s) [0, 3], N = 300; mean +- std")
 
 
 def test_bad_entries_are_left_out_and_a_run_with_other_lists_stops():
     shape = shape_from_parameters({"configurations": ["collider", "a.b", "report"], "seeds": [0, -1, True], "methods": ["pima", "magic"]})
-    assert shape.lists() == {"configurations": ["collider"], "seeds": [0], "methods": ["pima"]}
+    assert shape.lists() == {"configurations": ["collider"], "seeds": [0], "seeds_by_configuration": {}, "methods": ["pima"]}
     assert len(shape.problems) == 5
     pipeline = create_pipeline({"configurations": ["collider"], "seeds": [0, 1], "methods": ["pima"]})
     hook = BenchmarkShapeHook()
@@ -194,8 +310,7 @@ def _run_and_check(project: Path) -> None:
     # the same rows as the library run in this process (same functions, same seeds): every metric equal
     loader = OmegaConfigLoader(conf_source=str(project / "conf"), env="local", **settings.CONFIG_LOADER_ARGS)
     params = loader["parameters"]
-    direct = nodes.benchmark_rows(params["benchmark"], params["circles"], params["data_processing"], params["model"],
-                                  params["pretraining"], params["causal_pima"])
+    direct = nodes.benchmark_rows(params)
     direct = pd.read_csv(pd.io.common.StringIO(direct.to_csv(index=False)))  # through CSV like results.csv
     pd.testing.assert_frame_equal(results.drop(columns="wall_seconds"), direct.drop(columns="wall_seconds"), check_exact=True)
 

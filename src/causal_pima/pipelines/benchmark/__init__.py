@@ -1,4 +1,5 @@
-"""``benchmark``: causalPIMA and its baselines over seeds and true-graph configurations.
+"""``benchmark``: causalPIMA and its baselines over seeds and true-graph configurations (circles
+configurations, and ``lattice``: the lattice stand-in).
 
 ``create_pipeline`` imports the nodes (and torch) only when called, so that ``settings.py`` can import
 ``shape.BenchmarkShapeHook`` cheaply.

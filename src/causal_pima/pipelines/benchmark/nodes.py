@@ -1,10 +1,11 @@
 """Benchmark nodes: every run calls the project's library (``core.causal_fit``, ``core.readout``,
 ``data``, ``evaluation.report``) in memory, the same functions the pipelines' nodes use.
 
-The pipeline (``pipeline.py``) runs, per (configuration, seed), :func:`generate_data` once and
-:func:`pretrain` once per set of modalities, then :func:`run_method` once per method (one row each,
-a failure caught into the row's ``error``), and :func:`gather_rows` concatenates every row into the
-results table. :func:`benchmark_rows` runs the same functions in this process, without Kedro.
+The pipeline (``pipeline.py``) runs, per (configuration, seed), :func:`generate_data` (circles) or
+:func:`generate_lattice_data` (the lattice stand-in) once and :func:`pretrain` once per set of
+modalities, then :func:`run_method` once per method (one row each, a failure caught into the row's
+``error``), and :func:`gather_rows` concatenates every row into the results table.
+:func:`benchmark_rows` runs the same functions in this process, without Kedro.
 
 Methods (same networks and epoch budget for all):
 - ``causal_pima``: the full model (image + curve, DAG prior);
@@ -23,6 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -45,6 +47,7 @@ from causal_pima.data.processing import (
     validate_specimens,
 )
 from causal_pima.data.scm import BinarySCM
+from causal_pima.datasets.specimen_manifest import _to_uint8 as png_pixels
 from causal_pima.evaluation.report import (
     cross_modal_summary,
     discovery_metrics,
@@ -59,25 +62,55 @@ from causal_pima.evaluation.two_stage import (
     two_stage_structure,
 )
 from causal_pima.model_input import model_config_from_data, specimen_tensors
-from causal_pima.pipelines.benchmark.shape import METHODS
+from causal_pima.pipelines.benchmark.shape import LATTICE, METHODS, shape_from_parameters
+from causal_pima.pipelines.benchmark.shape import configuration_parameters as parameter_groups
+from causal_pima.pipelines.lattice.nodes import ingest
+from causal_pima.pipelines.lattice_synthetic.nodes import generate_raw
 
 logger = logging.getLogger(__name__)
+
+
+def _processed(raw, features: pd.DataFrame, processing_params: Mapping[str, Any], seed: int):
+    """``data_processing``'s four steps on a raw specimen set, the split drawn with ``seed``."""
+    report = validate_specimens(raw, features, processing_params)
+    split = split_specimens(report, {**processing_params, "seed": seed})
+    scaler = fit_curve_scaler(raw, split, processing_params)
+    return build_model_input(raw, features, split, scaler, report)
 
 
 def _circles_data(circles_params: Mapping[str, Any], processing_params: Mapping[str, Any], configuration: str, seed: int, n: int):
     params = {**circles_params, "configuration": configuration, "seed": seed, "n_specimens": n}
     features, true_dag = generate_features(params)
     raw = render_specimens(features, params)
-    report = validate_specimens(raw, features, processing_params)
-    split = split_specimens(report, {**processing_params, "seed": seed})
-    scaler = fit_curve_scaler(raw, split, processing_params)
-    train, val, test = build_model_input(raw, features, split, scaler, report)
-    return train, val, test, true_dag
+    return (*_processed(raw, features, processing_params, seed), true_dag)
 
 
-def _fit_and_evaluate(pretrained, model_config, train, val, test, true_dag, fit_params, prior_overrides) -> dict[str, Any]:
+def as_stored(raw_manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw stand-in's images as ``lattice.raw_manifest`` stores them: 8-bit PNG, i.e. ``round(255 x)``
+    by the dataset's own writer (PNG is lossless from there). Its curves are already as stored: their
+    CSV files hold every float64 exactly (``repr``), and read back equal.
+
+    This is what makes the in-memory stand-in equal the files ``kedro run --pipelines lattice_synthetic``
+    writes; with another ``image_format`` in the catalog (``npy``, ``tiff``: exact floats) it would
+    differ from those files by the quantisation (at most 1/510 per pixel).
+    """
+    return {**raw_manifest, "images": {i: png_pixels(np.asarray(image)) for i, image in raw_manifest["images"].items()}}
+
+
+def _lattice_data(synthetic_params: Mapping[str, Any], ingestion_params: Mapping[str, Any],
+                  processing_params: Mapping[str, Any], seed: int):
+    raw_manifest, true_dag = generate_raw({**synthetic_params, "seed": seed})
+    raw, features, rejected = ingest(as_stored(raw_manifest), ingestion_params)
+    if len(rejected):
+        logger.warning("benchmark lattice seed %d: ingestion rejected %d of %d specimens (lattice_ingestion.on_error: skip): %s",
+                       seed, len(rejected), len(raw_manifest["manifest"]), rejected["reason"].head(3).tolist())
+    return (*_processed(raw, features, processing_params, seed), true_dag)
+
+
+def _fit_and_evaluate(pretrained, model_config, train, val, test, true_dag, fit_params, prior_overrides,
+                      params_name: str = "causal_pima") -> dict[str, Any]:
     params = {**fit_params, "prior": {**fit_params.get("prior", {}), **prior_overrides}}
-    fitted = run_fit(plan_fit(pretrained, train, params, model_config), train, val)
+    fitted = run_fit(plan_fit(pretrained, train, params, model_config, params_name), train, val)
     # the model as the pipeline's nodes receive it: loaded back from its checkpoint
     model = CausalPIMA.from_checkpoint(fitted.model.checkpoint())
     splits = {name: (data["specimen_id"], specimen_tensors(data, model.modalities)) for name, data in (("train", train), ("val", val), ("test", test))}
@@ -124,6 +157,15 @@ def _failure(stage: str, exc: BaseException) -> str:
     return f"{stage}: {type(exc).__name__}: {exc}" if stage else f"{type(exc).__name__}: {exc}"
 
 
+def _data_or_error(configuration: str, seed: int, make) -> dict[str, Any]:
+    try:
+        train, val, test, true_dag = make()
+    except Exception as exc:  # recorded in the rows, not hidden
+        logger.exception("benchmark %s seed %d: data generation failed", configuration, seed)
+        return {"error": _failure("data", exc)}
+    return {"train": train, "val": val, "test": test, "true_dag": true_dag}
+
+
 def generate_data(
     circles_params: Mapping[str, Any],
     processing_params: Mapping[str, Any],
@@ -136,12 +178,30 @@ def generate_data(
     A failure is returned as ``{"error": ...}`` (and ends up in every row of this configuration and
     seed) instead of stopping the other rows.
     """
-    try:
-        train, val, test, true_dag = _circles_data(circles_params, processing_params, configuration, int(seed), int(benchmark["n_specimens"]))
-    except Exception as exc:  # recorded in the rows, not hidden
-        logger.exception("benchmark %s seed %d: data generation failed", configuration, seed)
-        return {"error": _failure("data", exc)}
-    return {"train": train, "val": val, "test": test, "true_dag": true_dag}
+    seed = int(seed)
+    return _data_or_error(configuration, seed, lambda: _circles_data(
+        circles_params, processing_params, configuration, seed, int(benchmark["n_specimens"])))
+
+
+def generate_lattice_data(
+    synthetic_params: Mapping[str, Any],
+    ingestion_params: Mapping[str, Any],
+    processing_params: Mapping[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """The processed lattice stand-in of one seed, as :func:`generate_data` returns circles.
+
+    The stand-in (``lattice_synthetic``: ``n_specimens``, ``dag``, ``config``...; ``seed`` replaced by
+    the run's) is generated in memory by the ``lattice_synthetic`` pipeline's node, its images taken
+    as the catalog stores them (:func:`as_stored`), ingested by the ``lattice`` pipeline's node
+    (``lattice_ingestion``: images cropped and resized, curves resampled onto the strain grid), then
+    processed as ``data_processing`` does (``data_processing_lattice``, split seed = the run's): the
+    same sets as ``kedro run --pipelines lattice_synthetic`` then ``lattice`` on that seed
+    (``tests/pipelines/test_benchmark_lattice.py``). ``true_dag`` is the record the stand-in writes
+    (``features``, ``edges``, ``scm``). ``benchmark.n_specimens`` does not apply here.
+    """
+    seed = int(seed)
+    return _data_or_error(LATTICE, seed, lambda: _lattice_data(synthetic_params, ingestion_params, processing_params, seed))
 
 
 def pretrain(
@@ -199,7 +259,7 @@ def run_method(
             fit = {**fit_params, **benchmark.get("causal_pima", {}), "resume": False, "seed": seed}
             overrides = {"n_nodes": len(data["true_dag"]["features"]), **({"mixture_weights": "free"} if method == "pima" else {})}
             metrics = _fit_and_evaluate(pretrained["model"].checkpoint(), pretrained["config"], data["train"], data["val"],
-                                        data["test"], data["true_dag"], fit, overrides)
+                                        data["test"], data["true_dag"], fit, overrides, parameter_groups(configuration)["causal_pima"])
             row.update(scalar_metrics(metrics))
     except Exception as exc:  # a failed run is a result too: recorded, not hidden
         logger.exception("benchmark %s seed %d %s failed", configuration, seed, method)
@@ -218,27 +278,29 @@ def gather_rows(*rows: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([dict(row) for row in rows])
 
 
-def benchmark_rows(
-    benchmark: Mapping[str, Any],
-    circles_params: Mapping[str, Any],
-    processing_params: Mapping[str, Any],
-    model_params: Mapping[str, Any],
-    pretraining_params: Mapping[str, Any],
-    fit_params: Mapping[str, Any],
-) -> pd.DataFrame:
-    """The whole benchmark in this process, without Kedro: the same functions as the pipeline's nodes
-    (data and pretraining once per configuration and seed, then one row per method), in the same
-    order. The pipeline's table equals this one except for ``wall_seconds``."""
-    methods = list(benchmark.get("methods", METHODS))
+def benchmark_rows(parameters: Mapping[str, Any]) -> pd.DataFrame:
+    """The whole benchmark in this process, without Kedro: the same functions as the pipeline's nodes,
+    on the same parameter groups (``parameters``: every group, as ``kedro run`` loads them; the
+    benchmark's shape from ``parameters["benchmark"]``), in the same order: data and pretraining once
+    per configuration and seed, then one row per method. The pipeline's table equals this one except
+    for ``wall_seconds``."""
+    benchmark = parameters["benchmark"]
+    shape = shape_from_parameters(benchmark)
+    if shape.problems:
+        raise ValueError("the benchmark cannot run: " + "; ".join(shape.problems))
     rows = []
-    for configuration in benchmark["configurations"]:
-        for seed in benchmark["seeds"]:
-            data = generate_data(circles_params, processing_params, benchmark, configuration, int(seed))
-            pretrained = {
-                name: pretrain(data, model_params, pretraining_params, benchmark, int(seed), MODALITIES[name])
-                for name in dict.fromkeys(pretraining_name(m) for m in methods)
-            }
-            rows += [run_method(data, pretrained[pretraining_name(m)], fit_params, benchmark, configuration, int(seed), m) for m in methods]
+    for configuration, seed in shape.groups():
+        groups = {role: parameters[name] for role, name in parameter_groups(configuration).items()}
+        if configuration == LATTICE:
+            data = generate_lattice_data(groups["generator"], groups["ingestion"], groups["data_processing"], seed)
+        else:
+            data = generate_data(groups["generator"], groups["data_processing"], benchmark, configuration, seed)
+        pretrained = {
+            name: pretrain(data, groups["model"], groups["pretraining"], benchmark, seed, MODALITIES[name])
+            for name in dict.fromkeys(pretraining_name(m) for m in shape.methods)
+        }
+        rows += [run_method(data, pretrained[pretraining_name(m)], groups["causal_pima"], benchmark, configuration, seed, m)
+                 for m in shape.methods]
     return gather_rows(*rows)
 
 
@@ -253,15 +315,43 @@ SUMMARY_METRICS = (
 EXACT_COLUMN = "cpdag_exact"
 
 
-def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any]) -> tuple[str, dict]:
+def _seeds_text(seeds: list) -> str:
+    return f"{len(seeds)} seed(s) {seeds}"
+
+
+def _data_sets_text(results: pd.DataFrame, benchmark: Mapping[str, Any], lattice_synthetic: Mapping[str, Any] | None) -> str:
+    """``circles: 5 seed(s) [0, 1, 2, 3, 4], N = 6000; on the lattice stand-in: 3 seed(s) [0, 1, 2], N = 2000
+    (...)``: what the rows ran on (configurations as listed, else as in the table)."""
+    configurations = list(benchmark.get("configurations") or dict.fromkeys(results.get("configuration", pd.Series(dtype=str))))
+    default = list(benchmark.get("seeds") or [])
+    own = {str(c): list(s) for c, s in (benchmark.get("seeds_by_configuration") or {}).items()}
+    circles = {c: own.get(c, default) for c in configurations if c != LATTICE}
+    parts = []
+    if circles or LATTICE not in configurations:
+        # the seeds most circles configurations run on (benchmark.seeds unless every one has its own)
+        common = default if not circles or any(c not in own for c in circles) else next(iter(circles.values()))
+        other = [f"{c}: {seeds}" for c, seeds in circles.items() if seeds != common]
+        parts.append(f"circles: {_seeds_text(common)}" + (f" ({', '.join(other)})" if other else "") + f", N = {benchmark.get('n_specimens')}")
+    if LATTICE in configurations:
+        n = (lattice_synthetic or {}).get("n_specimens")
+        size = f"N = {n} (lattice_synthetic.n_specimens;" if n is not None else "N = lattice_synthetic.n_specimens ("
+        parts.append(f"the lattice stand-in: {_seeds_text(own.get(LATTICE, default))}, {size} benchmark.n_specimens does not apply)")
+    return "; on ".join(parts)
+
+
+def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any],
+                        lattice_synthetic: Mapping[str, Any] | None = None) -> tuple[str, dict]:
     """Markdown table of mean +- std per configuration and method (every seed counted, bad ones
-    included), and the same numbers for MLflow (``cpdag_exact`` as the fraction ``k / n``)."""
+    included), and the same numbers for MLflow (``cpdag_exact`` as the fraction ``k / n``).
+
+    ``lattice_synthetic``: the stand-in's parameters, for its ``n_specimens`` in the header line (the
+    pipeline passes them when ``lattice`` is a configuration)."""
     columns = [m for m in SUMMARY_METRICS if m in results or (m == EXACT_COLUMN and "cpdag_shd" in results)]
     grouped = results.groupby(["configuration", "method"], sort=False)
     # an empty error (NaN once the table went through CSV) means the run succeeded
     failed = results[results["error"].notna() & (results["error"].astype(str) != "")] if "error" in results else results.iloc[:0]
     lines = [
-        f"Benchmark on circles: {len(benchmark['seeds'])} seed(s) {list(benchmark['seeds'])}, N = {benchmark['n_specimens']}; "
+        f"Benchmark on {_data_sets_text(results, benchmark, lattice_synthetic)}; "
         f"mean +- std over seeds ('-': not applicable); {EXACT_COLUMN}: seeds with CPDAG SHD 0 / all seeds; "
         f"shd_within_class: SHD of graphs in the true equivalence class, shd_real: SHD of the others; failed runs: {len(failed)}.",
         "",

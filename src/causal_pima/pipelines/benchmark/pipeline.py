@@ -1,10 +1,15 @@
-"""``benchmark``: one modular pipeline per (configuration, seed, method) on circles, then the table.
+"""``benchmark``: one modular pipeline per (configuration, seed, method), then the table.
 
-Generated from ``benchmark.configurations``, ``.seeds`` and ``.methods`` (read from the parameter
-files when the pipeline is created: ``shape.py``). For configuration ``c`` and seed ``s``, namespace
-``benchmark.c.seed_s``:
+Generated from ``benchmark.configurations``, ``.seeds``, ``.seeds_by_configuration`` and ``.methods``
+(read from the parameter files when the pipeline is created: ``shape.py``). A configuration is a
+circles configuration or ``lattice`` (the lattice stand-in); each reads its own parameter groups
+(``shape.configuration_parameters``): ``circles``, ``data_processing``, ``model``, ``pretraining``,
+``causal_pima``, or ``lattice_synthetic``, ``lattice_ingestion``, ``data_processing_lattice``,
+``model_lattice``, ``pretraining_lattice``, ``causal_pima_lattice``. For configuration ``c`` and
+seed ``s``, namespace ``benchmark.c.seed_s``:
 
-- ``generate_data`` -> ``benchmark.c.seed_s.data`` (generation and processing, once);
+- ``generate_data`` -> ``benchmark.c.seed_s.data`` (generation, for the lattice ingestion, and
+  processing, once);
 - ``pretrain_image_curve`` / ``pretrain_image`` -> ``benchmark.c.seed_s.pretrained_image_curve`` /
   ``..._image`` (once per set of modalities: causal_pima, pima and two_stage share the multimodal
   networks, image_only has its own; only those the methods need);
@@ -30,14 +35,14 @@ from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines.benchmark import nodes
 from causal_pima.pipelines.benchmark.shape import (
+    LATTICE,
     REPORT,
     BenchmarkShape,
+    configuration_parameters,
     read_benchmark_parameters,
     remember_built,
     shape_from_parameters,
 )
-
-PARAMETERS = ("benchmark", "circles", "data_processing", "model", "pretraining", "causal_pima")
 
 
 def group_namespace(configuration: str, seed: int) -> str:
@@ -93,31 +98,46 @@ def _params(*pipelines: Pipeline) -> set[str]:
 def _row_pipeline(configuration: str, seed: int, method: str) -> Pipeline:
     """Namespace ``<method>``: ``run_method`` (inputs ``data`` and the pretrained networks it uses) -> ``row``."""
     pretrained = f"pretrained_{nodes.pretraining_name(method)}"
+    fit = f"params:{configuration_parameters(configuration)['causal_pima']}"
     run = node(_Bound(nodes.run_method, configuration=configuration, seed=seed, method=method),
-               ["data", pretrained, "params:causal_pima", "params:benchmark"], "row", name="run_method")
+               ["data", pretrained, fit, "params:benchmark"], "row", name="run_method")
     return Pipeline([run], namespace=method, inputs={"data", pretrained}, parameters=_params(Pipeline([run])))
+
+
+def _data_node(configuration: str, seed: int):
+    """``generate_data``: circles of ``configuration`` (``benchmark.n_specimens`` of them), or the lattice stand-in."""
+    groups = {role: f"params:{name}" for role, name in configuration_parameters(configuration).items()}
+    if configuration == LATTICE:
+        return node(_Bound(nodes.generate_lattice_data, seed=seed),
+                    [groups["generator"], groups["ingestion"], groups["data_processing"]], "data", name="generate_data")
+    return node(_Bound(nodes.generate_data, configuration=configuration, seed=seed),
+                [groups["generator"], groups["data_processing"], "params:benchmark"], "data", name="generate_data")
 
 
 def group_pipeline(configuration: str, seed: int, methods: tuple[str, ...]) -> Pipeline:
     """Namespace ``benchmark.<configuration>.seed_<seed>``: data once, each pretraining the methods
     need once, then one row pipeline per method."""
-    steps = [node(_Bound(nodes.generate_data, configuration=configuration, seed=seed),
-                  ["params:circles", "params:data_processing", "params:benchmark"], "data", name="generate_data")]
+    groups = configuration_parameters(configuration)
+    steps = [_data_node(configuration, seed)]
     for name in dict.fromkeys(nodes.pretraining_name(m) for m in methods):
         steps.append(node(_Bound(nodes.pretrain, seed=seed, modalities=nodes.MODALITIES[name]),
-                          ["data", "params:model", "params:pretraining", "params:benchmark"], f"pretrained_{name}",
-                          name=f"pretrain_{name}"))
+                          ["data", f"params:{groups['model']}", f"params:{groups['pretraining']}", "params:benchmark"],
+                          f"pretrained_{name}", name=f"pretrain_{name}"))
     inner = Pipeline([Pipeline(steps), *(_row_pipeline(configuration, seed, m) for m in methods)])
     return Pipeline(inner, namespace=group_namespace(configuration, seed), parameters=_params(inner))
 
 
-def report_pipeline(rows: list[str]) -> Pipeline:
+def report_pipeline(rows: list[str], configurations: tuple[str, ...] = ()) -> Pipeline:
     """Namespace ``benchmark.report``: ``gather_rows`` (the rows, in order) -> ``benchmark.results``, then
-    ``summarise_benchmark`` -> ``benchmark.summary``, ``benchmark.metrics``."""
+    ``summarise_benchmark`` -> ``benchmark.summary``, ``benchmark.metrics`` (with the lattice among the
+    ``configurations`` it also reads ``params:lattice_synthetic``, for the stand-in's size)."""
     local = [f"row_{i}" for i in range(len(rows))]
+    summary_inputs = ["results", "params:benchmark"]
+    if LATTICE in configurations:
+        summary_inputs.append(f"params:{configuration_parameters(LATTICE)['generator']}")
     steps = [
         node(nodes.gather_rows, local, "results", name="gather_rows"),
-        node(nodes.summarise_benchmark, ["results", "params:benchmark"], ["summary", "metrics"], name="summarise_benchmark"),
+        node(nodes.summarise_benchmark, summary_inputs, ["summary", "metrics"], name="summarise_benchmark"),
     ]
     outputs = {name: f"benchmark.{name}" for name in ("results", "summary", "metrics")}
     return Pipeline(steps, namespace=f"benchmark.{REPORT}", inputs=dict(zip(local, rows, strict=True)), outputs=outputs,
@@ -126,9 +146,9 @@ def report_pipeline(rows: list[str]) -> Pipeline:
 
 def benchmark_pipeline(shape: BenchmarkShape) -> Pipeline:
     """The benchmark's nodes for ``shape`` (see the module docstring)."""
-    groups = [group_pipeline(c, s, shape.methods) for c in shape.configurations for s in shape.seeds]
-    rows = [row_dataset(c, s, m) for c in shape.configurations for s in shape.seeds for m in shape.methods]
-    return Pipeline([*groups, report_pipeline(rows)])
+    groups = [group_pipeline(c, s, shape.methods) for c, s in shape.groups()]
+    rows = [row_dataset(c, s, m) for c, s in shape.groups() for m in shape.methods]
+    return Pipeline([*groups, report_pipeline(rows, shape.configurations)])
 
 
 def create_pipeline(benchmark: dict[str, Any] | None = None, **kwargs: Any) -> Pipeline:
