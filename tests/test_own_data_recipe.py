@@ -17,7 +17,7 @@ from tests.test_registry import (
 
 PARAMETERS = """
 mydata_overrides:
-  data_processing: {curve_scaling: pointwise, curve_std_floor: 1.0e-3}
+  data_processing: {curve_transform: asinh}
   model: {}
   pretraining: {epochs: 1, batch_size: 16}
   causal_pima: {epochs: 1, batch_size: 16}

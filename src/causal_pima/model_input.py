@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 
 from causal_pima.core.batching import specimen_tensors
+from causal_pima.core.curve_scale import to_physical
 from causal_pima.core.model import CURVE, IMAGE, ModelConfig
 
-__all__ = ["model_config_from_data", "specimen_tensors"]  # specimen_tensors lives in core.batching
+__all__ = ["curve_asinh_scale", "model_config_from_data", "physical_curves", "specimen_tensors"]  # specimen_tensors lives in core.batching
 
 def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Mapping[str, Any]) -> ModelConfig:
     """A :class:`ModelConfig` whose input shapes come from the data and the rest from parameters.
@@ -26,6 +27,7 @@ def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Ma
             curve_grid=[float(v) for v in train_set["grid"]],
             curve_mean=[float(v) for v in train_set["curve_mean"]],
             curve_std=[float(v) for v in train_set["curve_std"]],
+            curve_asinh_scale=curve_asinh_scale(train_set),
         )
     return ModelConfig.from_dict(
         {
@@ -35,3 +37,16 @@ def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Ma
             "modality_names": list(modalities),
         }
     )
+
+
+def curve_asinh_scale(data_set: Mapping[str, np.ndarray]) -> float:
+    """The set's curve asinh scale (0: linear; sets written before the transform existed have none)."""
+    return float(data_set["curve_asinh_scale"]) if "curve_asinh_scale" in data_set else 0.0
+
+
+def physical_curves(data_set: Mapping[str, np.ndarray], curves: np.ndarray | None = None) -> np.ndarray:
+    """Curves ``[N, L]`` of a model-input set (or ``curves`` on its scale) in physical units, float64."""
+    values = np.asarray(data_set["curves"] if curves is None else curves, dtype=np.float64)
+    mean = np.asarray(data_set["curve_mean"], dtype=np.float64)
+    std = np.asarray(data_set["curve_std"], dtype=np.float64)
+    return to_physical(values, mean, std, curve_asinh_scale(data_set))

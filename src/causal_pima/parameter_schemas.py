@@ -332,6 +332,8 @@ class DataProcessingParams(Schema):
     image_range: Annotated[list[Number], Field(min_length=2, max_length=2, description="[low, high] with low < high")] = [0.0, 1.0]
     curve_scaling: _choice(("global", "pointwise")) = "global"
     curve_std_floor: PositiveNumber = 1e-6
+    curve_transform: _choice(("linear", "asinh")) = "linear"
+    curve_asinh_scale: PositiveNumber | None = None
 
     @model_validator(mode="after")
     def _image_range_ordered(self) -> DataProcessingParams:
@@ -343,7 +345,7 @@ class DataProcessingParams(Schema):
 
 # ----------------------------------------------------------------------------- model and training
 # input shapes and the physics expert's grid / standardisation come from the data, never from parameters
-_DATA_FIELDS = ("image_shape", "curve_length", "modality_names", "curve_grid", "curve_mean", "curve_std")
+_DATA_FIELDS = ("image_shape", "curve_length", "modality_names", "curve_grid", "curve_mean", "curve_std", "curve_asinh_scale")
 
 
 class _Model(Schema):

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from causal_pima.core import training
+from causal_pima.core.curve_scale import transform
 from causal_pima.core.diagnostics import fit_diagnostics
 from causal_pima.core.model import CURVE, IMAGE, CausalPIMA
 from causal_pima.core.outcomes import outcome_index
@@ -433,21 +434,34 @@ TRUE_PARAMETERS = np.array(
 )
 
 
-def test_initialise_physics_recovers_per_outcome_parameters(lattice_sets):
+@pytest.mark.parametrize("asinh_scale", [0.0, 0.3])
+def test_initialise_physics_recovers_per_outcome_parameters(lattice_sets, asinh_scale):
+    """On the linear scale and on the asinh scale (``curve_transform: asinh``; the curves reach the
+    model as ``(asinh(stress / c) - mean) / std`` and the expert predicts on that scale)."""
     n_per = 25
     rng = np.random.default_rng(3)
     outcome = np.repeat(np.arange(8), n_per)
     stress = plateau_densification_stress(GRID, *TRUE_PARAMETERS[outcome].T)
     stress = stress + 0.02 * TRUE_PARAMETERS[outcome, 1:2] * rng.standard_normal(stress.shape)
-    mean, std = stress.mean(0), np.maximum(stress.std(0), 1e-3)
+    transformed = transform(stress, asinh_scale)
+    mean, std = transformed.mean(0), np.maximum(transformed.std(0), 1e-3)
     train_set = {
         **lattice_sets[0],
         "curve_mean": mean.astype(np.float32),
         "curve_std": std.astype(np.float32),
+        "curve_asinh_scale": np.float64(asinh_scale),
     }
     model = _physics_model(train_set)
-    standardised = torch.as_tensor(((stress - mean) / std).astype(np.float32))
+    assert model.physics.curve_asinh_scale == pytest.approx(asinh_scale)
+    assert CausalPIMA.from_checkpoint(model.checkpoint()).physics.curve_asinh_scale == pytest.approx(asinh_scale)
+    standardised = torch.as_tensor(((transformed - mean) / std).astype(np.float32))
     initialise_physics(model, standardised, torch.as_tensor(outcome))
+    prediction = model.physics.predict().detach().double()
+    torch.testing.assert_close(
+        model.physics.predict_standardised().detach().double(),
+        (transform(prediction, asinh_scale) - torch.as_tensor(mean)) / torch.as_tensor(std),
+        rtol=1e-5, atol=1e-5,
+    )
 
     recovered = model.physics.physical_parameters()
     for j, name in enumerate(PlateauDensificationLaw.parameter_names):

@@ -304,6 +304,37 @@ def test_unknown_curve_scaling_is_rejected():
         fit_curve_scaler(raw, split, {**PARAMS, "curve_scaling": "robust"})
 
 
+def test_asinh_curve_scaler_standardises_the_asinh_of_the_training_curves():
+    raw, labels, split = _leaky_set()
+    report = validate_specimens(raw, labels, PARAMS)
+    train_curves = raw["curves"].astype(np.float64)[split["split"].to_numpy() == "train"]
+    for given, expected in ((0.25, 0.25), (None, 0.1 * np.median(np.sqrt((train_curves**2).mean(axis=1))))):
+        scaler = fit_curve_scaler(raw, split, {**PARAMS, "curve_transform": "asinh", "curve_asinh_scale": given})
+        assert scaler["transform"] == "asinh" and scaler["asinh_scale"] == pytest.approx(expected, rel=1e-12)
+        asinh = np.arcsinh(train_curves / expected)
+        np.testing.assert_allclose(scaler["mean"], asinh.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(scaler["std"], np.sqrt(((asinh - asinh.mean(axis=0)) ** 2).mean()), rtol=1e-12)
+        train, _, test = build_model_input(raw, labels, split, scaler, report)
+        assert float(train["curve_asinh_scale"]) == float(test["curve_asinh_scale"]) == pytest.approx(expected)
+        mean, std = np.asarray(scaler["mean"]), np.asarray(scaler["std"])
+        test_raw = raw["curves"].astype(np.float64)[test["index"]]
+        np.testing.assert_allclose(test["curves"], (np.arcsinh(test_raw / expected) - mean) / std, rtol=1e-5, atol=1e-5)
+    # the linear default stores scale 0 and the plain standardisation
+    linear = fit_curve_scaler(raw, split, PARAMS)
+    assert linear["transform"] == "linear" and linear["asinh_scale"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [({"curve_transform": "log"}, "curve_transform must be 'linear' or 'asinh'"),
+     ({"curve_transform": "asinh", "curve_asinh_scale": -2.0}, "curve_asinh_scale must be > 0")],
+)
+def test_bad_curve_transform_parameters_are_refused(update, message):
+    raw, _, split = _leaky_set()
+    with pytest.raises(ValueError, match=message):
+        fit_curve_scaler(raw, split, {**PARAMS, **update})
+
+
 def test_curve_scaler_floors_a_constant_grid_point():
     raw, _, split = _leaky_set()
     raw["curves"][:, 3] = 7.0

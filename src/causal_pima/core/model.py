@@ -145,6 +145,7 @@ class PhysicsConfig(_DictConfig):
     curve_grid: tuple[float, ...] | None = None
     curve_mean: tuple[float, ...] | None = None
     curve_std: tuple[float, ...] | None = None
+    curve_asinh_scale: float = 0.0  # curves' asinh scale (0: linear); docs/model.md "Curve scale"
 
 
 @dataclass
@@ -384,6 +385,7 @@ class CausalPIMA(PoEVAE):
                 raise ValueError("the physics curve decoder needs curve_grid (and curve_mean/curve_std)")
             self.physics = PhysicsCurveExpert(
                 k, ph.physics_law, ph.curve_grid, ph.physics_ranges, ph.curve_mean, ph.curve_std,
+                curve_asinh_scale=ph.curve_asinh_scale,
                 initial_noise_scale=self.network_config.curve_noise_init,
             )
         self.prior = GaussianMixturePrior(p.n_nodes, self.network_config.latent_dim, p.mean_structure, p.variance_floor)

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from causal_pima.core.curve_scale import to_model_scale
+
 
 def bilinear_law(strain: Tensor, theta: Tensor) -> Tensor:
     """Bilinear elastic / linear-hardening stress.
@@ -148,6 +150,9 @@ class PhysicsCurveExpert(nn.Module):
             law still predicts physical stress, which is standardised the same way before comparing.
             The log-likelihood is then in standardised units (it differs from the physical one by the
             constant ``sum_l log curve_std_l``).
+        curve_asinh_scale: the curves' asinh scale (0: linear): the observed curves are
+            ``(asinh(stress / c) - curve_mean) / curve_std`` (``core.curve_scale``), and so are the
+            predictions before comparing.
         initial_noise_scale: initial ``sigma`` (in the units of ``y``).
         min_noise_scale: floor on ``sigma`` (keeps the likelihood bounded).
         initial_parameters: optional ``{name: [K] values}`` inside the ranges; the others start at
@@ -163,6 +168,7 @@ class PhysicsCurveExpert(nn.Module):
         parameter_ranges: Mapping[str, Sequence[float]] | None = None,
         curve_mean: Tensor | np.ndarray | Sequence[float] | None = None,
         curve_std: Tensor | np.ndarray | Sequence[float] | None = None,
+        curve_asinh_scale: float = 0.0,
         initial_noise_scale: float = 1.0,
         min_noise_scale: float = 1e-3,
         initial_parameters: Mapping[str, Tensor | np.ndarray | Sequence[float]] | None = None,
@@ -204,6 +210,9 @@ class PhysicsCurveExpert(nn.Module):
             std = torch.ones(n_points)
         self.register_buffer("curve_mean", mean)
         self.register_buffer("curve_std", std)
+        if not curve_asinh_scale >= 0:
+            raise ValueError(f"curve_asinh_scale must be >= 0 (0 = linear), got {curve_asinh_scale}")
+        self.curve_asinh_scale = float(curve_asinh_scale)
 
         # Unconstrained parameters [K, P]; theta = bounds-mapped sigmoid of these.
         raw = torch.randn(self.n_components, len(names), generator=generator) * 0.5
@@ -255,8 +264,8 @@ class PhysicsCurveExpert(nn.Module):
         return self.law(self.grid, self.theta())
 
     def predict_standardised(self) -> Tensor:
-        """``(predict() - curve_mean) / curve_std``, ``[K, L]`` (equals ``predict()`` without them)."""
-        return (self.predict() - self.curve_mean) / self.curve_std
+        """``predict()`` on the observed curves' scale (``core.curve_scale.to_model_scale``), ``[K, L]``."""
+        return to_model_scale(self.predict(), self.curve_mean, self.curve_std, self.curve_asinh_scale)
 
     def log_likelihood(self, y: Tensor) -> Tensor:
         """Gaussian log-likelihood of each curve under each component.

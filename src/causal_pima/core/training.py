@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from causal_pima.core import distributed
+from causal_pima.core.curve_scale import to_physical
 from causal_pima.core.batching import (
     Batch,
     Rows,
@@ -595,7 +596,7 @@ def initialise_physics(model: CausalPIMA, curves: Tensor, outcome: Tensor) -> No
     """
     physics = model.physics
     curves, outcome = curves.cpu(), outcome.cpu()  # a start estimated on the CPU, whatever the device
-    physical = curves * physics.curve_std.cpu() + physics.curve_mean.cpu()  # [N, L] back to physical units
+    physical = to_physical(curves, physics.curve_mean.cpu(), physics.curve_std.cpu(), physics.curve_asinh_scale)  # [N, L]
     overall = physical.mean(0)
     means = torch.stack(
         [physical[outcome == k].mean(0) if bool((outcome == k).any()) else overall for k in range(physics.n_components)]

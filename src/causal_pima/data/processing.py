@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from causal_pima.core.curve_scale import auto_asinh_scale, to_model_scale, transform
+
 SPLITS = ("train", "val", "test")
 
 
@@ -121,27 +123,49 @@ def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.
 
 
 def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Curve standardisation statistics from the training split only.
+    """Curve transform and standardisation statistics from the training split only.
 
-    The mean is per grid point. ``curve_scaling: global`` (default) divides by one pooled standard
-    deviation, so grid points where the curves carry only measurement noise stay small;
-    ``pointwise`` divides every grid point by its own standard deviation (which blows that noise
-    up to unit variance). Returns ``{"mean": [L], "std": [L], "n_train", "scaling"}``.
+    ``curve_transform: asinh`` first maps every stress ``s`` to ``asinh(s / c)`` (log-like above
+    ``c``; docs/model.md "Curve scale"), with ``c = curve_asinh_scale`` or, when that is null, a tenth
+    of the training curves' median RMS (``core.curve_scale.auto_asinh_scale``); ``linear`` (default)
+    keeps the stresses. The mean is per grid point. ``curve_scaling: global`` (default) divides by
+    one pooled standard deviation, so grid points where the curves carry only measurement noise stay
+    small; ``pointwise`` divides every grid point by its own standard deviation (which blows that
+    noise up to unit variance). Returns ``{"mean": [L], "std": [L], "asinh_scale", "n_train",
+    "scaling", "transform"}`` (``asinh_scale`` 0 for linear).
     """
     train_index = split.loc[split["split"] == "train", "specimen_index"].to_numpy()
     train = np.asarray(raw_specimens["curves"], dtype=np.float64)[train_index]
     if len(train) < 2:
         raise ValueError(f"the training split has {len(train)} specimens; at least 2 are needed to standardise curves")
     scaling = params.get("curve_scaling", "global")
+    if scaling not in ("global", "pointwise"):
+        raise ValueError(f"data_processing.curve_scaling must be 'global' or 'pointwise', got {scaling!r}")
+    kind = params.get("curve_transform", "linear")
+    if kind == "linear":
+        asinh_scale = 0.0
+    elif kind == "asinh":
+        given = params.get("curve_asinh_scale")
+        asinh_scale = auto_asinh_scale(train) if given is None else float(given)
+        if not asinh_scale > 0:
+            raise ValueError(f"data_processing.curve_asinh_scale must be > 0 (or null for automatic), got {given!r}")
+    else:
+        raise ValueError(f"data_processing.curve_transform must be 'linear' or 'asinh', got {kind!r}")
+    train = transform(train, asinh_scale)
     mean = train.mean(axis=0)
     if scaling == "global":
         std = np.full(train.shape[1], np.sqrt(((train - mean) ** 2).mean()))
-    elif scaling == "pointwise":
-        std = train.std(axis=0)
     else:
-        raise ValueError(f"data_processing.curve_scaling must be 'global' or 'pointwise', got {scaling!r}")
+        std = train.std(axis=0)
     floor = float(params.get("curve_std_floor", 1e-6))
-    return {"mean": mean.tolist(), "std": np.maximum(std, floor).tolist(), "n_train": len(train), "scaling": scaling}
+    return {
+        "mean": mean.tolist(),
+        "std": np.maximum(std, floor).tolist(),
+        "asinh_scale": asinh_scale,
+        "n_train": len(train),
+        "scaling": scaling,
+        "transform": kind,
+    }
 
 
 def build_model_input(
@@ -151,11 +175,13 @@ def build_model_input(
     curve_scaler: Mapping[str, Any],
     report: Mapping[str, Any],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The three model-input sets ``{images, curves (standardised), grid, index, labels, label_names}``."""
+    """The three model-input sets ``{images, curves (on the model scale), grid, curve_mean, curve_std,
+    curve_asinh_scale, index, specimen_id, labels, label_names}``."""
     images = np.asarray(raw_specimens["images"], dtype=np.float32)
     mean = np.asarray(curve_scaler["mean"])
     std = np.asarray(curve_scaler["std"])
-    curves = ((np.asarray(raw_specimens["curves"], dtype=np.float64) - mean) / std).astype(np.float32)
+    asinh_scale = float(curve_scaler.get("asinh_scale", 0.0))
+    curves = to_model_scale(np.asarray(raw_specimens["curves"], dtype=np.float64), mean, std, asinh_scale).astype(np.float32)
     label_names = list(report["label_columns"])
     label_values = labels[label_names].to_numpy(dtype=np.int8) if label_names else np.zeros((len(images), 0), np.int8)
     ids = labels["specimen_id"].astype(str).to_numpy() if labels is not None and "specimen_id" in labels else np.arange(len(images)).astype(str)
@@ -169,6 +195,7 @@ def build_model_input(
                 "grid": np.asarray(raw_specimens["grid"], dtype=np.float32),
                 "curve_mean": mean.astype(np.float32),
                 "curve_std": std.astype(np.float32),
+                "curve_asinh_scale": np.float64(asinh_scale),
                 "index": index.astype(np.int64),
                 "specimen_id": ids[index].astype(str),
                 "labels": label_values[index],

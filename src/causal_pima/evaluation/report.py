@@ -35,6 +35,7 @@ from causal_pima.evaluation.graphs import (
     shd_decomposition,
 )
 from causal_pima.evaluation.interventions import interventional_tv
+from causal_pima.model_input import physical_curves
 from causal_pima.evaluation.matching import (
     UNMATCHED_FEATURE_P_ONE,
     map_learned_graph,
@@ -239,13 +240,14 @@ def cross_modal_summary(
     predicted: np.ndarray, test_set: Mapping[str, np.ndarray], predictor: str
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """RMSE of curves predicted from images against the true test curves, in physical and
-    standardised units, next to the baseline that predicts the training mean curve.
+    standardised units, next to the baseline that predicts the training mean curve (the mean on the
+    model's curve scale, so with ``curve_transform: asinh`` the mean of the asinh curves mapped back).
 
     Returns the report and the physical true and predicted curves (for the figure).
     """
     truth = test_set["curves"].astype(np.float64)
-    mean, std = test_set["curve_mean"].astype(np.float64), test_set["curve_std"].astype(np.float64)
-    physical_truth, physical_pred = truth * std + mean, predicted * std + mean
+    physical_truth, physical_pred = physical_curves(test_set), physical_curves(test_set, predicted)
+    mean = physical_curves(test_set, np.zeros((1, truth.shape[1])))[0]  # [L]
 
     def rmse(a, b):
         return float(np.sqrt(np.mean((a - b) ** 2)))

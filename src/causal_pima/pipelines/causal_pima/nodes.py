@@ -26,7 +26,7 @@ from causal_pima.core.readout import physics_parameter_table, posterior_table, r
 from causal_pima.core.training import on_device
 from causal_pima.datasets import TorchCheckpointDataset
 from causal_pima.evaluation.report import metrics_history
-from causal_pima.model_input import model_config_from_data, specimen_tensors
+from causal_pima.model_input import model_config_from_data, physical_curves, specimen_tensors
 from causal_pima.pipelines.causal_pima.resume import check_resume, fit_fingerprint
 from causal_pima.plots import (
     dag_figure,
@@ -182,7 +182,7 @@ def plot_physics_curves(fitted_model: CausalPIMA, train_set: Mapping[str, np.nda
     titles = [",".join(f"{n}={b}" for n, b in zip(names, bits, strict=True)) for bits in fitted_model.outcomes.long().tolist()]
     return physics_curves_figure(
         train_set["grid"],
-        train_set["curves"] * train_set["curve_std"] + train_set["curve_mean"],
+        physical_curves(train_set),
         posteriors.loc[posteriors["split"] == "train", "outcome"].to_numpy(),
         fitted_model.physics.predict().numpy(),
         titles,
