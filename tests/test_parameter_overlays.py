@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Every way the lattice differs from the circles stages. Changing a lattice value means changing it
 # here too; a shared value changes in the circles file and reaches both data sets.
 LATTICE_OVERRIDES = {
-    "data_processing": {"curve_scaling": "pointwise", "curve_std_floor": 1.0e-3},
+    "data_processing": {"curve_transform": "asinh"},
     "model": {"curve_decoder": "physics"},
     "pretraining": {"epochs": 40, "batch_size": 64},
     "causal_pima": {"epochs": 20, "batch_size": 64},

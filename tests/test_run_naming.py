@@ -45,6 +45,13 @@ def test_a_run_is_described_by_pipeline_data_set_configuration_and_seed():
     bench = describe_run(["benchmark"], ["benchmark"], {"benchmark", "circles", "causal_pima"}, PARAMETERS)
     assert bench["configuration"] == "collider+chain+empty+fork" and bench["seed"] == "0,1,2,3,4"
     assert run_name(bench) == "benchmark/4 configurations seeds=0..4 (benchmark)"
+    # a configuration with its own seeds (the lattice's) counts those, not the shared list
+    lattice_only = {**PARAMETERS, "benchmark": {"configurations": ["lattice"], "seeds": [0, 1, 2, 3, 4],
+                                                "seeds_by_configuration": {"lattice": [2, 0, 1]}}}
+    assert describe_run(["benchmark"], ["benchmark"], {"benchmark"}, lattice_only)["seed"] == "0,1,2"
+    both = {**PARAMETERS, "benchmark": {**lattice_only["benchmark"], "configurations": ["collider", "lattice"],
+                                        "seeds_by_configuration": {"lattice": [7]}}}
+    assert describe_run(["benchmark"], ["benchmark"], {"benchmark"}, both)["seed"] == "0,1,2,3,4,7"
 
 
 def test_only_the_configurations_a_run_uses_are_logged():

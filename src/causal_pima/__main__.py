@@ -24,7 +24,7 @@ Pipelines (--pipelines NAME[,NAME...]; default __default__):
   pretraining        encoders/decoders as a PoE VAE with a N(0, I) prior
   causal_pima        the causalPIMA fit: mixture, DAG structure search, annealed training
   evaluation         learned vs true DAG, clusters, interventions (data/08_reporting/<dataset>/)
-  benchmark          methods x seeds x circles configurations
+  benchmark          methods x seeds x configurations (circles and the lattice stand-in)
   lattice_synthetic  physics-based stand-in lattice specimens (data/01_raw/lattice/)
   lattice            ingestion of a specimen manifest, then processing ... evaluation (physics curve expert)
   lattice_ingestion  the lattice's ingestion alone

@@ -82,7 +82,10 @@ def describe_run(pipeline_names: Iterable[str], datasets: list[str], groups: set
         configurations = [str(c) for c in benchmark.get("configurations") or []]
         if configurations:
             tags["configuration"] = "+".join(configurations)
-        seeds = [str(s) for s in benchmark.get("seeds") or []]
+        # every seed a row uses: the shared list and the per-configuration lists (the lattice's own seeds)
+        own = benchmark.get("seeds_by_configuration") or {}
+        used = [s for c in configurations for s in own.get(c, benchmark.get("seeds") or [])]
+        seeds = [str(s) for s in sorted({int(s) for s in used})]
         if seeds:
             tags["seed"] = ",".join(seeds)
         return tags

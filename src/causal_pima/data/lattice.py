@@ -42,7 +42,7 @@ LATTICE_FEATURES = ("family", "thickness", "defect")
 DEFAULT_LATTICE_DAG: dict[str, dict] = {
     "family": {"parents": [], "p_one": [0.5]},
     "thickness": {"parents": [], "p_one": [0.5]},
-    "defect": {"parents": ["family", "thickness"], "p_one": [0.3, 0.65, 0.08, 0.3]},
+    "defect": {"parents": ["family", "thickness"], "p_one": [0.25, 0.75, 0.1, 0.3]},
 }
 
 
