@@ -17,7 +17,7 @@ from tests.test_registry import (
 
 PARAMETERS = """
 mydata_overrides:
-  data_processing: {curve_transform: asinh}
+  data_processing: {}
   model: {}
   pretraining: {epochs: 1, batch_size: 16}
   causal_pima: {epochs: 1, batch_size: 16}

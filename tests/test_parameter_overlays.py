@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Every way the lattice differs from the circles stages. Changing a lattice value means changing it
 # here too; a shared value changes in the circles file and reaches both data sets.
 LATTICE_OVERRIDES = {
-    "data_processing": {"curve_transform": "asinh"},
+    "data_processing": {},
     "model": {"curve_decoder": "physics"},
     "pretraining": {"epochs": 40, "batch_size": 64},
     "causal_pima": {"epochs": 20, "batch_size": 64},

@@ -332,7 +332,7 @@ class DataProcessingParams(Schema):
     image_range: Annotated[list[Number], Field(min_length=2, max_length=2, description="[low, high] with low < high")] = [0.0, 1.0]
     curve_scaling: _choice(("global", "pointwise")) = "global"
     curve_std_floor: PositiveNumber = 1e-6
-    curve_transform: _choice(("linear", "asinh")) = "linear"
+    curve_transform: _choice(("linear", "asinh", "auto")) = "auto"
     curve_asinh_scale: PositiveNumber | None = None
 
     @model_validator(mode="after")

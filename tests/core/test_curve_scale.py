@@ -8,8 +8,11 @@ import torch
 
 from causal_pima.core.curve_scale import (
     AUTO_ASINH_FRACTION,
+    AUTO_SPAN_RATIO,
     auto_asinh_scale,
+    auto_transform,
     inverse_transform,
+    size_span,
     to_model_scale,
     to_physical,
     transform,
@@ -63,3 +66,12 @@ def test_auto_scale_of_all_zero_curves_and_negative_scales_are_refused():
         transform(np.ones(2), -1.0)
     with pytest.raises(ValueError, match="asinh_scale must be >= 0"):
         inverse_transform(np.ones(2), -1.0)
+
+
+def test_size_span_and_the_auto_transform_known_answers():
+    # 101 curves of constant value 1, 1.1, ..., 11 (RMS = value): percentiles 5 / 95 are 1.5 and 10.5
+    curves = np.repeat(np.linspace(1.0, 11.0, 101)[:, None], 4, axis=1)
+    assert size_span(curves) == pytest.approx(10.5 / 1.5, rel=1e-12)
+    assert AUTO_SPAN_RATIO == 10.0 and auto_transform(curves) == "linear"
+    assert auto_transform(curves**2) == "asinh"  # 2.25 .. 110.25: a span of 49
+    assert size_span(np.zeros((10, 3))) == float("inf")

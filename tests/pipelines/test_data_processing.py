@@ -319,14 +319,29 @@ def test_asinh_curve_scaler_standardises_the_asinh_of_the_training_curves():
         mean, std = np.asarray(scaler["mean"]), np.asarray(scaler["std"])
         test_raw = raw["curves"].astype(np.float64)[test["index"]]
         np.testing.assert_allclose(test["curves"], (np.arcsinh(test_raw / expected) - mean) / std, rtol=1e-5, atol=1e-5)
-    # the linear default stores scale 0 and the plain standardisation
-    linear = fit_curve_scaler(raw, split, PARAMS)
+    # linear stores scale 0 and the plain standardisation
+    linear = fit_curve_scaler(raw, split, {**PARAMS, "curve_transform": "linear"})
     assert linear["transform"] == "linear" and linear["asinh_scale"] == 0.0
+
+
+def test_auto_curve_transform_takes_asinh_when_curve_sizes_span_a_decade():
+    """``auto`` (the default): the training curves here have sizes 2 +- 0.5 (a span of ~1.5x: linear);
+    scaled by factors 10**U(0, 2) (sizes over two decades) they get the asinh scale."""
+    raw, _, split = _leaky_set()
+    default = fit_curve_scaler(raw, split, PARAMS)
+    assert default["transform_requested"] == "auto" and default["transform"] == "linear"
+    assert 1.0 < default["size_span"] < 2.0
+    np.testing.assert_allclose(default["std"], fit_curve_scaler(raw, split, {**PARAMS, "curve_transform": "linear"})["std"], rtol=0)
+    factors = 10.0 ** np.random.default_rng(5).uniform(0.0, 2.0, (len(raw["curves"]), 1))
+    spread = {**raw, "curves": (raw["curves"] * factors).astype(np.float32)}
+    auto = fit_curve_scaler(spread, split, {**PARAMS, "curve_transform": "auto"})
+    assert auto["transform"] == "asinh" and auto["size_span"] > 10.0
+    assert auto["asinh_scale"] == fit_curve_scaler(spread, split, {**PARAMS, "curve_transform": "asinh"})["asinh_scale"] > 0
 
 
 @pytest.mark.parametrize(
     ("update", "message"),
-    [({"curve_transform": "log"}, "curve_transform must be 'linear' or 'asinh'"),
+    [({"curve_transform": "log"}, "curve_transform must be 'linear', 'asinh' or 'auto'"),
      ({"curve_transform": "asinh", "curve_asinh_scale": -2.0}, "curve_asinh_scale must be > 0")],
 )
 def test_bad_curve_transform_parameters_are_refused(update, message):

@@ -24,6 +24,9 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 # Auto scale: this fraction of the training curves' typical size (median over specimens of each
 # curve's root-mean-square), i.e. linear below a tenth of a typical curve, logarithmic above.
 AUTO_ASINH_FRACTION = 0.1
+# Auto transform: asinh when the curves' sizes span at least a decade (95th / 5th percentile of the
+# per-curve RMS), the regime where causes act by factors; linear otherwise.
+AUTO_SPAN_RATIO = 10.0
 
 
 def transform(stress: Array, asinh_scale: float) -> Array:
@@ -56,6 +59,18 @@ def to_model_scale(stress: Array, mean: Array, std: Array, asinh_scale: float = 
 def to_physical(values: Array, mean: Array, std: Array, asinh_scale: float = 0.0) -> Array:
     """Inverse of :func:`to_model_scale`: standardised curves ``[..., L]`` back to physical units."""
     return inverse_transform(values * std + mean, asinh_scale)
+
+
+def size_span(curves: np.ndarray) -> float:
+    """95th over 5th percentile of the per-curve RMS of ``curves [N, L]`` (inf when the 5th is 0)."""
+    rms = np.sqrt(np.mean(np.square(np.asarray(curves, dtype=np.float64)), axis=1))  # [N]
+    low, high = np.percentile(rms, [5, 95])
+    return float(high / low) if low > 0 else float("inf")
+
+
+def auto_transform(curves: np.ndarray) -> str:
+    """``"asinh"`` when :func:`size_span` of ``curves [N, L]`` is at least ``AUTO_SPAN_RATIO``, else ``"linear"``."""
+    return "asinh" if size_span(curves) >= AUTO_SPAN_RATIO else "linear"
 
 
 def auto_asinh_scale(curves: np.ndarray) -> float:

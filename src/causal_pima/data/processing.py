@@ -10,10 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import logging
+
 import numpy as np
 import pandas as pd
 
-from causal_pima.core.curve_scale import auto_asinh_scale, to_model_scale, transform
+from causal_pima.core.curve_scale import (
+    AUTO_SPAN_RATIO,
+    auto_asinh_scale,
+    auto_transform,
+    size_span,
+    to_model_scale,
+    transform,
+)
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
@@ -127,12 +138,15 @@ def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFram
 
     ``curve_transform: asinh`` first maps every stress ``s`` to ``asinh(s / c)`` (log-like above
     ``c``; docs/model.md "Curve scale"), with ``c = curve_asinh_scale`` or, when that is null, a tenth
-    of the training curves' median RMS (``core.curve_scale.auto_asinh_scale``); ``linear`` (default)
-    keeps the stresses. The mean is per grid point. ``curve_scaling: global`` (default) divides by
+    of the training curves' median RMS (``core.curve_scale.auto_asinh_scale``); ``linear`` keeps the
+    stresses; ``auto`` takes ``asinh`` when the training curves' sizes span a decade
+    (``core.curve_scale.auto_transform``: 95th / 5th percentile of the per-curve RMS >= 10), else
+    ``linear``. The mean is per grid point. ``curve_scaling: global`` (default) divides by
     one pooled standard deviation, so grid points where the curves carry only measurement noise stay
     small; ``pointwise`` divides every grid point by its own standard deviation (which blows that
     noise up to unit variance). Returns ``{"mean": [L], "std": [L], "asinh_scale", "n_train",
-    "scaling", "transform"}`` (``asinh_scale`` 0 for linear).
+    "scaling", "transform", "transform_requested", "size_span"}`` (``asinh_scale`` 0 for linear;
+    ``transform`` is the one used, ``size_span`` the ratio ``auto`` compares).
     """
     train_index = split.loc[split["split"] == "train", "specimen_index"].to_numpy()
     train = np.asarray(raw_specimens["curves"], dtype=np.float64)[train_index]
@@ -141,7 +155,11 @@ def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFram
     scaling = params.get("curve_scaling", "global")
     if scaling not in ("global", "pointwise"):
         raise ValueError(f"data_processing.curve_scaling must be 'global' or 'pointwise', got {scaling!r}")
-    kind = params.get("curve_transform", "linear")
+    requested = params.get("curve_transform", "auto")
+    if requested not in ("linear", "asinh", "auto"):
+        raise ValueError(f"data_processing.curve_transform must be 'linear', 'asinh' or 'auto', got {requested!r}")
+    span = size_span(train)
+    kind = auto_transform(train) if requested == "auto" else requested
     if kind == "linear":
         asinh_scale = 0.0
     elif kind == "asinh":
@@ -149,8 +167,11 @@ def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFram
         asinh_scale = auto_asinh_scale(train) if given is None else float(given)
         if not asinh_scale > 0:
             raise ValueError(f"data_processing.curve_asinh_scale must be > 0 (or null for automatic), got {given!r}")
-    else:
-        raise ValueError(f"data_processing.curve_transform must be 'linear' or 'asinh', got {kind!r}")
+    logger.info(
+        "curve scale: %s%s (training curve sizes span %.1fx, 95th / 5th percentile of the per-curve RMS%s)",
+        kind, f" with c = {asinh_scale:.4g}" if kind == "asinh" else "", span,
+        f"; curve_transform: auto takes asinh from {AUTO_SPAN_RATIO:g}x" if requested == "auto" else "",
+    )
     train = transform(train, asinh_scale)
     mean = train.mean(axis=0)
     if scaling == "global":
@@ -165,6 +186,8 @@ def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFram
         "n_train": len(train),
         "scaling": scaling,
         "transform": kind,
+        "transform_requested": requested,
+        "size_span": span,
     }
 
 

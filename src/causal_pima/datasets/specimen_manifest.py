@@ -443,10 +443,12 @@ def _write_image(path: Path, image: np.ndarray, image_format: str) -> None:
     if image.dtype == np.uint16 and image.ndim == 2:
         Image.fromarray(image).save(path, format="PNG" if image_format == "png" else "TIFF")
         return
-    Image.fromarray(_to_uint8(image)).save(path, format="PNG" if image_format == "png" else "TIFF")
+    Image.fromarray(png_pixels(image)).save(path, format="PNG" if image_format == "png" else "TIFF")
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
+def png_pixels(image: np.ndarray) -> np.ndarray:
+    """The 8-bit pixels ``[H, W]`` or ``[H, W, 3|4]`` this dataset writes for ``image`` (floats in
+    [0, 1] become ``round(255 x)``; the benchmark uses it to take generated images as stored)."""
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):

@@ -47,7 +47,7 @@ from causal_pima.data.processing import (
     validate_specimens,
 )
 from causal_pima.data.scm import BinarySCM
-from causal_pima.datasets.specimen_manifest import _to_uint8 as png_pixels
+from causal_pima.datasets.specimen_manifest import png_pixels
 from causal_pima.evaluation.report import (
     cross_modal_summary,
     discovery_metrics,
