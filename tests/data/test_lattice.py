@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from causal_pima.core.table_search import search_tables
 from causal_pima.data.lattice import (
     DEFAULT_LATTICE_DAG,
     LatticeConfig,
@@ -16,7 +17,6 @@ from causal_pima.data.lattice import (
     lattice_raw_tables,
     sample_lattice_features,
 )
-from causal_pima.core.table_search import search_tables
 from causal_pima.data.specimens import prepare_specimens
 
 CONFIG = LatticeConfig(image_height=32, image_width=32, cells_across=2.0)

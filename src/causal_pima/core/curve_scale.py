@@ -29,11 +29,15 @@ AUTO_ASINH_FRACTION = 0.1
 AUTO_SPAN_RATIO = 10.0
 
 
-def transform(stress: Array, asinh_scale: float) -> Array:
-    """``asinh(stress / asinh_scale)``, or ``stress`` unchanged when ``asinh_scale == 0``."""
+def _checked(asinh_scale: float) -> float:
     if asinh_scale < 0:
         raise ValueError(f"asinh_scale must be >= 0 (0 = linear), got {asinh_scale}")
-    if asinh_scale == 0:
+    return float(asinh_scale)
+
+
+def transform(stress: Array, asinh_scale: float) -> Array:
+    """``asinh(stress / asinh_scale)``, or ``stress`` unchanged when ``asinh_scale == 0``."""
+    if _checked(asinh_scale) == 0:
         return stress
     if isinstance(stress, torch.Tensor):
         return torch.asinh(stress / asinh_scale)
@@ -42,13 +46,10 @@ def transform(stress: Array, asinh_scale: float) -> Array:
 
 def inverse_transform(values: Array, asinh_scale: float) -> Array:
     """Inverse of :func:`transform`: ``asinh_scale * sinh(values)`` (or ``values`` when linear)."""
-    if asinh_scale < 0:
-        raise ValueError(f"asinh_scale must be >= 0 (0 = linear), got {asinh_scale}")
-    if asinh_scale == 0:
+    if _checked(asinh_scale) == 0:
         return values
-    if isinstance(values, torch.Tensor):
-        return asinh_scale * torch.sinh(values)
-    return asinh_scale * np.sinh(np.asarray(values, dtype=np.float64))
+    sinh = torch.sinh if isinstance(values, torch.Tensor) else lambda v: np.sinh(np.asarray(v, dtype=np.float64))
+    return asinh_scale * sinh(values)
 
 
 def to_model_scale(stress: Array, mean: Array, std: Array, asinh_scale: float = 0.0) -> Array:

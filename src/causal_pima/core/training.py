@@ -28,7 +28,6 @@ import torch
 from torch import Tensor
 
 from causal_pima.core import distributed
-from causal_pima.core.curve_scale import to_physical
 from causal_pima.core.batching import (
     Batch,
     Rows,
@@ -39,6 +38,7 @@ from causal_pima.core.batching import (
     read_batches,
     shardable,
 )
+from causal_pima.core.curve_scale import to_physical
 from causal_pima.core.initialisation import initialise_outcomes
 from causal_pima.core.model import CausalPIMA, PoEVAE
 from causal_pima.core.physics import initial_parameters_from_curves

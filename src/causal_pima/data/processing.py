@@ -7,10 +7,9 @@ along for evaluation only and never used for training or model selection).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
-
-import logging
 
 import numpy as np
 import pandas as pd

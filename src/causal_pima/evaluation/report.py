@@ -35,13 +35,13 @@ from causal_pima.evaluation.graphs import (
     shd_decomposition,
 )
 from causal_pima.evaluation.interventions import interventional_tv
-from causal_pima.model_input import physical_curves
 from causal_pima.evaluation.matching import (
     UNMATCHED_FEATURE_P_ONE,
     map_learned_graph,
     match_nodes,
     signed_edges,
 )
+from causal_pima.model_input import physical_curves
 
 logger = logging.getLogger(__name__)
 
