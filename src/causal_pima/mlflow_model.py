@@ -7,7 +7,9 @@ a batch of specimens:
 
 - input: a pandas DataFrame, one row per specimen, with an ``image`` column (each cell the image
   flattened in ``C, H, W`` order, ``C * H * W`` numbers) and/or a ``curve`` column (each cell the
-  standardised curve, as in the model-input sets, ``L`` numbers). Both columns are optional: a
+  curve on the model's scale, as in the model-input sets: standardised, after the asinh transform
+  when the data set's ``curve_transform`` chose it (``core.curve_scale.to_model_scale`` with the
+  set's ``curve_mean``, ``curve_std``, ``curve_asinh_scale``), ``L`` numbers). Both columns are optional: a
   specimen seen in one modality only is placed from that modality (the product of experts).
   :func:`specimen_frame` builds the frame from arrays ``[N, C, H, W]`` and ``[N, L]``.
 - output: a DataFrame, one row per specimen: ``outcome`` (the most likely joint outcome, the index
