@@ -63,7 +63,8 @@ PROCESSING = {
     "split": {"train": 0.8, "val": 0.1, "test": 0.1},
     "curve_scaling": "pointwise",
     "curve_std_floor": 1e-3,
-}
+    "curve_transform": "linear",  # these tests check the linear scale; the asinh scale: core/test_curve_scale.py and
+}                                 # test_initialise_physics_recovers_per_outcome_parameters[0.3]
 MODEL_PARAMS = {
     "modalities": [IMAGE, CURVE],
     "latent_dim": 6,
