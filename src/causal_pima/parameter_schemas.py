@@ -53,7 +53,13 @@ from causal_pima.core.initialisation import ASSIGNERS, CLUSTERERS
 from causal_pima.core.model import ModelConfig
 from causal_pima.core.physics import PHYSICS_LAWS
 from causal_pima.core.prior import MEAN_STRUCTURES
-from causal_pima.core.training import FitConfig, InitConfig, PretrainConfig, StructureConfig
+from causal_pima.core.training import (
+    CLUSTER_SPACES,
+    FitConfig,
+    InitConfig,
+    PretrainConfig,
+    StructureConfig,
+)
 from causal_pima.data.circles import KNOWN_FEATURES, CirclesRenderConfig
 from causal_pima.data.lattice import LATTICE_FEATURES, LatticeConfig
 from causal_pima.data.scm import BinarySCM
@@ -408,6 +414,7 @@ class _Init(Schema):
     clusterer: _choice(CLUSTERERS)
     assigner: _choice(ASSIGNERS)
     oversample: PositiveInt
+    cluster_on: _choice(CLUSTER_SPACES)
 
 
 class _Structure(Schema):

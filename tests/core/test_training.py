@@ -27,7 +27,7 @@ from causal_pima.core.training import (
     pretrain,
 )
 
-from .conftest import small_model
+from .conftest import modalities, small_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -454,3 +454,45 @@ def test_resume_reproduces_uninterrupted_fit_exactly(
     assert resumed["structure"].order == full["structure"].order
     for key, value in resumed_model.state_dict().items():
         assert torch.equal(value, final["state_dict"][key]), key
+
+
+# ---------------------------------------------------------------------------- where the initial clusters are found
+
+
+def test_clustering_points_fused_is_the_fused_latent_means(circles_train):
+    model = small_model(0)
+    data = modalities(circles_train)
+    mu, _ = encode_dataset(model, data)
+    points = training.clustering_points(model, data, mu, "fused")
+    assert points.dtype.name == "float64"
+    torch.testing.assert_close(torch.as_tensor(points), mu.double(), rtol=0, atol=0)
+
+
+def test_clustering_points_stack_fused_and_each_modality_at_equal_spread(circles_train):
+    """Blocks: the fused means, then each modality's own latent means (that expert with the prior
+    expert alone), each centred and scaled to a mean squared distance of 1 from its mean."""
+    model = small_model(0)
+    data = modalities(circles_train)
+    mu, _ = encode_dataset(model, data)
+    points = training.clustering_points(model, data, mu, "fused_and_modalities")
+    d = mu.shape[1]
+    assert points.shape == (len(mu), d * (1 + len(model.modalities)))
+    expected = [mu.double()] + [encode_dataset(model, {m: data[m]})[0].double() for m in model.modalities]
+    for j, block in enumerate(expected):
+        part = torch.as_tensor(points[:, j * d:(j + 1) * d])
+        centred = block - block.mean(0)
+        torch.testing.assert_close(part, centred / centred.pow(2).sum(1).mean().sqrt(), rtol=1e-10, atol=1e-10)
+        assert float(part.pow(2).sum(1).mean()) == pytest.approx(1.0, rel=1e-12)
+    # the modality blocks differ from the fused block: each expert alone places specimens elsewhere
+    assert not torch.allclose(torch.as_tensor(points[:, :d]), torch.as_tensor(points[:, d:2 * d]))
+
+
+def test_clustering_points_with_one_modality_and_unknown_spaces(circles_train):
+    model = small_model(0)
+    data = modalities(circles_train)
+    mu, _ = encode_dataset(model, data)
+    one = {name: data[name] for name in model.modalities[:1]}
+    mu_one, _ = encode_dataset(model, one)
+    torch.testing.assert_close(torch.as_tensor(training.clustering_points(model, one, mu_one, "fused_and_modalities")), mu_one.double(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="init.cluster_on must be one of"):
+        training.clustering_points(model, data, mu, "modalities_only")
