@@ -2,8 +2,8 @@
 
 docs/model.md "Curve scale". Responses such as stress span decades and the features act on them by
 factors (a defect lowers the stiffness by 30 %, thicker struts raise the plateau two- to threefold),
-so on the linear scale every feature's effect is "the whole curve grows", nearly one direction for
-all of them, and the large specimens' spread dominates the geometry. ``asinh(s / c)`` is linear for
+so on the linear scale the large specimens' spread dominates the geometry and an effect on the
+small ones is lost. ``asinh(s / c)`` is linear for
 ``|s| << c`` (so zero and the noise around it stay finite) and ``log(2 s / c)`` for ``s >> c``: a
 factor becomes a shift and the spread becomes comparable across specimens.
 
@@ -62,10 +62,14 @@ def to_physical(values: Array, mean: Array, std: Array, asinh_scale: float = 0.0
     return inverse_transform(values * std + mean, asinh_scale)
 
 
+def _curve_rms(curves: np.ndarray) -> np.ndarray:
+    """Root-mean-square value ``[N]`` of each curve of ``curves [N, L]``."""
+    return np.sqrt(np.mean(np.square(np.asarray(curves, dtype=np.float64)), axis=1))
+
+
 def size_span(curves: np.ndarray) -> float:
     """95th over 5th percentile of the per-curve RMS of ``curves [N, L]`` (inf when the 5th is 0)."""
-    rms = np.sqrt(np.mean(np.square(np.asarray(curves, dtype=np.float64)), axis=1))  # [N]
-    low, high = np.percentile(rms, [5, 95])
+    low, high = np.percentile(_curve_rms(curves), [5, 95])
     return float(high / low) if low > 0 else float("inf")
 
 
@@ -80,7 +84,7 @@ def auto_asinh_scale(curves: np.ndarray) -> float:
     Raises:
         ValueError: when that is not a positive finite number (e.g. all-zero curves).
     """
-    rms = np.sqrt(np.mean(np.square(np.asarray(curves, dtype=np.float64)), axis=1))  # [N]
+    rms = _curve_rms(curves)
     scale = float(AUTO_ASINH_FRACTION * np.median(rms))
     if not np.isfinite(scale) or scale <= 0:
         raise ValueError(f"cannot choose an asinh scale: the curves' median RMS is {np.median(rms)}")
