@@ -28,11 +28,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from causal_pima.data.scm import BinarySCM
+from causal_pima.data.scm import BinarySCM, true_dag_record
 
 LATTICE_FEATURES = ("family", "thickness", "defect")
 
@@ -429,6 +430,32 @@ def generate_lattice_raw(
 
 
 # ---------------------------------------------------------------------------------------- helpers
+
+
+def generate_raw(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Generate the raw lattice stand-in and its ground-truth DAG record.
+
+    Args:
+        params: ``n_specimens``, ``seed``, ``dag`` (``BinarySCM.from_config`` format over
+            ``family, thickness, defect``), optional ``configuration`` (a name for the DAG, default
+            ``"custom"``), ``config`` (``LatticeConfig`` keyword arguments), ``curve_format``
+            (``stress_strain`` | ``force_displacement``), ``gauge_length``, ``cross_section_area``.
+
+    Returns:
+        ``(raw_manifest, true_dag)``: the tables for ``SpecimenManifestDataset.save`` and the JSON
+        record ``{configuration, features, edges, scm}`` (same layout as the circles true DAG).
+    """
+    scm = BinarySCM.from_config(params["dag"])
+    raw = generate_lattice_raw(
+        n_specimens=int(params["n_specimens"]),
+        seed=int(params["seed"]),
+        dag=params["dag"],
+        config=dict(params.get("config") or {}),
+        curve_format=params.get("curve_format", "stress_strain"),
+        gauge_length=float(params.get("gauge_length", 20.0)),
+        cross_section_area=float(params.get("cross_section_area", 400.0)),
+    )
+    return raw, true_dag_record(scm, str(params.get("configuration", "custom")))
 
 
 def _feature_arrays(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

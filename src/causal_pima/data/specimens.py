@@ -22,6 +22,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -648,3 +649,46 @@ def _label_columns(
         return list(config.label_columns)
     skip = set(STRUCTURE_COLUMNS) | {config.gauge_length_column, config.cross_section_area_column}
     return [c for c in manifest.columns if c not in skip]
+
+
+def raw_specimen_set(
+    raw_manifest: Mapping[str, Any], params: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
+    """Validate the manifest, crop/resize images and resample curves onto the common strain grid
+    (the ``lattice`` ingestion node, ``ingestion.<dataset>.ingest``; also used in memory by the benchmark).
+
+    Args:
+        raw_manifest: ``SpecimenManifestDataset.load()`` output.
+        params: ``IngestionConfig`` keyword arguments (``on_error``, ``max_strain``, ``image_size``...).
+
+    Returns:
+        ``(raw_specimens, features, rejected)``:
+
+        * ``raw_specimens``: the raw specimen set of ``data_processing``: ``{"images": float32
+          [N, C, S, S] in [0, 1], "curves": float32 [N, L] (stress), "grid": float32 [L] (strain),
+          "specimen_id": str [N]}`` in manifest order;
+        * ``features``: ``specimen_id`` plus the manifest's label columns, one row per kept specimen;
+        * ``rejected``: ``specimen_id, file, reason`` of every skipped specimen (empty, with these
+          columns, when none was skipped or ``on_error`` is ``raise``).
+
+    Raises:
+        causal_pima.data.specimens.SpecimenError: with ``on_error: raise``, at the first problem,
+            naming the specimen, the file and the problem.
+    """
+    specimens, labels, rejected = ingest_specimens(raw_manifest, params)
+    raw_specimens = {
+        "images": specimens["images"],
+        "curves": specimens["curves"],
+        "grid": specimens["strain_grid"],
+        "specimen_id": specimens["specimen_id"],
+    }
+    logger.info(
+        "ingested %d specimens (%d rejected): images %s, curves %s on strain %.3g..%.3g",
+        len(labels),
+        len(rejected),
+        tuple(specimens["images"].shape),
+        tuple(specimens["curves"].shape),
+        float(specimens["strain_grid"][0]),
+        float(specimens["strain_grid"][-1]),
+    )
+    return raw_specimens, labels, rejected

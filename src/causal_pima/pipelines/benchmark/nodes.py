@@ -40,6 +40,7 @@ from causal_pima.core.readout import (
 )
 from causal_pima.core.training import encode_dataset, evaluate
 from causal_pima.data.circles_set import generate_features, render_specimens
+from causal_pima.data.lattice import generate_raw
 from causal_pima.data.processing import (
     build_model_input,
     fit_curve_scaler,
@@ -47,6 +48,7 @@ from causal_pima.data.processing import (
     validate_specimens,
 )
 from causal_pima.data.scm import BinarySCM
+from causal_pima.data.specimens import raw_specimen_set
 from causal_pima.datasets.specimen_manifest import png_pixels
 from causal_pima.evaluation.report import (
     cross_modal_summary,
@@ -64,8 +66,6 @@ from causal_pima.evaluation.two_stage import (
 from causal_pima.model_input import model_config_from_data, specimen_tensors
 from causal_pima.pipelines.benchmark.shape import LATTICE, METHODS, shape_from_parameters
 from causal_pima.pipelines.benchmark.shape import configuration_parameters as parameter_groups
-from causal_pima.pipelines.lattice.nodes import ingest
-from causal_pima.pipelines.lattice_synthetic.nodes import generate_raw
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def as_stored(raw_manifest: Mapping[str, Any]) -> dict[str, Any]:
 def _lattice_data(synthetic_params: Mapping[str, Any], ingestion_params: Mapping[str, Any],
                   processing_params: Mapping[str, Any], seed: int):
     raw_manifest, true_dag = generate_raw({**synthetic_params, "seed": seed})
-    raw, features, rejected = ingest(as_stored(raw_manifest), ingestion_params)
+    raw, features, rejected = raw_specimen_set(as_stored(raw_manifest), ingestion_params)
     if len(rejected):
         logger.warning("benchmark lattice seed %d: ingestion rejected %d of %d specimens (lattice_ingestion.on_error: skip): %s",
                        seed, len(rejected), len(raw_manifest["manifest"]), rejected["reason"].head(3).tolist())
