@@ -11,7 +11,7 @@ from causal_pima.core.batching import specimen_tensors
 from causal_pima.core.curve_scale import to_physical
 from causal_pima.core.model import CURVE, IMAGE, ModelConfig
 
-__all__ = ["curve_asinh_scale", "model_config_from_data", "physical_curves", "specimen_tensors"]  # specimen_tensors lives in core.batching
+__all__ = ["baseline_curve", "curve_asinh_scale", "model_config_from_data", "physical_curves", "specimen_tensors"]  # specimen_tensors lives in core.batching
 
 def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Mapping[str, Any]) -> ModelConfig:
     """A :class:`ModelConfig` whose input shapes come from the data and the rest from parameters.
@@ -50,3 +50,9 @@ def physical_curves(data_set: Mapping[str, np.ndarray], curves: np.ndarray | Non
     mean = np.asarray(data_set["curve_mean"], dtype=np.float64)
     std = np.asarray(data_set["curve_std"], dtype=np.float64)
     return to_physical(values, mean, std, curve_asinh_scale(data_set))
+
+
+def baseline_curve(data_set: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The training mean curve ``[L]`` in physical units: the mean on the model's curve scale (0 there)
+    mapped back, so the plain mean on the linear scale and a geometric-mean-like curve on the asinh scale."""
+    return physical_curves(data_set, np.zeros((1, np.shape(data_set["curves"])[1])))[0]

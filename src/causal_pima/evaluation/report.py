@@ -41,7 +41,7 @@ from causal_pima.evaluation.matching import (
     match_nodes,
     signed_edges,
 )
-from causal_pima.model_input import physical_curves
+from causal_pima.model_input import baseline_curve, physical_curves
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ def cross_modal_summary(
     """
     truth = test_set["curves"].astype(np.float64)
     physical_truth, physical_pred = physical_curves(test_set), physical_curves(test_set, predicted)
-    mean = physical_curves(test_set, np.zeros((1, truth.shape[1])))[0]  # [L]
+    mean = baseline_curve(test_set)  # [L]
 
     def rmse(a, b):
         return float(np.sqrt(np.mean((a - b) ** 2)))

@@ -39,7 +39,7 @@ from causal_pima.evaluation.report import (
     true_labels,
     truth_for_evaluation,
 )
-from causal_pima.model_input import physical_curves, specimen_tensors
+from causal_pima.model_input import baseline_curve, specimen_tensors
 from causal_pima.plots import (
     cross_modal_figure,
     dag_comparison_figure,
@@ -108,7 +108,7 @@ def plot_cross_modal(
     if not cross_modal.get("available"):
         return cross_modal_figure(cross_modal, np.zeros(0), np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0), [], n_plot)
     _, truth, predicted = cross_modal_summary(cross_modal_curves, test_set, str(cross_modal["predictor"]))
-    mean = physical_curves(test_set, np.zeros((1, test_set["curves"].shape[1])))[0]  # the baseline curve
+    mean = baseline_curve(test_set)
     return cross_modal_figure(cross_modal, test_set["grid"], truth, predicted, mean, test_set["specimen_id"], n_plot)
 
 
