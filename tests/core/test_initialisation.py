@@ -178,8 +178,8 @@ def test_unknown_names_raise() -> None:
         initialise_outcomes(latents, N_NODES, clusterer="dbscan")
     with pytest.raises(ValueError, match="assigner 'magic'.*pca_signs"):
         initialise_outcomes(latents, N_NODES, assigner="magic")
-    assert set(CLUSTERERS) == {"overcluster_gap", "overcluster_merge", "kmeans"}
-    assert {"pca_signs", "pca_signs_additive"} <= set(ASSIGNERS)
+    assert set(CLUSTERERS) == {"overcluster_gap", "overcluster_merge", "kmeans", "hdbscan"}
+    assert {"pca_signs", "pca_signs_additive", "observation_means", "cube_length"} <= set(ASSIGNERS)
 
 
 def test_assigner_rejects_missing_cluster() -> None:

@@ -20,181 +20,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
-from scipy.spatial.distance import squareform
-from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 
+from causal_pima.core.clusterers import (  # noqa: F401 (re-exported: the clusterers' old home)
+    CLUSTERERS,
+    density_gap_distances,
+    kmeans_clusters,
+    overcluster_and_merge,
+    overcluster_and_merge_at_gaps,
+    relabel_by_first_appearance,
+)
+from causal_pima.core.cube_codes import shortest_cube_coding
 from causal_pima.core.outcomes import joint_outcomes
-
-# k-means restarts; fixed so that the same seed gives the same clusters.
-KMEANS_N_INIT = 10
-
-
-def _relabel_by_first_appearance(labels: np.ndarray) -> np.ndarray:
-    """Rename cluster labels ``[N]`` to ``0, 1, ...`` in order of first appearance (deterministic)."""
-    _, first_index, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    rank = np.empty_like(first_index)
-    rank[np.argsort(first_index)] = np.arange(first_index.size)
-    return rank[inverse].astype(np.int64)
-
-
-def kmeans_clusters(latents: np.ndarray, n_clusters: int, seed: int = 0) -> np.ndarray:
-    """Plain k-means with exactly ``n_clusters`` clusters (baseline; see module docstring).
-
-    Args:
-        latents: ``[N, D]`` latent means.
-        n_clusters: number of clusters ``K``.
-        seed: k-means random state.
-
-    Returns:
-        int64 labels ``[N]`` in ``0..K-1``.
-    """
-    latents = np.asarray(latents, dtype=np.float64)
-    kmeans = KMeans(n_clusters=n_clusters, n_init=KMEANS_N_INIT, random_state=seed)
-    return _relabel_by_first_appearance(kmeans.fit_predict(latents))
-
-
-def _fine_kmeans(
-    latents: np.ndarray, n_clusters: int, oversample: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """k-means with ``oversample * n_clusters`` clusters (capped at N): labels ``[N]``, centres ``[M, D]``."""
-    if oversample < 1:
-        raise ValueError(f"oversample must be >= 1, got {oversample}")
-    n_fine = min(oversample * n_clusters, latents.shape[0])
-    if n_fine < n_clusters:
-        raise ValueError(f"need at least {n_clusters} points to form {n_clusters} clusters")
-    kmeans = KMeans(n_clusters=n_fine, n_init=KMEANS_N_INIT, random_state=seed)
-    return kmeans.fit_predict(latents), kmeans.cluster_centers_
-
-
-def overcluster_and_merge(
-    latents: np.ndarray, n_clusters: int, oversample: int = 3, seed: int = 0
-) -> np.ndarray:
-    """Over-cluster with k-means, then merge the centres down to ``n_clusters`` by average linkage.
-
-    A rare outcome gets at least one of the ``oversample * n_clusters`` k-means clusters to itself,
-    and a large outcome split over several k-means clusters is glued back together by the linkage,
-    because its pieces are much closer to each other than to any other outcome's pieces
-    (prototype findings: ARI 1.0 on every seed where plain k-means gave 0.88).
-
-    The linkage acts on the k-means centres only (cheap: ``oversample * K`` points); average linkage
-    on centres is unweighted (scipy / scikit-learn take no sample weights), which is fine when the
-    outcomes are well separated.
-
-    Args:
-        latents: ``[N, D]`` latent means.
-        n_clusters: number of clusters ``K`` wanted.
-        oversample: k-means uses ``oversample * K`` clusters (capped at the number of points).
-        seed: k-means random state.
-
-    Returns:
-        int64 labels ``[N]`` in ``0..K-1``.
-    """
-    latents = np.asarray(latents, dtype=np.float64)
-    fine_labels, centres = _fine_kmeans(latents, n_clusters, oversample, seed)
-    if len(centres) == n_clusters:
-        return _relabel_by_first_appearance(fine_labels)
-    merge = AgglomerativeClustering(n_clusters=n_clusters, linkage="average")
-    centre_to_cluster = merge.fit_predict(centres)  # [n_fine]
-    return _relabel_by_first_appearance(centre_to_cluster[fine_labels])
-
-
-def density_gap_distances(
-    latents: np.ndarray,
-    fine_labels: np.ndarray,
-    centres: np.ndarray,
-    n_neighbours: int = 16,
-    window: float = 0.1,
-) -> np.ndarray:
-    """How strongly the density dips between neighbouring clusters: ``[M, M]`` in ``[0, 1]``.
-
-    For clusters ``i`` and ``j`` the points of both are projected on the segment from centre ``i``
-    (``t = 0``) to centre ``j`` (``t = 1``). The distance is ``1 - min(1, n_mid / n_end)`` with
-    ``n_mid`` the points with ``|t - 1/2| < window`` and ``n_end`` the smaller of the counts with
-    ``|t| < window`` and ``|t - 1| < window``: about 0 for two pieces of one blob (no dip), about 1
-    when empty space separates them. Only the ``n_neighbours`` nearest centres of each cluster are
-    compared; all other pairs get 1 (not connected). See docs/model.md, "Initial clusters".
-
-    Args:
-        latents: ``[N, D]`` points; fine_labels: ``[N]`` their cluster in ``0..M-1``;
-        centres: ``[M, D]`` the clusters' centres.
-        n_neighbours: centres compared with each centre.
-        window: half-width of the three counting windows, in units of the centre-to-centre distance.
-
-    Returns:
-        symmetric ``[M, M]`` float64 with zero diagonal.
-    """
-    latents = np.asarray(latents, dtype=np.float64)
-    centres = np.asarray(centres, dtype=np.float64)
-    n_fine = centres.shape[0]
-    members = [latents[fine_labels == i] for i in range(n_fine)]
-    centre_distance = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1)
-    nearest = np.argsort(centre_distance, axis=1)[:, 1 : n_neighbours + 1]
-    distances = np.ones((n_fine, n_fine))
-    np.fill_diagonal(distances, 0.0)
-    for i in range(n_fine):
-        for j in nearest[i]:
-            if j < i and i in nearest[j]:
-                continue  # already computed from j's side
-            axis = centres[j] - centres[i]
-            points = np.concatenate([members[i], members[j]])
-            t = (points - centres[i]) @ axis / (axis @ axis)
-            n_mid = np.count_nonzero(np.abs(t - 0.5) < window)
-            n_end = min(np.count_nonzero(np.abs(t) < window), np.count_nonzero(np.abs(t - 1.0) < window))
-            distances[i, j] = distances[j, i] = 1.0 - min(1.0, n_mid / max(n_end, 1))
-    return distances
-
-
-def overcluster_and_merge_at_gaps(
-    latents: np.ndarray, n_clusters: int, oversample: int = 3, seed: int = 0
-) -> np.ndarray:
-    """Over-cluster with k-means, then join the pieces that no density gap separates.
-
-    Like :func:`overcluster_and_merge`, but the ``oversample * K`` k-means clusters are merged by
-    single linkage on :func:`density_gap_distances` rather than by average linkage on the centres'
-    positions: pieces of one large outcome touch (no dip between them) however far apart their
-    centres are, while a rare outcome is kept apart by the empty space around it even when its centre
-    is close to a large outcome's pieces. On pretrained chain latents (outcomes of 1% beside ones of
-    29%) average linkage merged a rare outcome on 2 of 5 seeds (ARI 0.885); this rule did not.
-
-    Args and returns as :func:`overcluster_and_merge`.
-    """
-    latents = np.asarray(latents, dtype=np.float64)
-    fine_labels, centres = _fine_kmeans(latents, n_clusters, oversample, seed)
-    n_fine = len(centres)
-    if n_fine == n_clusters:
-        return _relabel_by_first_appearance(fine_labels)
-    distances = density_gap_distances(latents, fine_labels, centres)
-    tree = linkage(squareform(distances, checks=False), method="single")
-    centre_to_cluster = fcluster(tree, n_clusters, criterion="maxclust") - 1  # [n_fine]
-    if np.unique(centre_to_cluster).size != n_clusters:
-        # ties in the single-linkage heights can stop fcluster short of K clusters; cut by merge count
-        centre_to_cluster = _cut_at_merge_count(tree, n_fine, n_clusters)
-    return _relabel_by_first_appearance(centre_to_cluster[fine_labels])
-
-
-def _cut_at_merge_count(tree: np.ndarray, n_points: int, n_clusters: int) -> np.ndarray:
-    """Cluster of each of ``n_points`` leaves after the first ``n_points - n_clusters`` merges of ``tree``."""
-    parent = np.arange(2 * n_points - 1)
-    for step, (a, b) in enumerate(tree[: n_points - n_clusters, :2].astype(np.int64)):
-        parent[a] = parent[b] = n_points + step
-
-    def root(node: int) -> int:
-        while parent[node] != node:
-            node = parent[node]
-        return node
-
-    roots = np.array([root(leaf) for leaf in range(n_points)])
-    return np.unique(roots, return_inverse=True)[1]
-
-
-CLUSTERERS: dict[str, Callable[..., np.ndarray]] = {
-    "overcluster_gap": overcluster_and_merge_at_gaps,
-    "overcluster_merge": overcluster_and_merge,
-    "kmeans": kmeans_clusters,
-}
 
 
 def _cluster_centres(
@@ -380,7 +218,35 @@ def assign_codes_by_observation_means(
     return _swap_descent(centres, _pca_sign_codes(centres, n_nodes), n_nodes)
 
 
+def assign_codes_by_cube_length(
+    latents: np.ndarray, labels: np.ndarray, n_nodes: int, observations: Mapping[str, np.ndarray] | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Codes of the clusters' mean *observations* that make the shortest hypercube (:mod:`core.cube_codes`).
+
+    ``labels`` in ``0..M-1`` with ``M <= 2**n_nodes`` (the outcomes no cluster stands for are left
+    without one). The clusters' mean observations (:func:`observation_centres`, every modality at the
+    same spread) are placed on the cube's vertices so that the squared distances along the cube's edges sum to
+    the least: each edge should flip one feature, and flipping one feature moves the data less than
+    flipping two. Starts: the PCA-sign codes of the centres, a coding built from matchings (when
+    every outcome has a cluster) and two seeded random codings. ``latents`` is unused (the signature of :data:`ASSIGNERS`).
+
+    Raises:
+        ValueError: without ``observations``.
+    """
+    if observations is None:
+        raise ValueError("the cube_length assigner needs the specimens' observations")
+    labels = np.asarray(labels, dtype=np.int64)
+    n_clusters = int(labels.max()) + 1
+    if n_clusters > 2**n_nodes:
+        raise ValueError(f"{n_clusters} clusters cannot get distinct codes of {n_nodes} bits")
+    centres = observation_centres(observations, labels, n_clusters)
+    start = _pca_sign_codes(centres, n_nodes) if n_clusters > n_nodes else np.arange(n_clusters)
+    return shortest_cube_coding(centres, n_nodes, starts=[start], seed=seed).codes
+
+
 ASSIGNERS: dict[str, Callable[..., np.ndarray]] = {
+    "cube_length": assign_codes_by_cube_length,
     "pca_signs": assign_codes_by_pca_signs,
     "pca_signs_additive": assign_codes_by_pca_signs_additive,
     "observation_means": assign_codes_by_observation_means,
@@ -395,17 +261,46 @@ class MixtureInitialisation:
         outcome: int64 ``[N]`` outcome index of each specimen.
         cluster_sizes: int64 ``[K]`` specimens per outcome.
         smallest_count: size of the smallest outcome (log it: a tiny one hints at a lost outcome).
+        n_clusters: clusters found (``hdbscan`` may find fewer than ``K``: outcomes no cluster stands for).
     """
 
     outcome: np.ndarray
     cluster_sizes: np.ndarray
     smallest_count: int
+    n_clusters: int = 0
 
 
 def _lookup(table: dict[str, Callable[..., np.ndarray]], name: str, kind: str) -> Callable:
     if name not in table:
         raise ValueError(f"unknown {kind} {name!r}; choices: {sorted(table)}")
     return table[name]
+
+
+def cluster_latents(
+    latents: np.ndarray, n_nodes: int, clusterer: str, oversample: int = 3, seed: int = 0, min_cluster_size: int = 5
+) -> np.ndarray:
+    """Labels ``[N]`` in ``0..M-1`` (``M <= 2**n_nodes``) from the clusterer named ``clusterer``
+    (``oversample``: the ``overcluster_*`` rules; ``min_cluster_size``: ``hdbscan``)."""
+    cluster = _lookup(CLUSTERERS, clusterer, "clusterer")
+    n_outcomes = 2**n_nodes
+    if clusterer in ("overcluster_merge", "overcluster_gap"):
+        return cluster(latents, n_outcomes, oversample=oversample, seed=seed)
+    if clusterer == "hdbscan":
+        return cluster(latents, n_outcomes, min_cluster_size=min_cluster_size, seed=seed)
+    return cluster(latents, n_outcomes, seed=seed)
+
+
+def code_clusters(
+    latents: np.ndarray, labels: np.ndarray, n_nodes: int, assigner: str, seed: int = 0,
+    observations: Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Distinct codes ``[M]`` of the clusters ``labels [N]`` (``0..M-1``) from the assigner named ``assigner``."""
+    assign = _lookup(ASSIGNERS, assigner, "assigner")
+    if assigner == "cube_length":
+        return assign(latents, labels, n_nodes, observations=observations, seed=seed)
+    if assigner == "observation_means":
+        return assign(latents, labels, n_nodes, observations=observations)
+    return assign(latents, labels, n_nodes)
 
 
 def initialise_outcomes(
@@ -416,35 +311,27 @@ def initialise_outcomes(
     oversample: int = 3,
     seed: int = 0,
     observations: Mapping[str, np.ndarray] | None = None,
+    min_cluster_size: int = 5,
 ) -> MixtureInitialisation:
-    """Cluster the latents into ``2**n_nodes`` groups and map each group to a joint outcome.
+    """Cluster the latents into at most ``2**n_nodes`` groups and map each group to a joint outcome.
 
     Args:
         latents: ``[N, D]`` pretrained latent means.
         n_nodes: number of binary nodes ``d``.
         clusterer: a key of :data:`CLUSTERERS`.
-        assigner: a key of :data:`ASSIGNERS`.
+        assigner: a key of :data:`ASSIGNERS`; only ``cube_length`` codes fewer clusters than outcomes.
         oversample: over-clustering factor (used by the ``"overcluster_*"`` clusterers only).
         seed: clustering random state.
-        observations: ``{modality: [N, ...]}`` the specimens' data (the ``observation_means``
-            assigner needs it).
+        observations: ``{modality: [N, ...]}`` the specimens' data (the ``observation_means`` and
+            ``cube_length`` assigners need it).
+        min_cluster_size: the ``hdbscan`` clusterer's smallest cluster.
 
     Returns:
         :class:`MixtureInitialisation` with the outcome ``[N]`` of every specimen.
     """
-    cluster = _lookup(CLUSTERERS, clusterer, "clusterer")
-    assign = _lookup(ASSIGNERS, assigner, "assigner")
-    n_outcomes = 2**n_nodes
-    if clusterer in ("overcluster_merge", "overcluster_gap"):
-        labels = cluster(latents, n_outcomes, oversample=oversample, seed=seed)
-    else:
-        labels = cluster(latents, n_outcomes, seed=seed)
-    if assigner == "observation_means":
-        codes = assign(latents, labels, n_nodes, observations=observations)  # [K]
-    else:
-        codes = assign(latents, labels, n_nodes)
+    labels = cluster_latents(latents, n_nodes, clusterer, oversample, seed, min_cluster_size)
+    codes = code_clusters(latents, labels, n_nodes, assigner, seed, observations)
     outcome = codes[labels]
-    sizes = np.bincount(outcome, minlength=n_outcomes).astype(np.int64)
-    return MixtureInitialisation(
-        outcome=outcome, cluster_sizes=sizes, smallest_count=int(sizes.min())
-    )
+    sizes = np.bincount(outcome, minlength=2**n_nodes).astype(np.int64)
+    return MixtureInitialisation(outcome=outcome, cluster_sizes=sizes, smallest_count=int(sizes.min()),
+                                 n_clusters=int(labels.max()) + 1)
