@@ -38,10 +38,17 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
 def test_old_checkpoint_loads_to_identical_state(kind):
     old = GOLDEN["models"][kind]["checkpoint"]
     model = CausalPIMA.from_checkpoint(old)
-    # fields added since carry their defaults (curve_asinh_scale 0: the linear curve scale those models used)
-    assert model.config.to_dict() == {**old["config"], "curve_asinh_scale": 0.0}
-    _same(model.checkpoint()["state_dict"], old["state_dict"])
-    _same(model.posterior(GOLDEN["batch"]), GOLDEN["models"][kind]["posterior"])
+    # fields added since carry their defaults (curve_asinh_scale 0: the linear curve scale those models used;
+    # the factorial means' pseudo-counts, unused by their free means)
+    assert model.config.to_dict() == {**old["config"], "curve_asinh_scale": 0.0, "mean_pseudo_count": 10.0,
+                                      "interaction_pseudo_count": 10.0}
+    _same(model.checkpoint()["state_dict"], old["state_dict"])  # the loaded parameters: bit for bit
+    # the posterior computed from them: to float32 rounding (the convolutions' SIMD path, and so the last
+    # bits, differ between CPUs: the golden file was written on another machine than some that test it)
+    posterior, golden = model.posterior(GOLDEN["batch"]), GOLDEN["models"][kind]["posterior"]
+    assert posterior.keys() == golden.keys()
+    for key in golden:
+        torch.testing.assert_close(posterior[key].detach(), golden[key].detach(), rtol=1e-5, atol=1e-6, msg=key)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -118,6 +118,10 @@ class PriorConfig(_DictConfig):
 
     n_nodes: int = 3
     mean_structure: str = "free"
+    # mean_structure "factorial": specimens' worth of belief in the factorial part of a component's
+    # mean and variance, and the ridge on the pairwise interactions (core.factorial_means)
+    mean_pseudo_count: float = 10.0
+    interaction_pseudo_count: float = 10.0
     # "dag": mixture weights are the Markov factorisation of the learned DAG (causalPIMA);
     # "free": K free weights updated in closed form, no DAG (the PIMA baseline)
     mixture_weights: str = "dag"
@@ -388,7 +392,10 @@ class CausalPIMA(PoEVAE):
                 curve_asinh_scale=ph.curve_asinh_scale,
                 initial_noise_scale=self.network_config.curve_noise_init,
             )
-        self.prior = GaussianMixturePrior(p.n_nodes, self.network_config.latent_dim, p.mean_structure, p.variance_floor)
+        self.prior = GaussianMixturePrior(
+            p.n_nodes, self.network_config.latent_dim, p.mean_structure, p.variance_floor,
+            pseudo_count=p.mean_pseudo_count, interaction_pseudo_count=p.interaction_pseudo_count,
+        )
         self.register_buffer("outcomes", torch.as_tensor(joint_outcomes(p.n_nodes), dtype=torch.float32), persistent=False)
 
     @property

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from causal_pima.core.factorial_means import factorial_means, shrunk_variances
 from causal_pima.core.outcomes import joint_outcomes
 
-MEAN_STRUCTURES = ("free", "additive")
+MEAN_STRUCTURES = ("free", "additive", "factorial")
 
 
 def gaussian_kl(mu: Tensor, var: Tensor, means: Tensor, variances: Tensor) -> Tensor:
@@ -93,7 +94,9 @@ class GaussianMixturePrior(nn.Module):
 
     Buffers: ``means [K, D]`` (init 0), ``variances [K, D]`` (init 1); with ``mean_structure="additive"``
     also ``offset [D]`` and ``deltas [d, D]`` with ``means = offset + outcomes @ deltas`` kept in sync.
-    ``outcomes [K, d]`` (float) is a non-persistent buffer.
+    ``outcomes [K, d]`` (float) is a non-persistent buffer. ``mean_structure="factorial"``: means and
+    variances shrunk towards a factorial model with ``pseudo_count`` and ``interaction_pseudo_count``
+    (:mod:`core.factorial_means`); every component, an empty one too, gets a mean.
     """
 
     def __init__(
@@ -103,6 +106,8 @@ class GaussianMixturePrior(nn.Module):
         mean_structure: str = "free",
         variance_floor: float = 1e-3,
         min_count: float = 1e-3,
+        pseudo_count: float = 10.0,
+        interaction_pseudo_count: float = 10.0,
     ) -> None:
         super().__init__()
         if mean_structure not in MEAN_STRUCTURES:
@@ -114,6 +119,8 @@ class GaussianMixturePrior(nn.Module):
         self.mean_structure = mean_structure
         self.variance_floor = float(variance_floor)
         self.min_count = float(min_count)
+        self.pseudo_count = float(pseudo_count)
+        self.interaction_pseudo_count = float(interaction_pseudo_count)
         n_components = 2**n_nodes
         outcomes = torch.as_tensor(joint_outcomes(n_nodes), dtype=torch.get_default_dtype())
         self.register_buffer("outcomes", outcomes, persistent=False)
@@ -164,6 +171,9 @@ class GaussianMixturePrior(nn.Module):
         usable = s0 >= self.min_count  # [K]
         safe_s0 = torch.where(usable, s0, torch.ones_like(s0)).unsqueeze(-1)  # [K, 1]
         targets = torch.where(usable.unsqueeze(-1), s1 / safe_s0, self.means)  # S1/S0, [K, D]
+        if self.mean_structure == "factorial":
+            self._factorial_update(torch.where(usable, s0, torch.zeros_like(s0)), s1, s2, targets, safe_s0)
+            return
 
         if self.mean_structure == "free":
             new_means = targets
@@ -175,6 +185,18 @@ class GaussianMixturePrior(nn.Module):
         new_variances = new_variances.clamp_min(self.variance_floor)
         self.variances.copy_(torch.where(usable.unsqueeze(-1), new_variances, self.variances))
         self.means.copy_(new_means)
+
+    def _factorial_update(self, s0: Tensor, s1: Tensor, s2: Tensor, targets: Tensor, safe_s0: Tensor) -> None:
+        """MAP means and shrunk variances under the factorial prior (``core.factorial_means``); the
+        regression weights use the current variances. ``s0`` is 0 for the unusable components."""
+        means, _ = factorial_means(
+            s0, targets, self.variances, self.outcomes, self.pseudo_count, self.interaction_pseudo_count
+        )
+        means = means.to(self.means.dtype)
+        own = (s2 - 2.0 * means * s1 + means**2 * s0.unsqueeze(-1)) / safe_s0  # [K, D], about the new means
+        variances = shrunk_variances(s0, own.clamp_min(self.variance_floor), self.pseudo_count)
+        self.means.copy_(means)
+        self.variances.copy_(variances.to(self.variances.dtype).clamp_min(self.variance_floor))
 
     def _additive_means(self, s0: Tensor, targets: Tensor, usable: Tensor) -> Tensor:
         """Weighted least squares for ``(offset, deltas)``; updates them in place and returns the means ``[K, D]``.
