@@ -364,6 +364,8 @@ class _Model(Schema):
     image_hidden_dim: PositiveInt
     curve_hidden_dims: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")]
     mean_structure: _choice(MEAN_STRUCTURES)
+    mean_pseudo_count: PositiveNumber
+    interaction_pseudo_count: NonNegativeNumber
     mixture_weights: _choice(("dag", "free"))
     conditionals: _choice(CONDITIONALS)
     modality_balance: Probability
@@ -396,6 +398,7 @@ class _Pretraining(Schema):
     kl_warmup_epochs: NonNegativeInt
     modality_dropout: Probability
     seed: Seed
+    min_steps: NonNegativeInt
 
 
 PretrainingParams = _with_dataclass_fields(_Pretraining, PretrainConfig, check=False)
@@ -404,6 +407,8 @@ PretrainingParams = _with_dataclass_fields(_Pretraining, PretrainConfig, check=F
 class PriorParams(Schema):
     n_nodes: PositiveInt | None = Field(default=None, description="null or an integer > 0")
     mean_structure: _choice(MEAN_STRUCTURES) = "free"
+    mean_pseudo_count: PositiveNumber = 10.0
+    interaction_pseudo_count: NonNegativeNumber = 10.0
     mixture_weights: _choice(("dag", "free")) = "dag"
     conditionals: _choice(CONDITIONALS) = "table"
     variance_floor: PositiveNumber = 1e-3
@@ -415,6 +420,7 @@ class _Init(Schema):
     assigner: _choice(ASSIGNERS)
     oversample: PositiveInt
     cluster_on: _choice(CLUSTER_SPACES)
+    min_cluster_size: PositiveInt
 
 
 class _Structure(Schema):
@@ -442,8 +448,10 @@ class _CausalPima(Schema):
     modality_dropout: Probability
     l1_weight: NonNegativeNumber
     seed: Seed
+    min_steps: NonNegativeInt
     collapse_weight: _number("a number in (0, 1]", gt=0, le=1) = 0.99
     on_collapse: _choice(("raise", "warn")) = "raise"
+    min_outcome_count: PositiveNumber = 5.0
     resume: Bool = False
     init: InitParams = Field(default_factory=InitParams)
     structure: StructureParams = Field(default_factory=StructureParams)
@@ -465,6 +473,7 @@ class BenchmarkParams(Schema):
         list[_choice(BENCHMARK_METHODS)], Field(min_length=1, description=f"a non-empty list of {list(BENCHMARK_METHODS)}")
     ] = list(BENCHMARK_METHODS)
     n_specimens: PositiveInt
+    lattice_n_specimens: PositiveInt | None = Field(default=None, description="null or an integer > 0")
     pretraining: dict[Str, Any] = Field(default_factory=dict, description="overrides of pretraining")
     causal_pima: dict[Str, Any] = Field(default_factory=dict, description="overrides of causal_pima")
 

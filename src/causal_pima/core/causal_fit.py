@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,11 +18,13 @@ import pandas as pd
 import torch
 
 from causal_pima.core import distributed
-from causal_pima.core.batching import specimen_data
+from causal_pima.core.batching import n_rows, specimen_data
+from causal_pima.core.budget import epochs_for_budget
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
 from causal_pima.core.diagnostics import fit_diagnostics
 from causal_pima.core.launch import TrainingJob, join_torchrun_group, run_data_parallel
 from causal_pima.core.model import CausalPIMA, ModelConfig, NetworkConfig, PoEVAE
+from causal_pima.core.outcome_support import outcome_support
 from causal_pima.core.readout import (
     PRIOR_KEYS,
     learned_dag_record,
@@ -112,6 +114,7 @@ def pretrain_from_data(
     model = PoEVAE(network_config)
     train = specimen_data(train_set, model.modalities)
     val = specimen_data(val_set, model.modalities)
+    config = replace(config, epochs=epochs_for_budget(config.epochs, config.min_steps, n_rows(train), config.batch_size, "pretraining"))
     history = pd.DataFrame(_train(TrainingJob("pretrain", model, train, val, config), [ProgressBar(config.epochs, "pretraining")], compute, parallel))
     return model, history[["epoch", *[c for c in history.columns if c != "epoch"]]]
 
@@ -126,6 +129,7 @@ class FitPlan:
     collapse_weight: float
     on_collapse: str
     params_name: str = "causal_pima"
+    min_outcome_count: float = 5.0
 
     def effective_parameters(self) -> dict[str, Any]:
         """The fit parameters with defaults filled in, ``n_nodes`` resolved, every prior setting and,
@@ -154,12 +158,15 @@ def plan_fit(
     resume = bool(params.pop("resume", False))
     collapse_weight = float(params.pop("collapse_weight", 0.99))
     on_collapse = str(params.pop("on_collapse", "raise"))
+    min_outcome_count = float(params.pop("min_outcome_count", 5.0))
     if on_collapse not in ("raise", "warn"):
         raise ValueError(f"{params_name}.on_collapse must be 'raise' or 'warn', got {on_collapse!r}")
     config = FitConfig.from_dict(params)
+    n_train = len(next(values for key, values in train_set.items() if key in ("images", "curves")))
+    config = replace(config, epochs=epochs_for_budget(config.epochs, config.min_steps, n_train, config.batch_size, f"{params_name} fit"))
     torch.manual_seed(config.seed)
     model = model_from_pretrained(pretrained_model, prior_params, model_config)
-    return FitPlan(model, config, resume, collapse_weight, on_collapse, params_name)
+    return FitPlan(model, config, resume, collapse_weight, on_collapse, params_name, min_outcome_count)
 
 
 @dataclass
@@ -201,6 +208,12 @@ def run_fit(
             f"{plan.params_name}.prior.n_nodes; {plan.params_name}.on_collapse: warn keeps such a fit and flags it "
             "in the reports."
         )
+    support = outcome_support(plan.model, train, plan.min_outcome_count,
+                              initial_clusters=result["initialisation"].get("n_clusters"))
+    for warning in support["warnings"]:
+        logger.warning("causalPIMA fit: %s", warning)
+    diagnostics["warnings"] = [*diagnostics["warnings"], *support.pop("warnings")]
+    diagnostics["outcome_support"] = support
     history = _epoch_first(pd.DataFrame(result["history"]))
     dag = learned_dag_record(plan.model, result["structure"], result["initialisation"], plan.config.structure.edge_threshold)
     dag["diagnostics"] = diagnostics

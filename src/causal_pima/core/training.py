@@ -39,10 +39,11 @@ from causal_pima.core.batching import (
     shardable,
 )
 from causal_pima.core.curve_scale import to_physical
+from causal_pima.core.factorial_means import factorial_means
 from causal_pima.core.initialisation import initialise_outcomes
 from causal_pima.core.model import CausalPIMA, PoEVAE
 from causal_pima.core.physics import initial_parameters_from_curves
-from causal_pima.core.prior import SufficientStatistics
+from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics
 from causal_pima.core.structure import (
     StructureSearchResult,
     search_structure,
@@ -167,6 +168,8 @@ class PretrainConfig:
     kl_warmup_epochs: int = 0
     modality_dropout: float = 0.3
     seed: int = 0
+    # at least this many gradient steps: epochs are raised for small data sets (core.budget)
+    min_steps: int = 0
 
 
 @dataclass
@@ -178,6 +181,8 @@ class InitConfig:
     # (those and each modality's own latent means, every block scaled to equal spread; docs/model.md
     # "Initial clusters and their codes")
     cluster_on: str = "fused"
+    # hdbscan: the smallest cluster it may find
+    min_cluster_size: int = 5
 
 
 CLUSTER_SPACES = ("fused", "fused_and_modalities")
@@ -206,6 +211,8 @@ class FitConfig:
     l1_weight: float = 0.0
     modality_dropout: float = 0.3
     seed: int = 0
+    # at least this many gradient steps: epochs are raised for small data sets (core.budget)
+    min_steps: int = 0
     init: InitConfig = field(default_factory=InitConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)
 
@@ -597,10 +604,12 @@ def initialise_prior(
 ) -> dict[str, Any]:
     """Initialise the mixture from clusters of the training latents, then search the DAG structure."""
     mu, var = encode_dataset(model, train)
+    points = clustering_points(model, train, mu, init.cluster_on)
+    observations = {m: as_numpy(train[m]) for m in model.modalities if m in train}
+    n_nodes = model.prior_config.n_nodes
     outcome_init = initialise_outcomes(
-        clustering_points(model, train, mu, init.cluster_on), model.prior_config.n_nodes, clusterer=init.clusterer, assigner=init.assigner,
-        oversample=init.oversample, seed=seed,
-        observations={m: as_numpy(train[m]) for m in model.modalities if m in train},
+        points, n_nodes, clusterer=init.clusterer, assigner=init.assigner, oversample=init.oversample, seed=seed,
+        observations=observations, min_cluster_size=init.min_cluster_size,
     )
     outcome = torch.as_tensor(outcome_init.outcome, device=mu.device)
     stats = sum(  # hard assignments, one chunk at a time: memory O(chunk * K), not O(N * K)
@@ -611,6 +620,7 @@ def initialise_prior(
     )
     model.prior.update(stats)
     model.prior.update(stats)  # second pass: the additive least squares uses the new variances as weights
+    place_empty_components(model.prior, stats.s0)
     if model.physics is not None and "curve" in train:
         curves = train["curve"] if isinstance(train["curve"], Tensor) else torch.from_numpy(np.asarray(train["curve"], dtype=np.float32))
         initialise_physics(model, curves, outcome.cpu())
@@ -618,12 +628,29 @@ def initialise_prior(
         "mixture initialised: cluster sizes %s, smallest component %d specimens",
         outcome_init.cluster_sizes.tolist(), outcome_init.smallest_count,
     )
+    record = {"cluster_sizes": outcome_init.cluster_sizes.tolist(), "smallest_count": int(outcome_init.smallest_count),
+              "n_clusters": outcome_init.n_clusters}
     if not model.uses_dag:
         model.set_free_weights(stats.s0)
-        return {"cluster_sizes": outcome_init.cluster_sizes.tolist(), "smallest_count": int(outcome_init.smallest_count), "structure": None}
+        return {**record, "structure": None}
     result = run_structure_search(model, train, val, structure, seed)
     logger.info("initial structure search: order %s, edges %s", result.order, result.edges)
-    return {"cluster_sizes": outcome_init.cluster_sizes.tolist(), "smallest_count": int(outcome_init.smallest_count), "structure": result}
+    return {**record, "structure": result}
+
+
+@torch.no_grad()
+def place_empty_components(prior: GaussianMixturePrior, s0: Tensor) -> None:
+    """Components no specimen starts in get the factorial part of the means (``core.factorial_means``) and
+    the pooled variances, instead of the prior's placeholder (0, 1); with ``mean_structure: factorial``
+    the update has placed them already."""
+    empty = s0 < prior.min_count
+    if prior.mean_structure == "factorial" or not bool(empty.any()) or bool(empty.all()):
+        return
+    _, factorial_part = factorial_means(s0.double(), prior.means.double(), prior.variances.double(), prior.outcomes,
+                                        prior.pseudo_count, prior.interaction_pseudo_count)
+    pooled = (s0.double()[:, None] * prior.variances.double()).sum(0) / s0.double().sum()
+    prior.means[empty] = factorial_part[empty].to(prior.means.dtype)
+    prior.variances[empty] = pooled.to(prior.variances.dtype).expand_as(prior.variances[empty])
 
 
 @torch.no_grad()

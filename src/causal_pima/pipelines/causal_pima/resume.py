@@ -13,8 +13,8 @@ keys. A resume compares the stored fingerprint with the current one:
 Only ``epochs`` is harmless: more epochs (or fewer, but not fewer than the checkpoint already
 holds) continue the same fit. The temperature schedule of the remaining epochs then follows the
 new epoch count, so the result is close to, but not bit-identical with, an uninterrupted fit of the
-new length. ``resume``, ``collapse_weight`` and ``on_collapse`` are not part of the fingerprint:
-they act after the fit and never change it.
+new length. ``resume``, ``collapse_weight``, ``on_collapse`` and ``min_outcome_count`` are not part of
+the fingerprint: they act after the fit and never change it.
 
 Pure helpers (hashlib, numpy, torch tensors); no file I/O.
 """
@@ -36,7 +36,7 @@ FINGERPRINT_VERSION = 1
 HARMLESS_KEYS = ("epochs",)
 
 #: parameters that act after the fit only and are therefore left out of the fingerprint
-NOT_FINGERPRINTED = ("resume", "collapse_weight", "on_collapse")
+NOT_FINGERPRINTED = ("resume", "collapse_weight", "on_collapse", "min_outcome_count")
 
 
 class ResumeMismatchError(ValueError):
