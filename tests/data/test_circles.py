@@ -170,12 +170,12 @@ def test_same_seed_same_arrays_different_seed_different():
 
 def test_unknown_column_and_non_binary_values_raise():
     with pytest.raises(
-        ValueError, match=r"unknown feature column 'size'.*radius.*shift.*hue.*glow.*lift.*ring"
+        ValueError, match=r"unknown feature column 'size'.*radius.*shift.*hue.*glow.*lift.*ring.*frame.*broad"
     ):
         render_circles(pd.DataFrame({"radius": [0], "size": [1]}), np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"'hue' must hold only 0/1"):
         render_circles(pd.DataFrame({"hue": [0, 2]}), np.random.default_rng(0))
-    assert KNOWN_FEATURES == ("radius", "shift", "hue", "glow", "lift", "ring")
+    assert KNOWN_FEATURES == ("radius", "shift", "hue", "glow", "lift", "ring", "frame", "broad")
 
 
 def test_config_from_params_and_validation():
@@ -209,3 +209,37 @@ def test_ring_recovered_from_the_centre_pixel_for_every_specimen_and_ring_zero_i
     for got, expected in zip(filled, without, strict=True):
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(spectra, without[1])
+
+
+def test_frame_recovered_from_the_corner_pixels_and_frame_zero_is_unchanged():
+    """``frame`` shows in the image only: every framed specimen's corner pixels are grey (0.5 +- noise),
+    every other specimen's are background (< 0.1); frame = 0 renders exactly as without the column."""
+    rows = list(itertools.product([0, 1], repeat=6)) * 3
+    features = pd.DataFrame(rows, columns=["radius", "shift", "hue", "lift", "ring", "frame"])
+    images, spectra, _ = render_circles(features, np.random.default_rng(12))
+    corners = images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]].mean(axis=(1, 2))  # [N]
+    np.testing.assert_array_equal(corners > 0.3, features["frame"] == 1)
+    assert np.all(np.abs(corners[features["frame"] == 1] - CONFIG.frame_level) < 0.05)
+    without = render_circles(features.drop(columns="frame"), np.random.default_rng(12))
+    unframed = render_circles(features.assign(frame=0), np.random.default_rng(12))
+    for got, expected in zip(unframed, without, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(spectra, without[1])  # the frame never touches the spectrum
+
+
+def test_broad_recovered_from_the_line_width_and_broad_zero_is_unchanged():
+    """``broad`` shows in the spectrum only: the emission line's width at half its height is about
+    ``broad_factor`` times larger (line_width 18 nm: FWHM 42 vs 76 nm); the image is unchanged."""
+    rows = list(itertools.product([0, 1], repeat=4)) * 6
+    features = pd.DataFrame(rows, columns=["radius", "hue", "glow", "broad"])
+    images, spectra, wavelengths = render_circles(features, np.random.default_rng(13))
+    line = spectra - CONFIG.baseline
+    above_half = line >= 0.5 * line.max(axis=1, keepdims=True)
+    step = wavelengths[1] - wavelengths[0]
+    width = above_half.sum(axis=1) * step  # nm above half height (both lines where glow = 1)
+    narrow = (features["broad"] == 0) & (features["glow"] == 0)
+    wide = (features["broad"] == 1) & (features["glow"] == 0)
+    assert width[narrow].max() < 55 and width[wide].min() > 60
+    without = render_circles(features.drop(columns="broad"), np.random.default_rng(13))
+    np.testing.assert_array_equal(images, without[0])
+    np.testing.assert_array_equal(spectra[features["broad"] == 0], without[1][features["broad"] == 0])

@@ -9,6 +9,10 @@ README "Circles configurations (true graphs)". Binary features (a missing column
 * ``lift``: disc centre at mid-height (0) or raised by ``lift_offset`` (1); image only.
 * ``ring``: filled disc (0) or a ring whose hole has ``ring_fraction`` of the disc's radius (1); image
   only (the spectrum's line height still follows the disc's outer radius).
+* ``frame``: no frame (0) or a grey frame ``frame_width`` pixels wide along the image border (1),
+  painted over the disc; image only.
+* ``broad``: the emission lines' width is ``line_width`` (0) or ``broad_factor`` times it (1); spectrum
+  only (the line's height is unchanged, so its area grows).
 
 Per-specimen nuisance jitter is uniform and bounded (``+-jitter``, ``+-hue_jitter``), so the features
 stay exactly recoverable from the image while the clusters are not points. The random numbers of the
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-KNOWN_FEATURES = ("radius", "shift", "hue", "glow", "lift", "ring")
+KNOWN_FEATURES = ("radius", "shift", "hue", "glow", "lift", "ring", "frame", "broad")
 
 # Hue of the two disc colours, as a fraction of the colour circle (HSV): red 0, blue 2/3.
 _HUE_RED = 0.0
@@ -48,6 +52,9 @@ class CirclesRenderConfig:
     shift_offset: float = 0.17  # disc centre at 0.5 -+ shift_offset of the width
     lift_offset: float = 0.17  # lift = 1: disc centre raised to 0.5 - lift_offset of the height
     ring_fraction: float = 0.55  # ring = 1: a hole of this fraction of the disc radius
+    frame_width: int = 2  # frame = 1: border pixels painted grey
+    frame_level: float = 0.5  # the frame's grey level (all three channels)
+    broad_factor: float = 1.8  # broad = 1: emission lines this many times wider
     jitter: float = 0.02  # uniform +-jitter on centre x, centre y and radius
     hue_jitter: float = 0.04  # uniform +-hue_jitter on the hue (fraction of the colour circle)
     saturation: float = 0.85
@@ -92,6 +99,12 @@ class CirclesRenderConfig:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.ring_fraction < 1.0:
             problems.append(f"ring_fraction must be in (0, 1), got {self.ring_fraction}")
+        if not 1 <= self.frame_width <= self.image_size // 4:
+            problems.append(f"frame_width must be in [1, image_size / 4], got {self.frame_width}")
+        if not 0.0 <= self.frame_level <= 1.0:
+            problems.append(f"frame_level must be in [0, 1], got {self.frame_level}")
+        if self.broad_factor <= 0.0:
+            problems.append(f"broad_factor must be > 0, got {self.broad_factor}")
         if problems:
             raise ValueError("invalid CirclesRenderConfig: " + "; ".join(problems))
 
@@ -104,7 +117,7 @@ def render_circles(
     """Render one image and one spectrum per row of a binary feature table.
 
     Args:
-        features: ``[N, <= 6]`` 0/1 columns drawn from ``KNOWN_FEATURES``; missing ones are 0.
+        features: ``[N, <= 8]`` 0/1 columns drawn from ``KNOWN_FEATURES``; missing ones are 0.
         rng: source of all jitter and noise (deterministic given its state).
         config: rendering parameters.
 
@@ -138,6 +151,12 @@ def render_circles(
         coverage = coverage - values["ring"].astype(np.float32)[:, None, None] * hole
     colour = _hue_to_rgb(hue, config.saturation).astype(np.float32)  # [N, 3]
     images = coverage[:, None, :, :] * colour[:, :, None, None]
+    if values["frame"].any():  # frame = 0 rows are left exactly as they were
+        border = np.zeros((size, size), dtype=bool)
+        width = config.frame_width
+        border[:width, :] = border[-width:, :] = border[:, :width] = border[:, -width:] = True
+        framed = (values["frame"] == 1)[:, None, None, None] & border[None, None, :, :]  # [N, 1, H, W]
+        images = np.where(framed, np.float32(config.frame_level), images)
     images += np.float32(config.image_noise) * pixel_noise
     np.clip(images, 0.0, 1.0, out=images)
 
@@ -147,12 +166,10 @@ def render_circles(
     centre_nm = np.where(values["hue"] == 1, config.line_centre_blue, config.line_centre_red)
     centre_nm = centre_nm - nm_per_hue * hue_offset
     height = (radius / config.radius_large) ** 2  # disc area, nominal large disc -> 1
-    spectra = config.baseline + height[:, None] * _gaussian(
-        wavelengths, centre_nm, config.line_width
-    )
-    glow = config.glow_height * _gaussian(
-        wavelengths, np.array([config.glow_centre]), config.line_width
-    )
+    # broad = 0 gives the factor 1.0 exactly, so those rows are unchanged
+    width = (config.line_width * np.where(values["broad"] == 1, config.broad_factor, 1.0))[:, None]  # [N, 1]
+    spectra = config.baseline + height[:, None] * _gaussian(wavelengths, centre_nm, width)
+    glow = config.glow_height * _gaussian(wavelengths, np.full(n, config.glow_centre), width)
     spectra = spectra + values["glow"][:, None] * glow + config.spectrum_noise * line_noise
 
     return images, spectra.astype(np.float32), wavelengths.astype(np.float32)
@@ -199,6 +216,6 @@ def _hue_to_rgb(hue: np.ndarray, saturation: float) -> np.ndarray:
     return 1.0 - saturation * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
 
 
-def _gaussian(wavelengths: np.ndarray, centres: np.ndarray, width: float) -> np.ndarray:
-    """Unit-height Gaussian lines, ``[len(centres), L]``."""
+def _gaussian(wavelengths: np.ndarray, centres: np.ndarray, width: float | np.ndarray) -> np.ndarray:
+    """Unit-height Gaussian lines, ``[len(centres), L]`` (``width``: a number or ``[len(centres), 1]``)."""
     return np.exp(-0.5 * ((wavelengths[None, :] - centres[:, None]) / width) ** 2)
