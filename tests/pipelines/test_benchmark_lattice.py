@@ -61,7 +61,7 @@ def _on_disk(params: dict, folder: Path, monkeypatch) -> tuple[dict, dict]:
 
 def test_the_lattice_data_equal_the_files_of_the_lattice_pipelines(params, tmp_path, monkeypatch):
     data = nodes.generate_lattice_data(params["lattice_synthetic"], params["lattice_ingestion"],
-                                       params["data_processing_lattice"], SEED)
+                                       params["data_processing_lattice"], {}, SEED)
     assert "error" not in data, data.get("error")
     on_disk, true_dag = _on_disk(params, tmp_path, monkeypatch)
     for name in SETS:
@@ -78,12 +78,12 @@ def test_the_lattice_data_equal_the_files_of_the_lattice_pipelines(params, tmp_p
     assert sum(len(data[s]["specimen_id"]) for s in SETS) == 40
     # the run's seed is the generator's and the split's: another seed, other specimens and another split
     other = nodes.generate_lattice_data(params["lattice_synthetic"], params["lattice_ingestion"],
-                                        params["data_processing_lattice"], 0)
+                                        params["data_processing_lattice"], {}, 0)
     assert not np.array_equal(other["train"]["index"], train["index"])
     assert not np.array_equal(np.sort(other["train"]["curves"], axis=None), np.sort(train["curves"], axis=None))
     # a failure is the rows' error, not an exception
     broken = nodes.generate_lattice_data({**params["lattice_synthetic"], "dag": {"family": {"parents": [], "p_one": [0.5]}}},
-                                         params["lattice_ingestion"], params["data_processing_lattice"], SEED)
+                                         params["lattice_ingestion"], params["data_processing_lattice"], {}, SEED)
     assert broken["error"].startswith("data: ValueError: ")
 
 
@@ -93,7 +93,7 @@ def test_a_tiny_lattice_row_of_each_kind_runs_and_has_the_metric_columns(params)
                  "pretraining": {"epochs": 1},
                  "causal_pima": {"epochs": 1, "on_collapse": "warn", "structure": {"steps": 50}}}
     data = nodes.generate_lattice_data(params["lattice_synthetic"], params["lattice_ingestion"],
-                                       params["data_processing_lattice"], SEED)
+                                       params["data_processing_lattice"], {}, SEED)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -187,6 +187,7 @@ def generate_lattice_data(
     synthetic_params: Mapping[str, Any],
     ingestion_params: Mapping[str, Any],
     processing_params: Mapping[str, Any],
+    benchmark: Mapping[str, Any],
     seed: int,
 ) -> dict[str, Any]:
     """The processed lattice stand-in of one seed, as :func:`generate_data` returns circles.
@@ -198,9 +199,13 @@ def generate_lattice_data(
     processed as ``data_processing`` does (``data_processing_lattice``, split seed = the run's): the
     same sets as ``kedro run --pipelines lattice_synthetic`` then ``lattice`` on that seed
     (``tests/pipelines/test_benchmark_lattice.py``). ``true_dag`` is the record the stand-in writes
-    (``features``, ``edges``, ``scm``). ``benchmark.n_specimens`` does not apply here.
+    (``features``, ``edges``, ``scm``). ``benchmark.n_specimens`` does not apply here;
+    ``benchmark.lattice_n_specimens``, when set, replaces ``lattice_synthetic.n_specimens``.
     """
     seed = int(seed)
+    size = benchmark.get("lattice_n_specimens")
+    if size is not None:
+        synthetic_params = {**synthetic_params, "n_specimens": int(size)}
     return _data_or_error(LATTICE, seed, lambda: _lattice_data(synthetic_params, ingestion_params, processing_params, seed))
 
 
@@ -292,7 +297,7 @@ def benchmark_rows(parameters: Mapping[str, Any]) -> pd.DataFrame:
     for configuration, seed in shape.groups():
         groups = {role: parameters[name] for role, name in parameter_groups(configuration).items()}
         if configuration == LATTICE:
-            data = generate_lattice_data(groups["generator"], groups["ingestion"], groups["data_processing"], seed)
+            data = generate_lattice_data(groups["generator"], groups["ingestion"], groups["data_processing"], benchmark, seed)
         else:
             data = generate_data(groups["generator"], groups["data_processing"], benchmark, configuration, seed)
         pretrained = {
@@ -333,8 +338,9 @@ def _data_sets_text(results: pd.DataFrame, benchmark: Mapping[str, Any], lattice
         other = [f"{c}: {seeds}" for c, seeds in circles.items() if seeds != common]
         parts.append(f"circles: {_seeds_text(common)}" + (f" ({', '.join(other)})" if other else "") + f", N = {benchmark.get('n_specimens')}")
     if LATTICE in configurations:
-        n = (lattice_synthetic or {}).get("n_specimens")
-        size = f"N = {n} (lattice_synthetic.n_specimens;" if n is not None else "N = lattice_synthetic.n_specimens ("
+        n = benchmark.get("lattice_n_specimens") or (lattice_synthetic or {}).get("n_specimens")
+        source = "benchmark.lattice_n_specimens" if benchmark.get("lattice_n_specimens") else "lattice_synthetic.n_specimens"
+        size = f"N = {n} ({source};" if n is not None else "N = lattice_synthetic.n_specimens ("
         parts.append(f"the lattice stand-in: {_seeds_text(own.get(LATTICE, default))}, {size} benchmark.n_specimens does not apply)")
     return "; on ".join(parts)
 

@@ -109,7 +109,8 @@ def _data_node(configuration: str, seed: int):
     groups = {role: f"params:{name}" for role, name in configuration_parameters(configuration).items()}
     if configuration == LATTICE:
         return node(_Bound(nodes.generate_lattice_data, seed=seed),
-                    [groups["generator"], groups["ingestion"], groups["data_processing"]], "data", name="generate_data")
+                    [groups["generator"], groups["ingestion"], groups["data_processing"], "params:benchmark"], "data",
+                    name="generate_data")
     return node(_Bound(nodes.generate_data, configuration=configuration, seed=seed),
                 [groups["generator"], groups["data_processing"], "params:benchmark"], "data", name="generate_data")
 
