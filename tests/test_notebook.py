@@ -18,8 +18,8 @@ NOTEBOOK = ROOT / "notebooks" / "causal_pima_demo.ipynb"
 TINY = {
     "circles": {"n_specimens": 200},
     "model": {"latent_dim": 3, "image_channels": [4], "image_hidden_dim": 8, "curve_hidden_dims": [8]},
-    "pretraining": {"epochs": 1},
-    "causal_pima": {"epochs": 1, "structure": {"steps": 50}},
+    "pretraining": {"epochs": 1, "min_steps": 0},
+    "causal_pima": {"epochs": 1, "min_steps": 0, "structure": {"steps": 50}},
 }
 
 

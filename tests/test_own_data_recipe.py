@@ -19,8 +19,8 @@ PARAMETERS = """
 mydata_overrides:
   data_processing: {}
   model: {}
-  pretraining: {epochs: 1, batch_size: 16}
-  causal_pima: {epochs: 1, batch_size: 16}
+  pretraining: {epochs: 1, batch_size: 16, min_steps: 0}
+  causal_pima: {epochs: 1, batch_size: 16, min_steps: 0}
 data_processing_mydata: ${overlay:data_processing,mydata_overrides.data_processing}
 model_mydata: ${overlay:model,mydata_overrides.model}
 pretraining_mydata: ${overlay:pretraining,mydata_overrides.pretraining}

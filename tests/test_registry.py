@@ -92,7 +92,8 @@ LATTICE_TINY = {
     "lattice_synthetic": {"n_specimens": 40, "n_figure_images": 4, "n_figure_curves": 12,
                           "config": {"image_height": 32, "image_width": 32, "n_curve_points": 61}},
     "lattice_ingestion": {"image_size": 16, "n_grid_points": 16},
-    "lattice_overrides": {"pretraining": {"epochs": 1, "batch_size": 16}, "causal_pima": {"epochs": 1, "batch_size": 16}},
+    "lattice_overrides": {"pretraining": {"epochs": 1, "batch_size": 16, "min_steps": 0},
+                          "causal_pima": {"epochs": 1, "batch_size": 16, "min_steps": 0}},
     "model": {"latent_dim": 4, "image_channels": [4, 8], "image_hidden_dim": 16, "curve_hidden_dims": [16]},
     "causal_pima": {"on_collapse": "warn", "init": {"oversample": 1}, "structure": {"steps": 20}},
 }

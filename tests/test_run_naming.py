@@ -127,8 +127,8 @@ def _python() -> str:
 TINY = {
     "circles": {"n_specimens": 300},
     "data_processing": {},
-    "pretraining": {"epochs": 1},
-    "causal_pima": {"epochs": 1, "structure": {"steps": 50}},
+    "pretraining": {"epochs": 1, "min_steps": 0},
+    "causal_pima": {"epochs": 1, "min_steps": 0, "structure": {"steps": 50}},
 }
 
 

@@ -90,8 +90,8 @@ def test_the_lattice_data_equal_the_files_of_the_lattice_pipelines(params, tmp_p
 def test_a_tiny_lattice_row_of_each_kind_runs_and_has_the_metric_columns(params):
     benchmark = {"configurations": ["lattice"], "seeds": [SEED], "methods": ["causal_pima", "image_only", "two_stage"],
                  "n_specimens": 99999,  # not used by the lattice
-                 "pretraining": {"epochs": 1},
-                 "causal_pima": {"epochs": 1, "on_collapse": "warn", "structure": {"steps": 50}}}
+                 "pretraining": {"epochs": 1, "min_steps": 0},
+                 "causal_pima": {"epochs": 1, "min_steps": 0, "on_collapse": "warn", "structure": {"steps": 50}}}
     data = nodes.generate_lattice_data(params["lattice_synthetic"], params["lattice_ingestion"],
                                        params["data_processing_lattice"], {}, SEED)
     threads = torch.get_num_threads()

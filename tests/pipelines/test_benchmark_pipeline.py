@@ -95,8 +95,8 @@ def test_the_repository_parameter_file_builds_the_registered_pipeline():
     n_groups = sum(len(own.get(c, listed["seeds"])) for c in listed["configurations"])
     rows = [n for n in register_pipelines()["benchmark"].nodes if n.name.endswith(".run_method")]
     assert len(rows) == shape.n_rows == n_groups * len(listed["methods"])
-    # the lattice stand-in is in, on its own 3 seeds; circles on the 5 of benchmark.seeds
-    assert shape.seeds_of("lattice") == (0, 1, 2) and shape.seeds_of("collider") == (0, 1, 2, 3, 4)
+    # the lattice stand-in is in, on the 5 seeds of benchmark.seeds like the circles
+    assert shape.seeds_of("lattice") == (0, 1, 2, 3, 4) and shape.seeds_of("collider") == (0, 1, 2, 3, 4)
     lattice_groups = sorted({n.namespace.split(".")[2] for n in register_pipelines()["benchmark"].nodes
                              if n.namespace and n.namespace.startswith("benchmark.lattice.")})
     assert lattice_groups == ["seed_0", "seed_1", "seed_2"]
@@ -122,7 +122,8 @@ def test_the_lattice_configuration_reads_the_lattice_groups_on_its_own_seeds():
     assert {n.name for n in lattice} == expected
     # the params each lattice node reads (the lattice generator, ingestion and the <stage>_lattice groups)
     group = "benchmark.lattice.seed_2"
-    assert by_name[f"{group}.generate_data"].inputs == ["params:lattice_synthetic", "params:lattice_ingestion", "params:data_processing_lattice"]
+    assert by_name[f"{group}.generate_data"].inputs == ["params:lattice_synthetic", "params:lattice_ingestion",
+                                                        "params:data_processing_lattice", "params:benchmark"]
     assert by_name[f"{group}.generate_data"].outputs == [f"{group}.data"]
     for modalities in ("image_curve", "image"):
         assert by_name[f"{group}.pretrain_{modalities}"].inputs == [
@@ -252,8 +253,8 @@ SMALL = {
     "seeds": [0],
     "methods": ["causal_pima", "pima", "image_only", "two_stage"],
     "n_specimens": 300,
-    "pretraining": {"epochs": 2},
-    "causal_pima": {"epochs": 1, "structure": {"steps": 100}},
+    "pretraining": {"epochs": 2, "min_steps": 0},
+    "causal_pima": {"epochs": 1, "min_steps": 0, "structure": {"steps": 100}},
 }
 
 

@@ -128,7 +128,8 @@ def test_unknown_configuration_is_rejected_by_name(circles_params):
     with pytest.raises(
         ValueError,
         match=r"'fork_of_doom' is not defined; choose one of \['chain', 'collider', 'complete', "
-        r"'empty', 'five', 'fork', 'glow', 'image4', 'one_edge', 'six', 'unbalanced', 'weak', 'xor'\]",
+        r"'eight', 'empty', 'five', 'fork', 'glow', 'image4', 'one_edge', 'rare', 'seven', 'six', 'unbalanced', 'weak', "
+        r"'xor'\]",
     ):
         generate_features(params)
     with pytest.raises(ValueError, match="fork_of_doom"):

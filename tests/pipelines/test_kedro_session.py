@@ -15,8 +15,8 @@ import pytest
 # runtime parameters as `kedro run --params` would pass them (nested dicts, merged into parameters)
 TINY = {
     "circles": {"n_specimens": 400},
-    "pretraining": {"epochs": 3},
-    "causal_pima": {"epochs": 2, "structure": {"steps": 100}},
+    "pretraining": {"epochs": 3, "min_steps": 0},
+    "causal_pima": {"epochs": 2, "min_steps": 0, "structure": {"steps": 100}},
 }
 
 

@@ -46,9 +46,11 @@ MAX_STEPS_PER_CODE = 20
 # with holes (fewer clusters than codes) and at most this many codes, every coding is tried
 EXHAUSTIVE_CODES = 8
 # with holes, every move of a hole to a cluster's code is scored exactly when there are at most this many
-HOLE_MOVES = 4096
-# random starts with holes (without: n_random_starts)
+HOLE_MOVES = 1024
+# random starts with holes and at most 32 codes (otherwise: n_random_starts); holes filled again at most
+# max_fills times for at most 32 codes, twice beyond (the cost of a search grows as K^2 per step)
 HOLE_RANDOM_STARTS = 6
+SMALL_CUBE = 32
 
 
 def cube_neighbours(n_nodes: int) -> np.ndarray:
@@ -356,13 +358,14 @@ def shortest_cube_coding(
         placements.append(_placement_of(codes, n_codes))
     if n_clusters == n_codes:
         placements.append(matching_placement(centres, n_nodes))
-    n_random = max(n_random_starts, HOLE_RANDOM_STARTS) if n_clusters < n_codes else n_random_starts
+    n_random = max(n_random_starts, HOLE_RANDOM_STARTS) if n_clusters < n_codes <= SMALL_CUBE else n_random_starts
+    n_fills = 1 if n_clusters == n_codes else (max_fills if n_codes <= SMALL_CUBE else min(2, max_fills))
     placements += [rng.permutation(n_codes) for _ in range(n_random)]
     if not placements:
         raise ValueError("need at least one start (starts or n_random_starts >= 1)")
     best: tuple[float, np.ndarray] | None = None
     for placement in placements:
-        for _ in range(max_fills if n_clusters < n_codes else 1):
+        for _ in range(n_fills):
             points = np.zeros((n_codes, centres.shape[1]))
             is_cluster = placement < n_clusters
             points[is_cluster] = centres[placement[is_cluster]]
