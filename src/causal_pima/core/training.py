@@ -168,14 +168,15 @@ class PretrainConfig:
     kl_warmup_epochs: int = 0
     modality_dropout: float = 0.3
     seed: int = 0
-    # at least this many gradient steps: epochs are raised for small data sets (core.budget)
+    # at least this many gradient steps: epochs are raised for small data sets (core.budget); 0 = no
+    # minimum here, the parameter files set 750 (a library call states its own budget)
     min_steps: int = 0
 
 
 @dataclass
 class InitConfig:
-    clusterer: str = "overcluster_gap"
-    assigner: str = "observation_means"
+    clusterer: str = "hdbscan"
+    assigner: str = "cube_length"
     oversample: int = 3
     # what the initial clusters are found in: "fused" (the PoE latent means) or "fused_and_modalities"
     # (those and each modality's own latent means, every block scaled to equal spread; docs/model.md
@@ -211,7 +212,8 @@ class FitConfig:
     l1_weight: float = 0.0
     modality_dropout: float = 0.3
     seed: int = 0
-    # at least this many gradient steps: epochs are raised for small data sets (core.budget)
+    # at least this many gradient steps: epochs are raised for small data sets (core.budget); 0 = no
+    # minimum here, the parameter files set 500
     min_steps: int = 0
     init: InitConfig = field(default_factory=InitConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)
