@@ -110,3 +110,21 @@ def test_refusals() -> None:
         factorial_design(outcomes(2), interaction_order=3)
     with pytest.raises(ValueError, match="mean_structure"):
         GaussianMixturePrior(2, 3, "cubic")
+
+
+def test_free_prior_places_an_empty_component_at_the_factorial_part() -> None:
+    """After a free update an empty component keeps the placeholder (0, 1); ``place_empty`` puts it where
+    the other outcomes' additive structure says (exact for additive means) with their pooled variance."""
+    n_nodes, dim = 3, 2
+    true_means = outcomes(n_nodes) @ torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, -1.0]], dtype=torch.float64) + 5.0
+    counts = torch.tensor([20.0, 30.0, 10.0, 0.0, 40.0, 25.0, 15.0, 35.0], dtype=torch.float64)
+    variances = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    stats = SufficientStatistics(s0=counts, s1=counts[:, None] * true_means,
+                                 s2=counts[:, None] * (true_means**2 + variances))
+    prior = GaussianMixturePrior(n_nodes, dim, "free", interaction_pseudo_count=1e6).double()
+    prior.update(stats)
+    torch.testing.assert_close(prior.means[3], torch.zeros(2, dtype=torch.float64))  # the placeholder
+    prior.place_empty(counts)
+    torch.testing.assert_close(prior.means[3], true_means[3], atol=1e-3, rtol=0)
+    torch.testing.assert_close(prior.variances[3], variances)
+    torch.testing.assert_close(prior.means[counts > 0], true_means[counts > 0])  # the others untouched

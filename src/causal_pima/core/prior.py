@@ -186,6 +186,21 @@ class GaussianMixturePrior(nn.Module):
         self.variances.copy_(torch.where(usable.unsqueeze(-1), new_variances, self.variances))
         self.means.copy_(new_means)
 
+    @torch.no_grad()
+    def place_empty(self, s0: Tensor) -> None:
+        """Components with ``S0_k < min_count`` (``s0 [K]``) get the factorial part of the means and the
+        pooled variance instead of the placeholder ``(0, 1)`` they keep after a free or additive
+        update; ``factorial`` has placed them already, and with every component empty nothing changes."""
+        empty = s0 < self.min_count
+        if self.mean_structure == "factorial" or not bool(empty.any()) or bool(empty.all()):
+            return
+        weights = torch.where(empty, torch.zeros_like(s0), s0).double()
+        _, factorial_part = factorial_means(weights, self.means.double(), self.variances.double(), self.outcomes,
+                                            self.pseudo_count, self.interaction_pseudo_count)
+        pooled = (weights[:, None] * self.variances.double()).sum(0) / weights.sum()
+        self.means[empty] = factorial_part[empty].to(self.means.dtype)
+        self.variances[empty] = pooled.to(self.variances.dtype).expand_as(self.variances[empty])
+
     def _factorial_update(self, s0: Tensor, s1: Tensor, s2: Tensor, targets: Tensor, safe_s0: Tensor) -> None:
         """MAP means and shrunk variances under the factorial prior (``core.factorial_means``); the
         regression weights use the current variances. ``s0`` is 0 for the unusable components."""

@@ -39,11 +39,10 @@ from causal_pima.core.batching import (
     shardable,
 )
 from causal_pima.core.curve_scale import to_physical
-from causal_pima.core.factorial_means import factorial_means
 from causal_pima.core.initialisation import initialise_outcomes
 from causal_pima.core.model import CausalPIMA, PoEVAE
 from causal_pima.core.physics import initial_parameters_from_curves
-from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics
+from causal_pima.core.prior import SufficientStatistics
 from causal_pima.core.structure import (
     StructureSearchResult,
     search_structure,
@@ -622,7 +621,7 @@ def initialise_prior(
     )
     model.prior.update(stats)
     model.prior.update(stats)  # second pass: the additive least squares uses the new variances as weights
-    place_empty_components(model.prior, stats.s0)
+    model.prior.place_empty(stats.s0)
     if model.physics is not None and "curve" in train:
         curves = train["curve"] if isinstance(train["curve"], Tensor) else torch.from_numpy(np.asarray(train["curve"], dtype=np.float32))
         initialise_physics(model, curves, outcome.cpu())
@@ -638,21 +637,6 @@ def initialise_prior(
     result = run_structure_search(model, train, val, structure, seed)
     logger.info("initial structure search: order %s, edges %s", result.order, result.edges)
     return {**record, "structure": result}
-
-
-@torch.no_grad()
-def place_empty_components(prior: GaussianMixturePrior, s0: Tensor) -> None:
-    """Components no specimen starts in get the factorial part of the means (``core.factorial_means``) and
-    the pooled variances, instead of the prior's placeholder (0, 1); with ``mean_structure: factorial``
-    the update has placed them already."""
-    empty = s0 < prior.min_count
-    if prior.mean_structure == "factorial" or not bool(empty.any()) or bool(empty.all()):
-        return
-    _, factorial_part = factorial_means(s0.double(), prior.means.double(), prior.variances.double(), prior.outcomes,
-                                        prior.pseudo_count, prior.interaction_pseudo_count)
-    pooled = (s0.double()[:, None] * prior.variances.double()).sum(0) / s0.double().sum()
-    prior.means[empty] = factorial_part[empty].to(prior.means.dtype)
-    prior.variances[empty] = pooled.to(prior.variances.dtype).expand_as(prior.variances[empty])
 
 
 @torch.no_grad()
