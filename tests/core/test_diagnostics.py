@@ -34,3 +34,13 @@ def test_collapse_is_flagged_when_one_outcome_takes_nearly_all_weight(circles_va
 def test_collapse_weight_must_be_a_probability(circles_val):
     with pytest.raises(ValueError, match="collapse_weight"):
         fit_diagnostics(small_model(n_nodes=2), {"image": circles_val["image"][:4]}, collapse_weight=1.5)
+
+
+def test_effective_components_is_finite_when_an_outcome_is_empty(circles_val):
+    """An outcome with no responsibility (0 log 0) must not make the entropy NaN (strict JSON readers)."""
+    model = small_model(n_nodes=2)
+    data = {k: circles_val[k] for k in ("image", "curve")}
+    with torch.no_grad():  # outcome 3 far from every specimen: its responsibilities underflow to 0 in float32
+        model.prior.means[3].fill_(1e4)
+    report = fit_diagnostics(model, data)
+    assert report["effective_components"] == pytest.approx(3.0, abs=0.01)

@@ -47,7 +47,7 @@ def fit_diagnostics(model: CausalPIMA, data: Mapping[str, Tensor], collapse_weig
             squared_baseline += float((batch[CURVE] ** 2).sum())  # standardised: the train mean is 0
             n_values += batch[CURVE].numel()
     usage = gamma_sum / gamma_sum.sum()
-    entropy = -(usage * usage.clamp_min(1e-300).log()).sum()
+    entropy = -torch.special.xlogy(usage, usage).sum()  # 0 log 0 = 0: an empty outcome adds nothing (finite JSON)
     largest = int(weights.argmax())
     report = {
         "max_mixture_weight": float(weights.max()),
