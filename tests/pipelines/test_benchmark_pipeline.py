@@ -99,7 +99,7 @@ def test_the_repository_parameter_file_builds_the_registered_pipeline():
     assert shape.seeds_of("lattice") == (0, 1, 2, 3, 4) and shape.seeds_of("collider") == (0, 1, 2, 3, 4)
     lattice_groups = sorted({n.namespace.split(".")[2] for n in register_pipelines()["benchmark"].nodes
                              if n.namespace and n.namespace.startswith("benchmark.lattice.")})
-    assert lattice_groups == ["seed_0", "seed_1", "seed_2"]
+    assert lattice_groups == ["seed_0", "seed_1", "seed_2", "seed_3", "seed_4"]
 
 
 LATTICE_SHAPE = {"configurations": ["collider", "lattice"], "seeds": [0, 1, 2, 3, 4],
