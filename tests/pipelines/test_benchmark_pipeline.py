@@ -337,3 +337,24 @@ def test_kedro_reads_the_type_hints_of_every_registered_node(caplog):
     with caplog.at_level("WARNING", logger="kedro.validation.type_extractor"):
         TypeExtractor(register_pipelines()).extract_types_from_pipelines()
     assert "Could not extract type hints" not in caplog.text
+
+
+@pytest.mark.parametrize("n_specimens", [300, 600])
+def test_the_small_n_environments_list_their_rows_and_keep_their_own_files(n_specimens):
+    from causal_pima import settings as project_settings
+
+    root = Path(__file__).resolve().parents[2]
+    env = f"small_n_{n_specimens}"
+    listed, _ = read_benchmark_parameters(conf_source=root / "conf", env=env)
+    assert listed["n_specimens"] == listed["lattice_n_specimens"] == n_specimens
+    shape = shape_from_parameters(listed)
+    assert shape.problems == () and shape.n_rows == 15  # collider, glow, lattice x 5 seeds x causal_pima
+    assert shape.groups()[-1] == ("lattice", 4)
+    loader = project_settings.CONFIG_LOADER_CLASS(conf_source=str(root / "conf"), env=env,
+                                                  **project_settings.CONFIG_LOADER_ARGS)
+    catalog, base = loader["catalog"], yaml.safe_load((root / "conf/base/catalog.yml").read_text())
+    for name in ("benchmark.{configuration}.{seed}.{method}.row", "benchmark.results", "benchmark.summary"):
+        path = catalog[name]["filepath"] if "filepath" in catalog[name] else catalog[name]["dataset"]["filepath"]
+        base_path = base[name]["filepath"] if "filepath" in base[name] else base[name]["dataset"]["filepath"]
+        # the same file names in a folder of their own: the full benchmark's rows are never overwritten
+        assert path == base_path.replace("/benchmark/", f"/benchmark_{env}/") != base_path
