@@ -82,3 +82,26 @@ def test_the_unwrapped_model_is_the_causal_pima_object_with_identical_state(logg
     assert unwrapped.state_dict().keys() == state.keys()
     for key, value in unwrapped.state_dict().items():
         assert torch.equal(value, state[key]), key
+
+
+def test_bad_input_is_refused_naming_the_column_and_row():
+    from causal_pima.mlflow_model import predict_frame
+
+    torch.manual_seed(0)
+    model = CausalPIMA(ModelConfig(**TINY, n_nodes=2)).eval()
+    test = tiny_set(3, seed=3)
+    good = specimen_frame(test["images"][:3], test["curves"][:3])
+    assert len(predict_frame(model, good)) == 3
+    for value, row, column in ((np.nan, 1, "image"), (np.inf, 2, "curve"), (1e308, 0, "curve"), (-np.inf, 0, "image")):
+        frame = good.copy()
+        cell = np.array(frame.at[row, column], dtype=np.float64)
+        cell[5] = value
+        frame.at[row, column] = cell
+        with pytest.raises(ValueError, match=rf"column '{column}', row {row}: 1 value\(s\) not finite .* position 5"):
+            predict_frame(model, frame)
+    short = good.copy()
+    short.at[2, "curve"] = np.zeros(3)
+    with pytest.raises(ValueError, match=r"column 'curve', row 2: 3 numbers, the model needs"):
+        predict_frame(model, short)
+    with pytest.raises(ValueError, match="the input has no rows"):
+        predict_frame(model, good.iloc[:0])

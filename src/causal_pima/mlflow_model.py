@@ -68,16 +68,37 @@ def _input_shapes(model: CausalPIMA) -> dict[str, tuple[int, ...]]:
     return {m: shapes[m] for m in model.modalities}
 
 
+def _cell_values(modality: str, row: Any, cell: Any, size: int, shape: tuple[int, ...]) -> np.ndarray:
+    """One cell as ``size`` finite float32 numbers, or a ValueError naming the column and row."""
+    with np.errstate(over="ignore"):  # a finite float64 beyond the float32 range becomes inf: refused below
+        try:
+            values = np.asarray(cell, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"column '{modality}', row {row!r}: not an array of numbers ({error})") from None
+    if values.size != size:
+        raise ValueError(f"column '{modality}', row {row!r}: {values.size} numbers, the model needs {size} "
+                         f"(shape {shape} flattened)")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"column '{modality}', row {row!r}: {bad.size} value(s) not finite in float32 (NaN, inf or "
+                         f"beyond +-3.4e38), the first at position {int(bad[0])}; the model cannot place such a specimen")
+    return values
+
+
 def frame_tensors(model: CausalPIMA, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
-    """``{"image": [N, C, H, W], "curve": [N, L]}`` float32 tensors from the columns present in ``frame``."""
+    """``{"image": [N, C, H, W], "curve": [N, L]}`` float32 tensors from the columns present in ``frame``.
+
+    Refused with a ValueError naming the column and row: an empty frame, a cell of the wrong size or
+    not numeric, and values that are not finite in float32 (NaN, inf, or beyond the float32 range).
+    """
+    if len(frame) == 0:
+        raise ValueError("the input has no rows: give one row per specimen (causal_pima.mlflow_model.specimen_frame)")
     out = {}
     for modality, shape in _input_shapes(model).items():
         if modality not in frame.columns:
             continue
-        cells = [np.asarray(cell, dtype=np.float32).reshape(-1) for cell in frame[modality]]
         size = int(np.prod(shape))
-        if any(cell.size != size for cell in cells):
-            raise ValueError(f"every '{modality}' cell must hold {size} numbers (shape {shape} flattened)")
+        cells = [_cell_values(modality, row, cell, size, shape) for row, cell in zip(frame.index, frame[modality], strict=True)]
         out[modality] = torch.from_numpy(np.stack(cells).reshape(len(cells), *shape))
     if not out:
         raise ValueError(f"the input needs a column of the model's modalities {list(model.modalities)}; got {list(frame.columns)}")
