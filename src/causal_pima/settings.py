@@ -10,6 +10,7 @@ from causal_pima.pipelines.benchmark.shape import BenchmarkShapeHook
 from causal_pima.pipelines.parameters import overlay
 from causal_pima.project_path import project_root
 from causal_pima.run_naming import RunNamingHook
+from causal_pima.run_summary import RunSummaryHook
 from causal_pima.torchrun_hook import TorchrunWriterHook, torchrun_rank
 from causal_pima.validation_hook import ParameterValidationHook
 
@@ -39,7 +40,9 @@ mlflow_parallel.install()
 
 # BenchmarkShapeHook: the benchmark pipeline is built from the session's conf source and --env, and a run
 # whose --params change its shape lists stops (causal_pima.pipelines.benchmark.shape)
-HOOKS = (ModelArtifactHook(), ParameterValidationHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook(), BenchmarkShapeHook(), TorchrunWriterHook())
+# RunSummaryHook: the run ends with its answer (headline metrics, reports, MLflow run and model URIs)
+HOOKS = (ModelArtifactHook(), ParameterValidationHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook(), BenchmarkShapeHook(),
+         TorchrunWriterHook(), RunSummaryHook())
 
 # under torchrun (several machines, README "Scaling out") only process 0 records the MLflow run
 if torchrun_rank() > 0:
