@@ -73,7 +73,9 @@ BAD = [
     ("causal_pima_lattice.epochs", 0, "causal_pima_lattice.epochs = 0: must be greater than 0 (allowed: an integer > 0)"),
     ("pretraining_lattice.learning_rate", "1e-3", "pretraining_lattice.learning_rate = '1e-3': must be a valid number (allowed: a number > 0)"),
     ("lattice_synthetic.n_specimens", 2000.0, "lattice_synthetic.n_specimens = 2000.0: must be a valid integer (allowed: an integer > 0)"),
-    ("circles.seed", True, "circles.seed = True: must be a valid integer (allowed: an integer >= 0)"),
+    ("circles.seed", True, "circles.seed = True: must be a valid integer (allowed: an integer in [0, 2**32 - 1])"),
+    ("circles.seed", 10**20, "circles.seed = 100000000000000000000: must be less than or equal to 4294967295 (allowed: an integer in [0, 2**32 - 1])"),
+    ("pretraining.seed", -1, "pretraining.seed = -1: must be greater than or equal to 0 (allowed: an integer in [0, 2**32 - 1])"),
     ("causal_pima.learning_rate", float("nan"), "causal_pima.learning_rate = nan: must be a finite number (allowed: a number > 0)"),
     ("causal_pima.on_collapse", "ignore", "causal_pima.on_collapse = 'ignore': must be 'raise' or 'warn' (allowed: one of 'raise', 'warn')"),
     ("causal_pima.resume", "yes", "causal_pima.resume = 'yes': must be a valid boolean (allowed: true or false)"),
@@ -102,7 +104,7 @@ BAD = [
     ("benchmark.methods", ["causal_pima", "magic"], "benchmark.methods.1 = 'magic': must be"),
     ("benchmark.configurations", ["collider", "nope"], "benchmark.configurations = ['collider', 'nope']: ['nope'] not defined; allowed: names from circles.configurations"),
     ("benchmark.causal_pima", {"epochs": 0}, "benchmark.causal_pima.epochs = 0: must be greater than 0 (allowed: an integer > 0)"),
-    ("benchmark.seeds", [], "benchmark.seeds = []: List should have at least 1 item after validation, not 0 (allowed: a non-empty list of integers >= 0)"),
+    ("benchmark.seeds", [], "benchmark.seeds = []: List should have at least 1 item after validation, not 0 (allowed: a non-empty list of integers in [0, 2**32 - 1])"),
 ]
 
 

@@ -109,7 +109,7 @@ def _choice(values: Iterable[Any]) -> Any:
 Int = _int("an integer")
 PositiveInt = _int("an integer > 0", gt=0)
 NonNegativeInt = _int("an integer >= 0", ge=0)
-Seed = _int("an integer >= 0", ge=0)
+Seed = _int("an integer in [0, 2**32 - 1]", ge=0, le=2**32 - 1)  # numpy, torch and scikit-learn all take it
 Number = _number("a finite number")
 PositiveNumber = _number("a number > 0", gt=0)
 NonNegativeNumber = _number("a number >= 0", ge=0)
@@ -465,9 +465,9 @@ class BenchmarkParams(Schema):
     configurations: Annotated[
         list[Str], Field(min_length=1, description="a non-empty list of circles.configurations names and lattice")
     ]
-    seeds: Annotated[list[Seed], Field(min_length=1, description="a non-empty list of integers >= 0")]
-    seeds_by_configuration: dict[Str, Annotated[list[Seed], Field(min_length=1, description="a non-empty list of integers >= 0")]] = Field(
-        default_factory=dict, description="{configuration: a non-empty list of integers >= 0}"
+    seeds: Annotated[list[Seed], Field(min_length=1, description="a non-empty list of integers in [0, 2**32 - 1]")]
+    seeds_by_configuration: dict[Str, Annotated[list[Seed], Field(min_length=1, description="a non-empty list of integers in [0, 2**32 - 1]")]] = Field(
+        default_factory=dict, description="{configuration: a non-empty list of integers in [0, 2**32 - 1]}"
     )
     methods: Annotated[
         list[_choice(BENCHMARK_METHODS)], Field(min_length=1, description=f"a non-empty list of {list(BENCHMARK_METHODS)}")
