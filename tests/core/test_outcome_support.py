@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from causal_pima.core.outcome_support import outcome_support, separations, soft_counts
+from causal_pima.core.outcome_support import outcome_support, separations
+from causal_pima.core.training import soft_outcome_counts
 
 from .conftest import small_model
 
@@ -37,7 +38,7 @@ def _placed_model(n_nodes: int = 2):
 def test_sparse_and_unseparated_outcomes_are_named(circles_train):
     model = _placed_model()
     data = {k: circles_train[k] for k in ("image", "curve")}
-    counts = soft_counts(model, data)
+    counts = soft_outcome_counts(model, data).numpy()
     assert counts.sum() == pytest.approx(len(circles_train["image"]), rel=1e-6)
     # the encoder's latent means are near 0: every specimen belongs to outcome 0
     report = outcome_support(model, data, min_count=5.0, min_separation=2.0, initial_clusters=3)

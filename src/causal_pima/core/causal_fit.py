@@ -162,7 +162,7 @@ def plan_fit(
     if on_collapse not in ("raise", "warn"):
         raise ValueError(f"{params_name}.on_collapse must be 'raise' or 'warn', got {on_collapse!r}")
     config = FitConfig.from_dict(params)
-    n_train = len(next(values for key, values in train_set.items() if key in ("images", "curves")))
+    n_train = n_rows({key: values for key, values in train_set.items() if key in ("images", "curves")})
     config = replace(config, epochs=epochs_for_budget(config.epochs, config.min_steps, n_train, config.batch_size, f"{params_name} fit"))
     torch.manual_seed(config.seed)
     model = model_from_pretrained(pretrained_model, prior_params, model_config)

@@ -20,26 +20,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from causal_pima.core.batching import as_batches
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.outcomes import joint_outcomes, node_names
+from causal_pima.core.training import soft_outcome_counts
 
 # outcomes listed by name in a warning (the report lists all)
 LISTED = 8
-
-
-@torch.no_grad()
-def soft_counts(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> np.ndarray:
-    """``S0 [K]``: the fitted model's responsibilities summed over ``data``."""
-    model.eval()
-    total = None
-    for batch in as_batches(data, batch_size, None, device=next(model.parameters()).device):
-        gamma = model.posterior(batch)["gamma"].sum(0).double().cpu()
-        total = gamma if total is None else total + gamma
-    return total.numpy()
 
 
 def separations(means: np.ndarray, variances: np.ndarray) -> np.ndarray:
@@ -75,7 +63,7 @@ def outcome_support(
     """
     n_nodes = model.prior.n_nodes
     n_outcomes = 2**n_nodes
-    counts = soft_counts(model, data)
+    counts = soft_outcome_counts(model, data).cpu().numpy()  # S0 [K], float64
     names = node_names(n_nodes)
     bits = joint_outcomes(n_nodes)
     sparse = [

@@ -338,8 +338,9 @@ def _data_sets_text(results: pd.DataFrame, benchmark: Mapping[str, Any], lattice
         other = [f"{c}: {seeds}" for c, seeds in circles.items() if seeds != common]
         parts.append(f"circles: {_seeds_text(common)}" + (f" ({', '.join(other)})" if other else "") + f", N = {benchmark.get('n_specimens')}")
     if LATTICE in configurations:
-        n = benchmark.get("lattice_n_specimens") or (lattice_synthetic or {}).get("n_specimens")
-        source = "benchmark.lattice_n_specimens" if benchmark.get("lattice_n_specimens") else "lattice_synthetic.n_specimens"
+        override = benchmark.get("lattice_n_specimens")
+        n = override or (lattice_synthetic or {}).get("n_specimens")
+        source = "benchmark.lattice_n_specimens" if override else "lattice_synthetic.n_specimens"
         size = f"N = {n} ({source};" if n is not None else "N = lattice_synthetic.n_specimens ("
         parts.append(f"the lattice stand-in: {_seeds_text(own.get(LATTICE, default))}, {size} benchmark.n_specimens does not apply)")
     return "; on ".join(parts)
