@@ -69,7 +69,7 @@ from causal_pima.pipelines.parameters import DEFAULT_DATASET, OVERRIDES_SUFFIX, 
 SPLITS = ("train", "val", "test")
 # fewest specimens per split that the later stages can use (curve statistics need 2 training specimens)
 MIN_SPLIT_SIZE = {"train": 2, "val": 1, "test": 1}
-BENCHMARK_METHODS = ("causal_pima", "pima", "image_only", "two_stage")  # benchmark.nodes.METHODS
+BENCHMARK_METHODS = ("causal_pima", "pima", "image_only", "two_stage", "causal_pima_auto_d")  # benchmark.nodes.METHODS
 
 
 class FieldProblem(ValueError):
@@ -405,7 +405,7 @@ PretrainingParams = _with_dataclass_fields(_Pretraining, PretrainConfig, check=F
 
 
 class PriorParams(Schema):
-    n_nodes: PositiveInt | None = Field(default=None, description="null or an integer > 0")
+    n_nodes: PositiveInt | _choice(("auto",)) | None = Field(default=None, description="null, auto or an integer > 0")
     mean_structure: _choice(MEAN_STRUCTURES) = "free"
     mean_pseudo_count: PositiveNumber = 10.0
     interaction_pseudo_count: NonNegativeNumber = 10.0
@@ -436,6 +436,22 @@ InitParams = _with_dataclass_fields(_Init, InitConfig, check=False)
 StructureParams = _with_dataclass_fields(_Structure, StructureConfig, check=False)
 
 
+class NodeCountParams(Schema):
+    """``causal_pima.node_count``: the candidates of ``prior.n_nodes: auto`` (pipelines.causal_pima.node_count)."""
+
+    d_min: PositiveInt = 1
+    d_max: PositiveInt = 6
+    tolerance: NonNegativeNumber = 1.0
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> NodeCountParams:
+        if self.d_min > self.d_max:
+            raise FieldProblem("d_max", self.d_max, f"an integer >= d_min ({self.d_min})")
+        if self.d_max > 10:
+            raise FieldProblem("d_max", self.d_max, "an integer <= 10 (2**10 outcomes; every candidate is a fit)")
+        return self
+
+
 class _CausalPima(Schema):
     prior: PriorParams = Field(default_factory=PriorParams)
     epochs: PositiveInt
@@ -453,6 +469,7 @@ class _CausalPima(Schema):
     on_collapse: _choice(("raise", "warn")) = "raise"
     min_outcome_count: PositiveNumber = 5.0
     resume: Bool = False
+    node_count: NodeCountParams = Field(default_factory=NodeCountParams)
     init: InitParams = Field(default_factory=InitParams)
     structure: StructureParams = Field(default_factory=StructureParams)
 

@@ -11,6 +11,7 @@ from causal_pima.pipelines.parameters import overlay
 from causal_pima.project_path import project_root
 from causal_pima.run_naming import RunNamingHook
 from causal_pima.run_summary import RunSummaryHook
+from causal_pima.session_parameters import SessionParametersHook
 from causal_pima.torchrun_hook import TorchrunWriterHook, torchrun_rank
 from causal_pima.validation_hook import ParameterValidationHook
 
@@ -38,10 +39,12 @@ CONFIG_LOADER_ARGS = {
 # (causal_pima.mlflow_parallel)
 mlflow_parallel.install()
 
-# BenchmarkShapeHook: the benchmark pipeline is built from the session's conf source and --env, and a run
-# whose --params change its shape lists stops (causal_pima.pipelines.benchmark.shape)
+# SessionParametersHook: the session's conf source, --env and parameters, recorded before Kedro creates the
+# pipelines whose nodes depend on parameters (causal_pima.session_parameters: the benchmark's rows, the
+# candidate fits of n_nodes: auto); BenchmarkShapeHook: a run whose --params change the benchmark's shape
+# lists stops (causal_pima.pipelines.benchmark.shape)
 # RunSummaryHook: the run ends with its answer (headline metrics, reports, MLflow run and model URIs)
-HOOKS = (ModelArtifactHook(), ParameterValidationHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook(), BenchmarkShapeHook(),
+HOOKS = (SessionParametersHook(), ModelArtifactHook(), ParameterValidationHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook(), BenchmarkShapeHook(),
          TorchrunWriterHook(), RunSummaryHook())
 
 # under torchrun (several machines, README "Scaling out") only process 0 records the MLflow run

@@ -61,11 +61,18 @@ def resolve_n_nodes(
     counts unmatched features at chance, or leaves extra nodes out).
 
     Raises:
-        ValueError: ``n_nodes`` is null and the data set has no label columns.
+        ValueError: ``n_nodes`` is null and the data set has no label columns, or ``auto`` (one fit
+            has one node count: ``auto`` is the pipeline's fan-out over candidates).
     """
     prior_params = dict(prior_params)
     label_names = train_set.get("label_names")
     n_labels = 0 if label_names is None else len(label_names)
+    if prior_params.get("n_nodes") == "auto":
+        raise ValueError(
+            f"{params_name}.prior.n_nodes is 'auto' but this fit takes one node count: 'auto' makes the causal_pima "
+            "pipeline fit one candidate per node count (nodes fit_candidate_d<d>) and choose among them; run it "
+            f"through kedro run, or give {params_name}.prior.n_nodes an integer"
+        )
     if prior_params.get("n_nodes") is not None:
         if n_labels and int(prior_params["n_nodes"]) != n_labels:
             logger.warning(
@@ -77,7 +84,8 @@ def resolve_n_nodes(
         raise ValueError(
             f"{params_name}.prior.n_nodes is null and the data set has no label columns to count: "
             f"set {params_name}.prior.n_nodes (the number of binary features to discover) in the parameters "
-            f"(e.g. --params {params_name}.prior.n_nodes=3)"
+            f"(e.g. --params {params_name}.prior.n_nodes=3), or to auto to choose it from the data "
+            f"(--params {params_name}.prior.n_nodes=auto)"
         )
     prior_params["n_nodes"] = int(n_labels)
     logger.info("n_nodes = %d, one node per labelled feature %s", prior_params["n_nodes"], [str(n) for n in label_names])

@@ -329,3 +329,30 @@ def physics_curves_figure(
     fig.suptitle(f"Physics expert ({law_name}) per outcome: law (red) over assigned training curves", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def node_count_figure(selection: pd.DataFrame) -> Figure:
+    """``n_nodes: auto``: each candidate's validation score minus the best one (nats per specimen) against
+    d, with the paired standard error of that gap; the chosen d in orange, the one-Gaussian reference
+    (d = 0) hollow, candidates that were not fitted or not eligible named under the axis."""
+    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    scored = selection[np.isfinite(selection["score"].to_numpy(dtype=float))]
+    best = scored.loc[scored["eligible"].astype(bool), "score"].max() if scored["eligible"].any() else scored["score"].max()
+    for row in scored.itertuples():
+        chosen, reference = bool(row.chosen), not bool(row.eligible)
+        ax.errorbar([row.n_nodes], [row.score - best], yerr=[row.gap_se], fmt="o", capsize=4,
+                    color="tab:orange" if chosen else "tab:blue", mfc="none" if reference else None,
+                    label="chosen" if chosen else None)
+    skipped = selection[~np.isfinite(selection["score"].to_numpy(dtype=float))]
+    if len(skipped):
+        ax.set_xlabel("d (binary feature nodes); not scored: " + ", ".join(str(d) for d in skipped["n_nodes"]))
+    else:
+        ax.set_xlabel("d (binary feature nodes)")
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    ax.set_xticks(selection["n_nodes"].tolist())
+    ax.set_ylabel("validation score - best\n(nats per specimen)")
+    ax.set_title("How many features (n_nodes: auto); d = 0: one Gaussian")
+    if selection["chosen"].any():
+        ax.legend(loc="lower right")
+    return fig

@@ -30,6 +30,7 @@ import torch
 
 from causal_pima.core.causal_fit import plan_fit, pretrain_from_data, run_fit
 from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.node_count import candidate_node_counts, fit_node_count
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.core.readout import (
     cross_modal_curves,
@@ -64,7 +65,7 @@ from causal_pima.evaluation.two_stage import (
     two_stage_structure,
 )
 from causal_pima.model_input import model_config_from_data, specimen_tensors
-from causal_pima.pipelines.benchmark.shape import LATTICE, METHODS, shape_from_parameters
+from causal_pima.pipelines.benchmark.shape import AUTO_D, LATTICE, METHODS, shape_from_parameters
 from causal_pima.pipelines.benchmark.shape import configuration_parameters as parameter_groups
 
 logger = logging.getLogger(__name__)
@@ -107,23 +108,36 @@ def _lattice_data(synthetic_params: Mapping[str, Any], ingestion_params: Mapping
     return (*_processed(raw, features, processing_params, seed), true_dag)
 
 
+def _fit(pretrained, model_config, train, val, params, params_name: str) -> tuple[CausalPIMA, dict[str, Any], int]:
+    """The fitted model, its learned-DAG record and its node count: one fit, or with ``prior.n_nodes:
+    auto`` every candidate of ``node_count`` fitted in turn and one chosen (:mod:`causal_pima.core.node_count`)."""
+    if params["prior"].get("n_nodes") != "auto":
+        fitted = run_fit(plan_fit(pretrained, train, params, model_config, params_name), train, val)
+        return fitted.model, fitted.learned_dag, int(fitted.model.config.n_nodes)
+    candidates = candidate_node_counts(params)
+    choice, chosen = fit_node_count(pretrained, train, val, params, candidates, model_config, params_name)
+    logger.info("benchmark n_nodes: auto chose d = %d of %s\n%s", choice.chosen, list(candidates), choice.table.to_string(index=False))
+    return chosen["model"], chosen["learned_dag"], choice.chosen
+
+
 def _fit_and_evaluate(pretrained, model_config, train, val, test, true_dag, fit_params, prior_overrides,
                       params_name: str = "causal_pima") -> dict[str, Any]:
     params = {**fit_params, "prior": {**fit_params.get("prior", {}), **prior_overrides}}
-    fitted = run_fit(plan_fit(pretrained, train, params, model_config, params_name), train, val)
+    fitted_model, learned_dag, n_nodes = _fit(pretrained, model_config, train, val, params, params_name)
     # the model as the pipeline's nodes receive it: loaded back from its checkpoint
-    model = CausalPIMA.from_checkpoint(fitted.model.checkpoint())
+    model = CausalPIMA.from_checkpoint(fitted_model.checkpoint())
     splits = {name: (data["specimen_id"], specimen_tensors(data, model.modalities)) for name, data in (("train", train), ("val", val), ("test", test))}
     posteriors = posterior_table(model, splits)
     true_scm = BinarySCM.from_config(true_dag["scm"])
-    marginals, outcome = split_node_marginals(posteriors, len(fitted.learned_dag["node_names"]))
+    marginals, outcome = split_node_marginals(posteriors, len(learned_dag["node_names"]))
     test_tensors = specimen_tensors(test, model.modalities)
     cross_modal = None
     if has_cross_modal(model):
         cross_modal = cross_modal_summary(cross_modal_curves(model, test_tensors), test, cross_modal_predictor(model))[0]
-    discovery = discovery_metrics(marginals, outcome, fitted.learned_dag, true_labels(test, true_scm), true_scm)
+    discovery = discovery_metrics(marginals, outcome, learned_dag, true_labels(test, true_scm), true_scm)
     # the benchmark leaves the fit diagnostics out of its rows (as before): no learned_dag diagnostics here
-    return evaluation_report(discovery, model_metrics(model, test_tensors), {}, cross_modal)
+    return {**evaluation_report(discovery, model_metrics(model, test_tensors), {}, cross_modal), "n_nodes": n_nodes,
+            "true_n_nodes": len(true_dag["features"])}
 
 
 @torch.no_grad()
@@ -262,7 +276,8 @@ def run_method(
             row.update(scalar_metrics(_two_stage(pretrained["model"], data["train"], data["test"], data["true_dag"], seed)))
         else:
             fit = {**fit_params, **benchmark.get("causal_pima", {}), "resume": False, "seed": seed}
-            overrides = {"n_nodes": len(data["true_dag"]["features"]), **({"mixture_weights": "free"} if method == "pima" else {})}
+            n_nodes = "auto" if method == AUTO_D else len(data["true_dag"]["features"])
+            overrides = {"n_nodes": n_nodes, **({"mixture_weights": "free"} if method == "pima" else {})}
             metrics = _fit_and_evaluate(pretrained["model"].checkpoint(), pretrained["config"], data["train"], data["val"],
                                         data["test"], data["true_dag"], fit, overrides, parameter_groups(configuration)["causal_pima"])
             row.update(scalar_metrics(metrics))
@@ -312,12 +327,15 @@ def benchmark_rows(parameters: Mapping[str, Any]) -> pd.DataFrame:
 # Columns of the summary table: mean +- std over seeds, except EXACT_COLUMN. Metrics a run does not
 # have (no graph for pima, no glow feature outside the glow configuration) show '-'.
 SUMMARY_METRICS = (
-    "cpdag_shd", "cpdag_exact", "shd_real", "shd_within_class", "skeleton_f1", "node_accuracy",
+    "n_nodes", "n_nodes_right", "cpdag_shd", "cpdag_exact", "shd_real", "shd_within_class", "skeleton_f1", "node_accuracy",
     "node_accuracy_glow", "ari", "interventional_tv", "test_elbo", "wall_seconds",
 )
 # "k/n": k of the n seeds learned a graph in the true Markov equivalence class (CPDAG SHD 0); a run
 # without a graph (failed, or free mixture weights) counts in n, not in k.
 EXACT_COLUMN = "cpdag_exact"
+# "k/n": k of the n seeds fitted as many nodes as the data have true features (causal_pima_auto_d chooses it)
+NODE_COUNT_COLUMN = "n_nodes_right"
+DERIVED = {EXACT_COLUMN: "cpdag_shd", NODE_COUNT_COLUMN: "n_nodes"}  # column -> the row column it counts
 
 
 def _seeds_text(seeds: list) -> str:
@@ -353,7 +371,7 @@ def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any],
 
     ``lattice_synthetic``: the stand-in's parameters, for its ``n_specimens`` in the header line (the
     pipeline passes them when ``lattice`` is a configuration)."""
-    columns = [m for m in SUMMARY_METRICS if m in results or (m == EXACT_COLUMN and "cpdag_shd" in results)]
+    columns = [m for m in SUMMARY_METRICS if m in results or DERIVED.get(m) in results]
     grouped = results.groupby(["configuration", "method"], sort=False)
     # an empty error (NaN once the table went through CSV) means the run succeeded
     failed = results[results["error"].notna() & (results["error"].astype(str) != "")] if "error" in results else results.iloc[:0]
@@ -387,6 +405,11 @@ def _summary_cell(group: pd.DataFrame, metric: str) -> tuple[str, float | None]:
             return "-", None
         exact = int((learned == 0).sum())
         return f"{exact}/{len(group)}", exact / len(group)
+    if metric == NODE_COUNT_COLUMN:
+        if "n_nodes" not in group or group["n_nodes"].isna().all():
+            return "-", None
+        right = int((group["n_nodes"] == group["true_n_nodes"]).sum())
+        return f"{right}/{len(group)}", right / len(group)
     values = group[metric].dropna()
     if values.empty:
         return "-", None

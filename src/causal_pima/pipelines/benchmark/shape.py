@@ -6,8 +6,8 @@ node per method), so they are read when the
 pipeline is created, before any run parameter exists (Kedro's "dynamic pipelines"): from the
 parameter files of the project's conf source and environment, through the project's config loader
 (``settings.CONFIG_LOADER_CLASS`` and ``CONFIG_LOADER_ARGS``, so the ``overlay`` resolver works).
-Inside a Kedro session :class:`BenchmarkShapeHook` records the session's conf source and ``--env``
-first; outside one (``kedro registry list``, ``kedro viz``, a unit test) it is the project holding
+Inside a Kedro session :class:`causal_pima.session_parameters.SessionParametersHook` records the
+session's conf source and ``--env`` first; outside one (``kedro registry list``, ``kedro viz``, a unit test) it is the project holding
 the working directory (:func:`causal_pima.project_path.project_root`) and ``$KEDRO_ENV``, else the
 loader's default environment (``local``).
 
@@ -39,10 +39,12 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from causal_pima.pipelines.parameters import DEFAULT_DATASET, SHARED_STAGES, stage_parameters
+from causal_pima.session_parameters import file_parameters
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("causal_pima", "pima", "image_only", "two_stage")
+AUTO_D = "causal_pima_auto_d"  # causalPIMA with prior.n_nodes: auto (the node count chosen from the data)
+METHODS = ("causal_pima", "pima", "image_only", "two_stage", AUTO_D)
 SHAPE_KEYS = ("configurations", "seeds", "seeds_by_configuration", "methods")
 # configuration names that mean a stand-in data set instead of a circles configuration: name -> data set
 LATTICE = "lattice"
@@ -169,35 +171,18 @@ def shape_from_parameters(benchmark: Mapping[str, Any] | None, source: str = "")
 
 
 # ---------------------------------------------------------------------------- reading the files
-_session_config: dict[str, str | None] = {"conf_source": None, "env": None}
 _built: BenchmarkShape | None = None  # the shape of the benchmark pipeline created last
-
-
-def set_session_config(conf_source: str | Path | None, env: str | None) -> None:
-    """Record the conf source and environment of the Kedro session that is starting."""
-    _session_config["conf_source"] = str(conf_source) if conf_source is not None else None
-    _session_config["env"] = env
 
 
 def read_benchmark_parameters(conf_source: str | Path | None = None, env: str | None = None) -> tuple[Mapping[str, Any] | None, str]:
     """The ``benchmark`` group as the parameter files give it (no ``--params``), and where it was read.
 
-    ``conf_source`` / ``env``: default the session's (recorded by the hook), else the project's
-    ``conf`` folder and ``$KEDRO_ENV`` (``None``: the loader's ``default_run_env``).
+    ``conf_source`` / ``env``: default the session's (recorded by
+    :class:`causal_pima.session_parameters.SessionParametersHook`), else the project's ``conf``
+    folder and ``$KEDRO_ENV`` (``None``: the loader's ``default_run_env``).
     """
-    from causal_pima import settings as project_settings
-    from causal_pima.project_path import project_root
-
-    if conf_source is None:
-        conf_source = _session_config["conf_source"] or project_root() / getattr(project_settings, "CONF_SOURCE", "conf")
-    if env is None:
-        env = _session_config["env"] or os.environ.get("KEDRO_ENV") or None
-    loader_class = getattr(project_settings, "CONFIG_LOADER_CLASS", None)
-    if loader_class is None:  # pragma: no cover - settings.py sets it
-        from kedro.config import OmegaConfigLoader as loader_class
-    loader = loader_class(conf_source=str(conf_source), env=env, **getattr(project_settings, "CONFIG_LOADER_ARGS", {}))
-    used_env = env or getattr(loader, "default_run_env", None) or "base only"
-    return loader["parameters"].get("benchmark"), f"{conf_source} (env {used_env})"
+    parameters, source = file_parameters(conf_source, env)
+    return parameters.get("benchmark"), source
 
 
 def remember_built(shape: BenchmarkShape) -> None:
@@ -236,13 +221,8 @@ class BenchmarkShapeError(ValueError):
 
 
 class BenchmarkShapeHook:
-    """Records the session's conf source and environment for the benchmark pipeline's creation, and
-    stops a benchmark run whose shape lists changed after it (``--params``) or had invalid entries."""
-
-    @hook_impl(tryfirst=True)
-    def after_context_created(self, context) -> None:
-        loader = context.config_loader
-        set_session_config(getattr(loader, "conf_source", None), context.env or getattr(loader, "env", None))
+    """Stops a benchmark run whose shape lists changed after its pipeline was created (``--params``)
+    or had invalid entries."""
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:

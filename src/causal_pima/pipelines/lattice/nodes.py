@@ -15,10 +15,13 @@ __all__ = ["check_n_nodes", "ingest"]
 
 
 def check_n_nodes(features: pd.DataFrame, causal_pima_params: Mapping[str, Any], params_name: str = "causal_pima_lattice") -> None:
-    """Before any training: ``<params_name>.prior.n_nodes`` is set, or the manifest has label columns to count.
+    """Before any training: ``<params_name>.prior.n_nodes`` is set (an integer or ``auto``), or the manifest has
+    label columns to count.
 
     Raises:
         ValueError: naming ``<params_name>.prior.n_nodes`` when it is null and there are no label columns.
     """
+    if (dict(causal_pima_params).get("prior") or {}).get("n_nodes") == "auto":
+        return  # chosen from the data (causal_pima.pipelines.causal_pima.node_count)
     label_names = np.array([c for c in features.columns if c != "specimen_id"], dtype=str)
     resolve_n_nodes(dict(causal_pima_params).get("prior") or {}, {"label_names": label_names}, params_name)

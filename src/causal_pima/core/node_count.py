@@ -1,0 +1,312 @@
+"""How many binary feature nodes: one criterion, measured on validation data only (docs/model.md
+"How many features").
+
+Each candidate node count d is fitted on its own from the same pretrained model; the fits then differ
+in their networks as well as their priors, and their validation ELBOs differ by the reconstruction
+as much as by the prior (measured: 11 nats per specimen between the d = 2 and d = 3 fits of the
+collider, in favour of the wrong d). The criterion therefore scores each candidate's discrete
+structure in one latent space that all candidates share, the pretrained encoder's:
+
+1. the candidate's responsibilities ``gamma [N_train, K]`` (from its own fitted model) give the
+   mixture's sufficient statistics of the *pretrained* training posteriors, and one closed-form
+   update places the ``K = 2**d`` components there (an empty component at the factorial part of the
+   others, with the pooled variance: :meth:`GaussianMixturePrior.place_empty`);
+2. with the candidate's DAG weights ``pi``, every validation specimen gets the prior term of the ELBO,
+   ``log sum_k pi_k exp(-KL(q(z | x) || N_k))`` (plus the physics curve log-likelihood when the
+   model has that expert), from the pretrained encoder's posterior ``q``.
+
+The reconstruction term is the pretrained model's for every candidate, so it cancels: the candidates
+are compared by how well their outcomes and DAG explain held-out specimens in the same space. Held-out
+scores do not reward components that only split a cluster much, but they do not punish them either,
+so the choice is the smallest d whose mean score is within ``tolerance`` paired standard errors of the
+best one (the one-standard-error rule of cross-validation); ``d = 0`` (one Gaussian, no feature)
+is scored too, as a reference, but never chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from causal_pima.core.batching import Rows, as_batches, n_rows, specimen_data
+from causal_pima.core.causal_fit import FitCollapsedError, plan_fit, run_fit
+from causal_pima.core.model import CURVE, CausalPIMA, ModelConfig, PoEVAE
+from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics
+from causal_pima.core.training import TrainingDivergedError, component_scores, encode_dataset
+
+logger = logging.getLogger(__name__)
+
+AUTO = "auto"
+DEFAULT_RANGE = (1, 6)
+
+
+def candidate_node_counts(params: Mapping[str, Any] | None) -> tuple[int, ...]:
+    """The candidate node counts of a ``causal_pima`` parameter group: ``()`` unless ``prior.n_nodes``
+    is ``auto``; then ``node_count.d_min .. node_count.d_max`` (default 1 .. 6). Never raises: a range
+    that is not two integers ``1 <= d_min <= d_max`` gives the default range (the parameter check
+    before a run names it: :mod:`causal_pima.parameter_schemas`)."""
+    if not isinstance(params, Mapping):
+        return ()
+    prior = params.get("prior")
+    if not isinstance(prior, Mapping) or prior.get("n_nodes") != AUTO:
+        return ()
+    settings = params.get("node_count") if isinstance(params.get("node_count"), Mapping) else {}
+    low, high = settings.get("d_min", DEFAULT_RANGE[0]), settings.get("d_max", DEFAULT_RANGE[1])
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or not 1 <= low <= high:
+        low, high = DEFAULT_RANGE
+    return tuple(range(low, high + 1))
+
+
+def shared_space_scores(
+    gamma: Tensor,
+    train_mu: Tensor,
+    train_var: Tensor,
+    val_mu: Tensor,
+    val_var: Tensor,
+    log_weights: Tensor,
+    variance_floor: float = 1e-3,
+    val_log_likelihood: Tensor | None = None,
+) -> Tensor:
+    """``[M]`` the prior term of every validation specimen under a candidate's outcomes placed in a shared space.
+
+    Args:
+        gamma: ``[N, K]`` the candidate's responsibilities of the training specimens (``K = 2**d``).
+        train_mu, train_var: ``[N, D]`` the shared (pretrained) posteriors of the training specimens.
+        val_mu, val_var: ``[M, D]`` those of the validation specimens.
+        log_weights: ``[K]`` the candidate's log mixture weights (its DAG's Markov factorisation).
+        variance_floor: the components' smallest variance.
+        val_log_likelihood: ``[M, K]`` an outcome-dependent observation term of the validation
+            specimens (the physics curve expert's ``log p(y | theta_k)``), or ``None``.
+
+    Returns:
+        ``logsumexp_k(log pi_k - KL(q_m || N(m_k, S_k)) + ll_mk)`` for every validation specimen ``m``.
+    """
+    n_components = gamma.shape[1]
+    n_nodes = int(round(math.log2(n_components)))
+    if 2**n_nodes != n_components:
+        raise ValueError(f"gamma has {n_components} columns, not a power of two (one per joint outcome of d nodes)")
+    gamma, train_mu, train_var = gamma.double(), train_mu.double(), train_var.double()
+    prior = GaussianMixturePrior(n_nodes, train_mu.shape[1], "free", variance_floor).double()
+    stats = SufficientStatistics.from_batch(gamma, train_mu, train_var)
+    prior.update(stats)
+    prior.place_empty(stats.s0)
+    scores = log_weights.double() - prior.kl(val_mu.double(), val_var.double())
+    if val_log_likelihood is not None:
+        scores = scores + val_log_likelihood.double()
+    return torch.logsumexp(scores, dim=-1)
+
+
+def one_gaussian_scores(train_mu: Tensor, train_var: Tensor, val_mu: Tensor, val_var: Tensor,
+                        variance_floor: float = 1e-3) -> Tensor:
+    """``[M]`` the reference ``d = 0``: :func:`shared_space_scores` with one component holding every specimen."""
+    gamma = torch.ones(train_mu.shape[0], 1, dtype=torch.float64)
+    return shared_space_scores(gamma, train_mu, train_var, val_mu, val_var, torch.zeros(1, dtype=torch.float64), variance_floor)
+
+
+@dataclass(frozen=True)
+class SharedPosteriors:
+    """The pretrained encoder's posteriors ``[N, D]`` / ``[M, D]`` of the training and validation specimens."""
+
+    train_mu: Tensor
+    train_var: Tensor
+    val_mu: Tensor
+    val_var: Tensor
+
+    @classmethod
+    @torch.no_grad()
+    def encode(cls, pretrained: PoEVAE, train: Rows, val: Rows) -> SharedPosteriors:
+        train_mu, train_var = encode_dataset(pretrained, train)
+        val_mu, val_var = encode_dataset(pretrained, val)
+        return cls(train_mu.cpu(), train_var.cpu(), val_mu.cpu(), val_var.cpu())
+
+    def one_gaussian_scores(self, variance_floor: float = 1e-3) -> Tensor:
+        """``[M]``: the reference ``d = 0`` (:func:`one_gaussian_scores`)."""
+        return one_gaussian_scores(self.train_mu, self.train_var, self.val_mu, self.val_var, variance_floor)
+
+
+@torch.no_grad()
+def candidate_scores(model: CausalPIMA, shared: SharedPosteriors, train: Rows, val: Rows) -> Tensor:
+    """``[M]`` a fitted candidate's validation scores in the shared space (:func:`shared_space_scores`):
+    its own responsibilities of the training specimens, its DAG weights and, with the physics curve
+    expert, its curve laws' log-likelihood of the validation curves."""
+    log_weights = model.log_weights().detach().cpu()
+    _, _, train_scores = component_scores(model, train)
+    gamma = torch.softmax(log_weights + train_scores.cpu(), dim=-1)
+    val_ll = None
+    if model.physics is not None and CURVE in val:
+        model.eval()
+        val_ll = torch.cat([model.physics.log_likelihood(batch[CURVE]).cpu() for batch in as_batches(val, 512, None)])
+    return shared_space_scores(gamma, shared.train_mu, shared.train_var, shared.val_mu, shared.val_var, log_weights,
+                               model.prior.variance_floor, val_ll)
+
+
+def fit_candidate(
+    pretrained_model: Mapping[str, Any],
+    train_set: Mapping[str, np.ndarray],
+    val_set: Mapping[str, np.ndarray],
+    params: Mapping[str, Any],
+    n_nodes: int,
+    model_config: ModelConfig | None = None,
+    params_name: str = "causal_pima",
+    **run_options: Any,
+) -> dict[str, Any]:
+    """Fit one candidate node count (:func:`~causal_pima.core.causal_fit.run_fit` with ``prior.n_nodes =
+    n_nodes``, no checkpoints) and score it on the validation data in the pretrained latent space.
+
+    ``run_options``: ``compute`` / ``parallel`` for :func:`run_fit`. A candidate whose ``2**d`` outcomes
+    cannot each hold ``min_outcome_count`` training specimens on average is not fitted; one that
+    collapses (``on_collapse: raise``) or diverges is not eligible.
+
+    Returns ``{"n_nodes", "fitted", "eligible", "note"}`` and, when fitted, ``"model"`` (the
+    :class:`CausalPIMA`), ``"learned_dag"``, ``"history"`` and ``"val_scores"`` ``[M]``.
+    """
+    n_train = n_rows({key: values for key, values in train_set.items() if key in ("images", "curves")})
+    per_outcome = float(params.get("min_outcome_count", 5.0))
+    if n_train < per_outcome * 2**n_nodes:
+        note = (f"not fitted: {n_train} training specimens cannot give each of the 2**{n_nodes} = {2**n_nodes} outcomes "
+                f"{params_name}.min_outcome_count = {per_outcome:g} specimens")
+        logger.info("n_nodes = %d %s", n_nodes, note)
+        return {"n_nodes": n_nodes, "fitted": False, "eligible": False, "note": note}
+    fit_params = {**params, "prior": {**params.get("prior", {}), "n_nodes": n_nodes}, "resume": False}
+    name = f"{params_name} (candidate n_nodes = {n_nodes})"
+    try:
+        # without label_names: a candidate d that differs from the number of label columns is no news
+        plan = plan_fit(pretrained_model, {k: v for k, v in train_set.items() if k != "label_names"}, fit_params, model_config, name)
+        outcome = run_fit(plan, train_set, val_set, **run_options)
+    except (FitCollapsedError, TrainingDivergedError) as exc:
+        logger.warning("candidate n_nodes = %d is not eligible: %s", n_nodes, exc)
+        return {"n_nodes": n_nodes, "fitted": True, "eligible": False, "note": f"not eligible: {type(exc).__name__}: {exc}"}
+    model = outcome.model
+    train, val = specimen_data(train_set, model.modalities), specimen_data(val_set, model.modalities)
+    shared = SharedPosteriors.encode(PoEVAE.from_checkpoint(pretrained_model), train, val)
+    scores = candidate_scores(model, shared, train, val).numpy()
+    logger.info("candidate n_nodes = %d: validation score %.3f nats per specimen (pretrained latent space)", n_nodes, scores.mean())
+    return {"n_nodes": n_nodes, "fitted": True, "eligible": True, "note": "", "model": model,
+            "learned_dag": outcome.learned_dag, "history": outcome.history, "val_scores": scores}
+
+
+@dataclass(frozen=True)
+class NodeCountChoice:
+    """``chosen``: the node count; ``table``: one row per candidate (see :func:`choose_node_count`);
+    ``warnings``: what a user should know about the choice."""
+
+    chosen: int
+    table: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def _paired_standard_error(a: np.ndarray, b: np.ndarray) -> float:
+    """The standard error of ``mean(a - b)`` over the same validation specimens."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    return float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+
+
+def choose_node_count(
+    scores: Mapping[int, np.ndarray | None],
+    notes: Mapping[int, str] | None = None,
+    tolerance: float = 1.0,
+    reference: np.ndarray | None = None,
+) -> NodeCountChoice:
+    """The smallest node count whose mean validation score is within ``tolerance`` paired standard errors of the best.
+
+    Args:
+        scores: ``{d: [M] per-specimen validation scores}`` of every candidate; ``None`` for a
+            candidate that was not fitted or cannot be chosen (``notes`` says why).
+        notes: ``{d: reason}`` shown in the table (a skipped or collapsed candidate).
+        tolerance: how many standard errors of the paired difference count as "as good as the best".
+        reference: ``[M]`` the scores of ``d = 0`` (one Gaussian), listed first and never chosen.
+
+    Returns:
+        The choice; its table has the columns ``n_nodes``, ``score`` (mean nats per validation
+        specimen), ``gap_to_best`` (best mean minus this one), ``gap_se`` (the paired standard error
+        of that gap), ``eligible``, ``chosen`` and ``note``.
+
+    Raises:
+        ValueError: no candidate has scores.
+    """
+    notes = dict(notes or {})
+    usable = {d: np.asarray(s, dtype=float) for d, s in scores.items() if s is not None}
+    if not usable:
+        raise ValueError("no candidate node count could be scored: " + "; ".join(f"d = {d}: {notes.get(d, 'no scores')}" for d in sorted(scores)))
+    means = {d: float(s.mean()) for d, s in usable.items()}
+    best = max(means, key=lambda d: (means[d], -d))
+    gaps = {d: means[best] - means[d] for d in usable}
+    ses = {d: _paired_standard_error(usable[best], usable[d]) if d != best else 0.0 for d in usable}
+    chosen = min(d for d in usable if gaps[d] <= tolerance * ses[d])
+    rows = []
+    if reference is not None:
+        reference = np.asarray(reference, dtype=float)
+        rows.append({"n_nodes": 0, "score": float(reference.mean()), "gap_to_best": means[best] - float(reference.mean()),
+                     "gap_se": _paired_standard_error(usable[best], reference), "eligible": False, "chosen": False,
+                     "note": "reference: one Gaussian, no feature (not a fit)"})
+    for d in sorted(scores):
+        if d in usable:
+            note = notes.get(d, "")
+            if d == best and best != chosen:
+                note = (note + "; " if note else "") + f"best score; d = {chosen} is as good within {tolerance:g} standard error(s)"
+            rows.append({"n_nodes": d, "score": means[d], "gap_to_best": gaps[d], "gap_se": ses[d], "eligible": True,
+                         "chosen": d == chosen, "note": note})
+        else:
+            rows.append({"n_nodes": d, "score": float("nan"), "gap_to_best": float("nan"), "gap_se": float("nan"),
+                         "eligible": False, "chosen": False, "note": notes.get(d, "not fitted")})
+    warnings = []
+    # a larger d that scores higher lost to parsimony; or a smaller d is nearly as good as the chosen one
+    if best != chosen and gaps[chosen] > 0.25 * ses[chosen]:
+        warnings.append(
+            f"the node count is not clear-cut: d = {best} scores {gaps[chosen]:.3f} +- {ses[chosen]:.3f} nats per validation "
+            f"specimen higher than the chosen d = {chosen}, within {tolerance:g} paired standard error(s), so the smaller "
+            "d was chosen (table node_count_selection)"
+        )
+    smaller = [d for d in usable if d < chosen]
+    if smaller:
+        below = max(smaller)
+        se = _paired_standard_error(usable[chosen], usable[below])
+        if means[chosen] - means[below] <= 2 * tolerance * se:
+            warnings.append(
+                f"the node count is not clear-cut: d = {below} scores only {means[chosen] - means[below]:.3f} +- {se:.3f} "
+                f"nats per validation specimen lower than the chosen d = {chosen} (table node_count_selection)"
+            )
+    if reference is not None and means[chosen] - float(reference.mean()) <= tolerance * _paired_standard_error(usable[chosen], reference):
+        warnings.append(
+            f"no binary feature stands out: one Gaussian (d = 0) explains the validation data as well as d = {chosen} "
+            "(the smallest candidate d is chosen all the same)"
+        )
+    return NodeCountChoice(chosen, pd.DataFrame(rows), warnings)
+
+
+def choose_candidate(candidates: Mapping[int, Mapping[str, Any]], shared: SharedPosteriors,
+                     tolerance: float = 1.0) -> tuple[NodeCountChoice, Mapping[str, Any]]:
+    """The choice among fitted candidates (``{d: fit_candidate(...)}``; the d = 0 reference from
+    ``shared``) and the chosen candidate."""
+    choice = choose_node_count(
+        {d: c.get("val_scores") if c.get("eligible") else None for d, c in candidates.items()},
+        {d: c.get("note", "") for d, c in candidates.items()},
+        tolerance,
+        shared.one_gaussian_scores().numpy(),
+    )
+    return choice, candidates[choice.chosen]
+
+
+def fit_node_count(
+    pretrained_model: Mapping[str, Any],
+    train_set: Mapping[str, np.ndarray],
+    val_set: Mapping[str, np.ndarray],
+    params: Mapping[str, Any],
+    candidates: tuple[int, ...],
+    model_config: ModelConfig | None = None,
+    params_name: str = "causal_pima",
+) -> tuple[NodeCountChoice, Mapping[str, Any]]:
+    """Every candidate fitted in turn in this process, then :func:`choose_candidate` (the Kedro
+    pipeline fits them as separate nodes instead; a notebook or the benchmark's rows use this)."""
+    fits = {d: fit_candidate(pretrained_model, train_set, val_set, params, d, model_config, params_name) for d in candidates}
+    pretrained = PoEVAE.from_checkpoint(pretrained_model)
+    shared = SharedPosteriors.encode(pretrained, specimen_data(train_set, pretrained.modalities), specimen_data(val_set, pretrained.modalities))
+    return choose_candidate(fits, shared, float((params.get("node_count") or {}).get("tolerance", 1.0)))

@@ -1,0 +1,98 @@
+"""The parameters a pipeline is built from, for the pipelines whose nodes depend on parameters.
+
+Two pipelines have parameter-dependent nodes (Kedro's "dynamic pipelines"): the benchmark (one
+namespace per configuration and seed, :mod:`causal_pima.pipelines.benchmark.shape`) and a causalPIMA
+fit with ``prior.n_nodes: auto`` (one fit node per candidate node count,
+:mod:`causal_pima.pipelines.causal_pima.node_count`). Kedro creates pipelines before any node runs,
+lazily, on the first access to its pipeline registry, which ``KedroSession.run`` makes after the
+session's context exists. :class:`SessionParametersHook` records that context first (conf source,
+``--env`` and its parameters with ``--params`` applied), so:
+
+- :func:`file_parameters`: the parameter files of the session's conf source and environment
+  (``--params`` left out: the benchmark's shape comes from files only);
+- :func:`run_parameters`: the run's parameters, ``--params`` applied
+  (``kedro run --params causal_pima.prior.n_nodes=auto`` builds the candidate fits).
+
+Outside a session (``kedro registry list``, ``kedro viz`` without a session, a unit test) both read
+the files of the project holding the working directory (:func:`causal_pima.project_path.project_root`)
+and ``$KEDRO_ENV``, else the loader's default environment (``local``).
+
+Kedro caches the pipelines it created in a process; when a later session in the same process (a
+notebook, a test) runs with other parameters, the hook makes Kedro create them again.
+
+This module imports no torch: ``settings.py`` imports it for the hook.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+_session: dict[str, Any] = {"conf_source": None, "env": None, "parameters": None}
+_built_with: dict[str, Any] = {"parameters": None}  # the run parameters the pipelines were created from last
+
+
+def set_session(conf_source: str | Path | None, env: str | None, parameters: Mapping[str, Any] | None = None) -> None:
+    """Record the conf source, environment and run parameters of the Kedro session that is starting
+    (all ``None``: forget the session)."""
+    _session["conf_source"] = str(conf_source) if conf_source is not None else None
+    _session["env"] = env
+    _session["parameters"] = dict(parameters) if parameters is not None else None
+
+
+def file_parameters(conf_source: str | Path | None = None, env: str | None = None) -> tuple[dict[str, Any], str]:
+    """Every parameter group as the parameter files give it (no ``--params``), and where they were read.
+
+    ``conf_source`` / ``env``: default the session's, else the project's ``conf`` folder and
+    ``$KEDRO_ENV`` (``None``: the loader's ``default_run_env``). The project's config loader
+    (``settings.CONFIG_LOADER_CLASS`` and ``CONFIG_LOADER_ARGS``) reads them, so the ``overlay``
+    resolver works.
+    """
+    from causal_pima import settings as project_settings
+    from causal_pima.project_path import project_root
+
+    if conf_source is None:
+        conf_source = _session["conf_source"] or project_root() / getattr(project_settings, "CONF_SOURCE", "conf")
+    if env is None:
+        env = _session["env"] or os.environ.get("KEDRO_ENV") or None
+    loader_class = getattr(project_settings, "CONFIG_LOADER_CLASS", None)
+    if loader_class is None:  # pragma: no cover - settings.py sets it
+        from kedro.config import OmegaConfigLoader as loader_class
+    loader = loader_class(conf_source=str(conf_source), env=env, **getattr(project_settings, "CONFIG_LOADER_ARGS", {}))
+    used_env = env or getattr(loader, "default_run_env", None) or "base only"
+    return dict(loader["parameters"]), f"{conf_source} (env {used_env})"
+
+
+def run_parameters() -> dict[str, Any]:
+    """The running session's parameters (``--params`` applied), else the files' (:func:`file_parameters`).
+    The pipelines created from them are remembered, so a later session with other parameters has
+    Kedro create them again."""
+    parameters = _session["parameters"]
+    if parameters is None:
+        parameters = file_parameters()[0]
+    _built_with["parameters"] = parameters
+    return parameters
+
+
+def _recreate_pipelines() -> None:
+    """Make Kedro's pipeline registry call ``register_pipelines()`` again on its next access."""
+    from kedro.framework.project import PACKAGE_NAME, pipelines
+
+    if PACKAGE_NAME:
+        pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
+
+
+class SessionParametersHook:
+    """Records the session's conf source, environment and parameters before Kedro creates its pipelines."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        loader = context.config_loader
+        parameters = context.params
+        set_session(getattr(loader, "conf_source", None), context.env or getattr(loader, "env", None), parameters)
+        if _built_with["parameters"] is not None and _built_with["parameters"] != parameters:
+            _recreate_pipelines()
