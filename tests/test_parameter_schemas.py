@@ -81,6 +81,13 @@ BAD = [
     ("causal_pima.resume", "yes", "causal_pima.resume = 'yes': must be a valid boolean (allowed: true or false)"),
     ("causal_pima.prior.conditionals", "tables", "causal_pima.prior.conditionals = 'tables': must be 'logistic' or 'table'"),
     ("causal_pima.init.assigner", "pca", "causal_pima.init.assigner = 'pca': must be"),
+    ("causal_pima.prior.n_nodes", "three", "causal_pima.prior.n_nodes = 'three': allowed: null, auto or an integer > 0"),
+    ("causal_pima.prior.n_nodes", 0, "causal_pima.prior.n_nodes = 0: allowed: null, auto or an integer > 0"),
+    ("compute.device", "gpu", "compute.device = 'gpu': allowed: auto, cpu, cuda or cuda:N"),
+    ("causal_pima.node_count.d_max", 0, "causal_pima.node_count.d_max = 0: must be greater than 0 (allowed: an integer > 0)"),
+    ("causal_pima.node_count.d_min", 7, "causal_pima.node_count.d_max = 6: allowed: an integer >= d_min (7)"),
+    ("causal_pima.node_count.d_max", 12, "causal_pima.node_count.d_max = 12: allowed: an integer <= 10"),
+    ("causal_pima.node_count.tolerance", -1.0, "causal_pima.node_count.tolerance = -1.0: must be greater than or equal to 0"),
     ("causal_pima.structure.steps", 0, "causal_pima.structure.steps = 0: must be greater than 0 (allowed: an integer > 0)"),
     ("causal_pima.collapse_weight", 1.5, "causal_pima.collapse_weight = 1.5: must be less than or equal to 1 (allowed: a number in (0, 1])"),
     ("model.latent_dim", 0, "model.latent_dim = 0: must be greater than 0 (allowed: an integer > 0)"),
@@ -178,6 +185,10 @@ def test_command_line_overrides_are_checked_as_kedro_parses_them(defaults, overr
 def test_good_command_line_overrides_pass(defaults):
     runtime = OmegaConf.to_container(
         OmegaConf.from_dotlist(["causal_pima.epochs=3", "causal_pima.learning_rate=1e-4", "circles.configuration=chain", "causal_pima.prior.n_nodes=null"])
+    )
+    validate_parameters(OmegaConf.to_container(OmegaConf.merge(defaults, runtime)))
+    runtime = OmegaConf.to_container(
+        OmegaConf.from_dotlist(["causal_pima.prior.n_nodes=auto", "causal_pima.node_count.d_max=4"])
     )
     validate_parameters(OmegaConf.to_container(OmegaConf.merge(defaults, runtime)))
 

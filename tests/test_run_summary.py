@@ -39,6 +39,17 @@ def test_a_report_without_a_truth_and_an_untracked_run():
     assert summary_lines({}, {}, None) == []
 
 
+def test_the_chosen_node_count_is_said_with_or_without_a_truth():
+    chose = {"chosen": 3, "true_features": 3, "chosen_is_true": True}
+    lines = summary_lines({"circles": {**REPORT, "node_count": chose}}, {}, None)
+    assert lines[2] == "circles: n_nodes: auto chose d = 3 = the number of true features (table node_count_selection)"
+    wrong = {"chosen": 2, "true_features": 3, "chosen_is_true": False}
+    assert summary_lines({"circles": {**REPORT, "node_count": wrong}}, {}, None)[2] == (
+        "circles: n_nodes: auto chose d = 2; the data have 3 true features (table node_count_selection)")
+    own = {"learned_edges": [], "warnings": [], "node_count": {"chosen": 4, "true_features": None}}
+    assert summary_lines({"mydata": own}, {}, None)[1] == "mydata: n_nodes: auto chose d = 4 (table node_count_selection)"
+
+
 def test_the_hook_reads_the_reports_the_pipeline_wrote(caplog):
     pipeline = Pipeline([node(lambda: REPORT, None, "circles.dag_metrics", name="evaluate"),
                          node(lambda: 1, None, "circles.fitted_model", name="fit"),

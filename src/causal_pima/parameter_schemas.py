@@ -404,8 +404,14 @@ class _Pretraining(Schema):
 PretrainingParams = _with_dataclass_fields(_Pretraining, PretrainConfig, check=False)
 
 
+def _n_nodes_value(value: Any) -> Any:
+    if value is None or value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    raise ValueError("null, auto or an integer > 0")
+
+
 class PriorParams(Schema):
-    n_nodes: PositiveInt | _choice(("auto",)) | None = Field(default=None, description="null, auto or an integer > 0")
+    n_nodes: Annotated[Any, AfterValidator(_n_nodes_value), Field(description="null, auto or an integer > 0")] = None
     mean_structure: _choice(MEAN_STRUCTURES) = "free"
     mean_pseudo_count: PositiveNumber = 10.0
     interaction_pseudo_count: NonNegativeNumber = 10.0
@@ -602,6 +608,8 @@ def _problems(errors: Iterable[Mapping[str, Any]], schema: type[BaseModel], pref
             cause = (item.get("ctx") or {}).get("error")
             if isinstance(cause, FieldProblem):
                 problems.append(f"{key}.{cause.field} = {_show(cause.value)}: allowed: {cause.allowed}")
+            elif loc and not isinstance(item.get("input"), Mapping):  # a field's own check: its value and what is allowed
+                problems.append(f"{key} = {_show(item['input'])}: allowed: {message.removeprefix('Value error, ')}")
             else:
                 problems.append(f"{key}: {message.removeprefix('Value error, ')}")
             continue

@@ -11,6 +11,8 @@ logged although one is used. :class:`RunNamingHook` runs after kedro-mlflow has 
   ``mlflow.source.git.commit`` (+ ``git_dirty``) where the project is a git checkout, so the runs
   table filters on them (``tags.dataset = 'circles' and tags.configuration = 'chain'``);
 - replaces the ``runner`` tag by the runner's class name;
+- with ``n_nodes: auto``, adds the chosen node count to the name (``... seed=0 d=3 (__default__)``) and
+  the tag ``n_nodes.<data set>`` when the run ends;
 - keeps kedro-mlflow from logging the configurations that the run does not use
   (``circles.configurations.<name>.*`` for every other name; the benchmark's configurations are used);
 - tags the experiment ``mlflow.experimentKind = custom_model_development``, so that MLflow 3's UI opens
@@ -240,3 +242,40 @@ class RunNamingHook:
             logger.warning("could not name or tag the MLflow run: %s", exc)
             return
         logger.info("MLflow run '%s' (%s)", tags.get("mlflow.runName", active.info.run_name), active.info.run_id)
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow's after_pipeline_run ends the MLflow run
+    def after_pipeline_run(self, run_params: dict[str, Any], run_result: Any, pipeline, catalog) -> None:
+        """With ``n_nodes: auto``: the chosen d joins the run's name (``... seed=0 d=3 (__default__)``) and
+        its tags (``n_nodes.<data set>``), read from each ``<data set>.node_count_selection`` the run wrote."""
+        chosen = {}
+        for name in sorted(o for o in pipeline.all_outputs() if o.endswith(SELECTION_SUFFIX)):
+            try:
+                table = catalog.load(name)
+                chosen[name[: -len(SELECTION_SUFFIX)]] = int(table.loc[table["chosen"].astype(bool), "n_nodes"].iloc[0])
+            except Exception as exc:  # noqa: BLE001 - never fail a finished run over its name
+                logger.warning("the MLflow run's name leaves out the chosen node count: %s could not be read (%s)", name, exc)
+        if not chosen:
+            return
+        try:
+            import mlflow
+
+            active = mlflow.active_run()
+            if active is None:
+                return
+            tags = {f"n_nodes.{data_set}": str(d) for data_set, d in chosen.items()}
+            if not self._configured_name:
+                tags["mlflow.runName"] = name_with_node_counts(mlflow.get_run(active.info.run_id).info.run_name, chosen)
+            mlflow.set_tags(tags)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("could not add the chosen node count to the MLflow run: %s", exc)
+
+
+SELECTION_SUFFIX = ".node_count_selection"
+
+
+def name_with_node_counts(name: str, chosen: Mapping[str, int]) -> str:
+    """``circles/collider seed=0 (__default__)`` -> ``circles/collider seed=0 d=3 (__default__)``; with several
+    data sets ``circles d=3, lattice d=2``."""
+    text = " ".join(f"d={d}" for d in chosen.values()) if len(chosen) == 1 else ", ".join(f"{s} d={d}" for s, d in chosen.items())
+    head, paren, tail = name.rpartition(" (")
+    return f"{head} {text}{paren}{tail}" if paren else f"{name} {text}"

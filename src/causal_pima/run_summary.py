@@ -2,7 +2,7 @@
 
 After a successful ``kedro run``, :class:`RunSummaryHook` logs, for every ``{dataset}.dag_metrics``
 the run wrote, the learned edges and the headline metrics (those present: a data set without a true
-graph has no SHD), the report's path and its warnings (the fit-quality warnings of the metrics report),
+graph has no SHD), the node count chosen with ``n_nodes: auto``, the report's path and its warnings (the fit-quality warnings of the metrics report),
 then the MLflow run id with the command that shows it and, for every ``{dataset}.fitted_model`` the
 run wrote, the model URI that ``mlflow.pyfunc.load_model`` takes. :func:`summary_lines` is the text,
 a pure function of the reports.
@@ -48,6 +48,12 @@ def summary_lines(reports: Mapping[str, Mapping[str, Any]], paths: Mapping[str, 
                      + (f"; true edges {_edges(report['true_edges'])}" if report.get("true_edges") is not None else ""))
         if values:
             lines.append(f"{name}: " + ", ".join(values))
+        node_count = report.get("node_count")
+        if isinstance(node_count, Mapping):  # n_nodes: auto
+            truth = node_count.get("true_features")
+            verdict = "" if truth is None else (" = the number of true features" if node_count.get("chosen_is_true")
+                                                else f"; the data have {truth} true features")
+            lines.append(f"{name}: n_nodes: auto chose d = {node_count.get('chosen')}{verdict} (table node_count_selection)")
         if paths.get(name):
             lines.append(f"{name}: report {paths[name]}")
         warnings = list(report.get("warnings") or [])

@@ -80,3 +80,31 @@ def test_default_run_writes_metrics_figures_and_an_mlflow_run(project):
     prediction = loaded.predict(specimen_frame(curves=curves))
     q = prediction.filter(like="q_N").to_numpy()
     assert q.shape == (3, model.config.n_nodes) and ((q >= 0) & (q <= 1)).all()
+
+
+@pytest.mark.slow
+def test_n_nodes_auto_fans_out_chooses_and_reports_the_node_count(project):
+    """``kedro run --params causal_pima.prior.n_nodes=auto`` on tiny data: one fit node per candidate,
+    the selection table and figure, the choice in the report and the MLflow run's name (the summary's
+    line: tests/test_run_summary.py)."""
+    import mlflow
+    import pandas as pd
+
+    _run(project, extra={"causal_pima": {**TINY["causal_pima"], "prior": {"n_nodes": "auto"}, "node_count": {"d_min": 1, "d_max": 3}}})
+    table = pd.read_csv(project / "data/07_model_output/circles/node_count_selection.csv")
+    assert list(table["n_nodes"]) == [0, 1, 2, 3] and int(table["chosen"].sum()) == 1
+    assert table["score"].notna().all()  # every candidate was fitted and scored (d = 0 is the reference)
+    chosen = int(table.loc[table["chosen"], "n_nodes"].iloc[0])
+    assert (project / "data/08_reporting/circles/node_count.png").stat().st_size > 1000
+    learned = json.loads((project / "data/07_model_output/circles/learned_dag.json").read_text())
+    assert learned["node_count"]["chosen"] == chosen == len(learned["node_names"])
+    metrics = json.loads((project / "data/08_reporting/circles/dag_metrics.json").read_text())
+    assert metrics["node_count"]["chosen"] == chosen and metrics["node_count"]["true_features"] == 3
+    assert metrics["n_nodes_right"] == float(chosen == 3)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "causal_pima"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == f"circles/collider seed=0 d={chosen} (__default__)"
+    assert run.data.tags["n_nodes.circles"] == str(chosen)
+    assert run.data.metrics["circles.node_count.chosen"] == chosen
+    assert "node_count/circles/node_count_selection.csv" in {a.path for a in client.list_artifacts(run.info.run_id, "node_count/circles")}

@@ -224,11 +224,19 @@ def evaluation_report(
     learned_dag: Mapping[str, Any],
     cross_modal: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The full report: discovery metrics, model metrics, the cross-modal summary (when available)
-    and the fit's own diagnostics, whose warnings join the report's ``warnings``."""
+    """The full report: discovery metrics, model metrics, the cross-modal summary (when available),
+    the node count's choice (``n_nodes: auto``: ``node_count``, with ``n_nodes_right`` 1 or 0 when the
+    data have labels) and the fit's own diagnostics, whose warnings join the report's ``warnings``."""
     metrics = {**discovery, **model}
     if cross_modal is not None and cross_modal.get("available"):
         metrics["cross_modal"] = dict(cross_modal)
+    node_count = learned_dag.get("node_count")
+    if node_count is not None:  # n_nodes: auto chose the node count (core.node_count)
+        chosen, n_features = int(node_count["chosen"]), discovery.get("n_features")
+        metrics["node_count"] = {"chosen": chosen, "true_features": n_features, "chosen_is_true": chosen == n_features,
+                                 "table": node_count.get("table", [])}
+        if n_features is not None:
+            metrics["n_nodes_right"] = float(chosen == n_features)
     diagnostics = learned_dag.get("diagnostics")
     if diagnostics is not None:  # collapse / physics-expert checks of the fit (core.diagnostics)
         metrics["fit_diagnostics"] = dict(diagnostics)
