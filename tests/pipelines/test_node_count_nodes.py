@@ -13,7 +13,11 @@ from matplotlib.figure import Figure
 
 from causal_pima.core.model import CausalPIMA, ModelConfig
 from causal_pima.core.readout import resolve_n_nodes
-from causal_pima.pipelines.causal_pima.node_count import choose_node_count_fit, fit_candidate, plot_node_count
+from causal_pima.pipelines.causal_pima.node_count import (
+    choose_node_count_fit,
+    fit_candidate,
+    plot_node_count,
+)
 from causal_pima.pipelines.causal_pima.pipeline import create_pipeline
 from tests.pipelines.test_causal_pima_nodes import TINY, tiny_set
 
