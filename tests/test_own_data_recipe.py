@@ -1,5 +1,6 @@
 """README "Your own data set" end to end (issue 11 item 8): a new data-set name ``mydata`` (not ``lattice``),
-RGB images, a graph-only ground-truth file and ``curve_decoder: neural``, in one Kedro session on tiny data."""
+RGB images, a graph-only ground-truth file, ``curve_decoder: neural`` and ``n_nodes: auto``, in one Kedro
+session on tiny data."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ mydata_overrides:
   data_processing: {}
   model: {}
   pretraining: {epochs: 1, batch_size: 16, min_steps: 0}
-  causal_pima: {epochs: 1, batch_size: 16, min_steps: 0}
+  causal_pima: {epochs: 1, batch_size: 16, min_steps: 0, prior: {n_nodes: auto}, node_count: {d_max: 3}}
 data_processing_mydata: ${overlay:data_processing,mydata_overrides.data_processing}
 model_mydata: ${overlay:model,mydata_overrides.model}
 pretraining_mydata: ${overlay:pretraining,mydata_overrides.pretraining}
@@ -74,6 +75,11 @@ def test_a_new_data_set_name_runs_end_to_end_with_a_graph_only_truth_and_the_neu
     metrics = json.loads((project / "data/08_reporting/mydata/dag_metrics.json").read_text())
     assert {"shd", "cpdag_shd", "directed_recall", "node_accuracy", "ari", "test_elbo"} <= set(metrics)
     assert metrics["interventional_tv_source"] == "estimated_from_labels" and metrics["true_edges"] == [["a", "c"], ["b", "c"]]
-    assert metrics["n_nodes"] == 3  # n_nodes null: one node per label column
+    # n_nodes: auto (the labels only evaluate): 32 training specimens hold 5 per outcome up to d = 2;
+    # d = 3 is listed, not fitted
+    table = pd.read_csv(project / "data/07_model_output/mydata/node_count_selection.csv")
+    assert list(table["n_nodes"]) == [0, 1, 2, 3]
+    assert table.loc[3, "note"].startswith("not fitted: 32 training specimens cannot give each of the 2**3 = 8 outcomes")
+    assert metrics["n_nodes"] == metrics["node_count"]["chosen"] in (1, 2) and metrics["node_count"]["true_features"] == 3
     assert pd.read_csv(project / "data/07_model_output/mydata/physics_parameters.csv").empty  # neural: no physics expert
     assert (project / "data/08_reporting/mydata/physics_curves.png").stat().st_size > 0
