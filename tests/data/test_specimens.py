@@ -432,3 +432,32 @@ def test_lattice_raw_set_survives_save_load_ingest(tmp_path):
         labels_a[["family", "thickness", "defect"]].to_numpy().tolist()
         == features.to_numpy().tolist()
     )
+
+
+FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3"]
+
+
+def _formula_ids(folder: Path) -> SpecimenManifestDataset:
+    rng = np.random.default_rng(0)
+    ids = [*FORMULAS, "-7", "S5"]  # -7: a plain number, harmless
+    dataset = SpecimenManifestDataset(path=str(folder))
+    dataset.save({"manifest": pd.DataFrame({"specimen_id": ids, "family": [0, 1, 0, 1, 0, 1]}),
+                  "images": {i: rng.integers(0, 256, size=(10, 12), dtype=np.uint8) for i in ids},
+                  "curves": {i: _curve(np.linspace(0.0, 0.5, 20)) for i in ids}})
+    return dataset
+
+
+def test_ids_a_spreadsheet_would_run_are_refused_and_reported_escaped(tmp_path):
+    """Issue 24, item 8: ids starting with = + - @ never reach features.csv; with on_error: skip they
+    are listed in rejected.csv with a leading apostrophe (shown as text), with raise the run stops."""
+    dataset = _formula_ids(tmp_path)
+    specimens, labels, rejected = ingest_specimens(dataset.load(), {**PARAMS, "on_error": "skip"})
+    assert specimens["specimen_id"].tolist() == ["-7", "S5"] and labels["specimen_id"].tolist() == ["-7", "S5"]
+    assert rejected["specimen_id"].tolist() == ["'" + f for f in FORMULAS]
+    assert rejected["reason"].str.contains("spreadsheet programs run such a cell as a formula").all()
+    written = tmp_path / "rejected.csv"
+    rejected.to_csv(written, index=False)
+    cells = pd.read_csv(written, dtype=str)["specimen_id"]
+    assert not cells.str.match(r"^[=+\-@]").any()
+    with pytest.raises(SpecimenError, match=r"^specimen '=HYPERLINK.*specimen_id starts with '=': spreadsheet"):
+        ingest_specimens(dataset.load(), PARAMS)

@@ -404,6 +404,12 @@ def prepare_specimens(
                     f"duplicate specimen_id: it appears {counts[specimen_id]} times in the manifest",
                     manifest_name,
                 )
+            if is_formula_like(specimen_id):
+                raise _Problem(
+                    f"specimen_id starts with {specimen_id[0]!r}: spreadsheet programs run such a cell as a formula "
+                    "(CSV injection), so it is refused; rename the specimen in the manifest",
+                    manifest_name,
+                )
             for column in label_columns:
                 _label_value(record[column], column, manifest_name)
             raw_image = _image_of(images, specimen_id, config)
@@ -415,7 +421,7 @@ def prepare_specimens(
             if config.on_error == "raise":
                 raise error from None
             logger.warning("skipping specimen: %s", error)
-            rejected.append((specimen_id, problem.file or "", problem.problem))
+            rejected.append((csv_safe(specimen_id), problem.file or "", problem.problem))
             continue
         accepted_rows.append(row)
         accepted_images.append(image)
@@ -619,6 +625,27 @@ def _sorted_unique(strain: np.ndarray, stress: np.ndarray) -> tuple[np.ndarray, 
     unique, first_index, counts = np.unique(strain, return_index=True, return_counts=True)
     sums = np.add.reduceat(stress, first_index)
     return unique, sums / counts
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_formula_like(text: str) -> bool:
+    """An id a spreadsheet would run as a formula: it starts with ``= + - @``, a tab or a carriage
+    return, and is not a plain number (``-3`` is harmless)."""
+    if not text or not text.startswith(FORMULA_STARTS):
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return True
+    return False
+
+
+def csv_safe(text: str) -> str:
+    """``text`` for a CSV report: a formula-like id gets a leading apostrophe, which spreadsheets show
+    as text (the OWASP CSV-injection advice); other text is unchanged."""
+    return "'" + text if is_formula_like(text) else text
 
 
 def _specimen_id(value: object) -> str:
