@@ -84,6 +84,7 @@ BAD = [
     ("causal_pima.prior.n_nodes", "three", "causal_pima.prior.n_nodes = 'three': allowed: null, auto or an integer > 0"),
     ("causal_pima.prior.n_nodes", 0, "causal_pima.prior.n_nodes = 0: allowed: null, auto or an integer > 0"),
     ("compute.device", "gpu", "compute.device = 'gpu': allowed: auto, cpu, cuda or cuda:N"),
+    ("causal_pima.prior.n_nodes", 30, "causal_pima.prior.n_nodes = 30: allowed: at most log2(max_components = 4096) = 12 nodes: 30 nodes are 2**30 = 1073741824 mixture components, about 4,096.0 GiB"),
     ("causal_pima.node_count.d_max", 0, "causal_pima.node_count.d_max = 0: must be greater than 0 (allowed: an integer > 0)"),
     ("causal_pima.node_count.d_min", 7, "causal_pima.node_count.d_max = 6: allowed: an integer >= d_min (7)"),
     ("causal_pima.node_count.d_max", 12, "causal_pima.node_count.d_max = 12: allowed: an integer <= 10"),

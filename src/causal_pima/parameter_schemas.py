@@ -478,6 +478,24 @@ class _CausalPima(Schema):
     node_count: NodeCountParams = Field(default_factory=NodeCountParams)
     init: InitParams = Field(default_factory=InitParams)
     structure: StructureParams = Field(default_factory=StructureParams)
+    max_components: PositiveInt = 4096
+
+    @model_validator(mode="after")
+    def _components_fit_in_memory(self) -> _CausalPima:
+        """2**n_nodes components (the largest candidate with n_nodes: auto) against max_components,
+        before anything is allocated (issue 24, item 3): the [batch, K] score matrices alone take
+        batch_size x K x 4 bytes each, and a training step holds several."""
+        n_nodes = self.prior.n_nodes if self.prior.n_nodes != "auto" else self.node_count.d_max
+        if isinstance(n_nodes, int) and 2**n_nodes > self.max_components:
+            gib = 2**n_nodes * self.batch_size * 4 * 8 / 2**30  # about eight [batch, K] float32 tensors per step
+            raise FieldProblem(
+                "prior.n_nodes", self.prior.n_nodes,
+                f"at most log2(max_components = {self.max_components}) = {self.max_components.bit_length() - 1} nodes: "
+                f"{n_nodes} nodes are 2**{n_nodes} = {2**n_nodes} mixture components, about {gib:,.1f} GiB for one "
+                f"training step's [batch_size = {self.batch_size}, K] score matrices alone; raise causal_pima.max_components "
+                "if the machine has that memory",
+            )
+        return self
 
 
 CausalPimaParams = _with_dataclass_fields(_CausalPima, FitConfig, check=False)

@@ -160,6 +160,7 @@ def plan_fit(
     on_collapse = str(params.pop("on_collapse", "raise"))
     min_outcome_count = float(params.pop("min_outcome_count", 5.0))
     params.pop("node_count", None)  # how n_nodes: auto chooses among candidate fits (pipelines.causal_pima.node_count)
+    params.pop("max_components", None)  # checked with the parameters before the run (parameter_schemas)
     if on_collapse not in ("raise", "warn"):
         raise ValueError(f"{params_name}.on_collapse must be 'raise' or 'warn', got {on_collapse!r}")
     config = FitConfig.from_dict(params)
