@@ -194,12 +194,40 @@ def test_checkpoint_load_uses_weights_only(tmp_path):
     path = tmp_path / "payload.pt"
     torch.save({"state_dict": {"w": torch.ones(2)}, "payload": CustomPayload(3)}, path)
     assert torch.load(path, weights_only=False)["payload"].value == 3  # a full unpickle rebuilds it
-    with pytest.raises(DatasetError, match="Weights only load failed"):
+    with pytest.raises(DatasetError, match="not a checkpoint this project wrote, or it is damaged: the safe") as refused:
         TorchCheckpointDataset(filepath=str(path)).load()
+    assert "will likely succeed" not in str(refused.value)  # torch's advice to unpickle it is not passed on
     # the same dict without the custom object loads
     torch.save({"state_dict": {"w": torch.ones(2)}, "config": {"d": 3}}, path)
     loaded = TorchCheckpointDataset(filepath=str(path)).load()
     assert loaded["config"] == {"d": 3} and torch.equal(loaded["state_dict"]["w"], torch.ones(2))
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this would run",))
+
+
+@pytest.mark.parametrize("content", ["random", "pickle"])
+def test_a_file_that_is_not_a_checkpoint_is_refused_without_advice_to_unpickle_it(tmp_path, content):
+    """Issue 24, item 7: random bytes or a pickle payload under a checkpoint's name: the message says what
+    happened and what to do, and never repeats torch's advice to load with weights_only=False."""
+    import pickle
+
+    from causal_pima.mlflow_model import load_checkpoint_model
+
+    path = tmp_path / "fitted_model.pt"
+    if content == "random":
+        path.write_bytes(np.random.default_rng(0).bytes(4000))
+    else:
+        path.write_bytes(pickle.dumps({"state_dict": _RunsCode()}))
+    for load in (lambda: TorchCheckpointDataset(filepath=str(path)).load(), lambda: load_checkpoint_model(path)):
+        with pytest.raises(DatasetError) as refused:
+            load()
+        message = str(refused.value)
+        assert message.startswith(f"{path} is not a checkpoint this project wrote, or it is damaged")
+        assert "It was not loaded" in message and "do not load it with weights_only=False" in message
+        assert "will likely succeed" not in message and "file an issue" not in message
 
 
 def test_checkpoint_refuses_a_module_nested_in_the_dict(tmp_path):

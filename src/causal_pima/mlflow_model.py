@@ -38,6 +38,7 @@ import torch
 from causal_pima.core.model import CURVE, IMAGE, CausalPIMA
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import posterior_table
+from causal_pima.datasets.torch_checkpoint_dataset import safe_torch_load
 
 CHECKPOINT_ARTIFACT = "checkpoint"
 MODEL_CODE = Path(__file__).with_name("mlflow_model_code.py")
@@ -45,7 +46,7 @@ MODEL_CODE = Path(__file__).with_name("mlflow_model_code.py")
 
 def load_checkpoint_model(path: str | Path) -> CausalPIMA:
     """A :class:`CausalPIMA` in eval mode from a checkpoint file written by the fitted-model dataset."""
-    return CausalPIMA.from_checkpoint(torch.load(path, map_location="cpu", weights_only=True)).eval()
+    return CausalPIMA.from_checkpoint(safe_torch_load(path)).eval()
 
 
 def specimen_frame(images: np.ndarray | None = None, curves: np.ndarray | None = None) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,32 @@ def write_error(path: Path, exc: BaseException) -> DatasetError | None:
     return None
 
 
+def safe_torch_load(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with a message that says what happened when
+    the file is not a checkpoint (issue 24, item 7): torch's own advice for a refused file is to load
+    it with ``weights_only=False``, which runs whatever code a pickle payload holds, and must never
+    be followed for a file this project did not write.
+
+    Raises:
+        DatasetError: naming the file and what to do.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # random bytes, or objects other than tensors and plain data
+        detail = str(exc).partition("WeightsUnpickler error:")[2].strip().split("\n\n")[0].strip() or type(exc).__name__
+        raise DatasetError(
+            f"{path} is not a checkpoint this project wrote, or it is damaged: the safe (weights-only) loader refused "
+            f"it ({detail}). It was not loaded. It holds random bytes or objects other than tensors and plain data, "
+            "which a pickle can make run code; do not load it with weights_only=False. Write it again with the "
+            "pipeline that makes it"
+        ) from None
+    except (RuntimeError, EOFError) as exc:  # a truncated or foreign file: torch's zip reader fails
+        raise DatasetError(
+            f"could not read the checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__} "
+            "(a truncated file, or not a torch checkpoint); move it aside and write it again"
+        ) from exc
+
+
 class TorchCheckpointDataset(LocalFileDataset):
     """A checkpoint dict (``state_dict`` tensors plus a plain ``config`` dict) in ``torch.save`` format.
 
@@ -81,13 +108,7 @@ class TorchCheckpointDataset(LocalFileDataset):
         path = Path(self._get_load_path())
         if not path.exists():
             raise DatasetError(f"checkpoint not found: {path}")
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except RuntimeError as exc:  # a truncated or foreign file: torch's zip reader fails
-            raise DatasetError(
-                f"could not read the checkpoint {path}: {exc} (a truncated file, or not a torch checkpoint); "
-                "move it aside and write it again"
-            ) from exc
+        return safe_torch_load(path)
 
     def save(self, data: dict[str, Any]) -> None:
         bad = _first_module(data)
