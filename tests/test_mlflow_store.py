@@ -207,3 +207,30 @@ def test_the_command_checks_the_store_and_closes_stale_runs(store, tmp_path, cap
     broken.write_bytes(b"nope" * 100)
     assert mlflow_store.main(["--check", "--tracking-uri", f"sqlite:///{broken}"]) == 1
     assert f"The MLflow store {broken} is not an SQLite database" in capsys.readouterr().err
+
+
+def test_a_busy_store_is_not_called_broken(store):
+    """Issue 24, item 7: a store locked by another process is busy, not damaged: no advice to move it."""
+    holder = sqlite3.connect(store)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(MlflowStoreError) as info:
+            check_store(store)
+    finally:
+        holder.rollback()
+        holder.close()
+    message = str(info.value)
+    assert message.startswith(f"The MLflow store {store} is busy: another process has held a lock on it")
+    assert "do not move it" in message and "mv " not in message
+    check_store(store)  # free again
+
+
+def test_a_store_from_a_newer_mlflow_is_named_with_what_to_do(store):
+    """Issue 24, item 7: an unknown schema revision used to end in Alembic's "Can't locate revision"."""
+    connection = sqlite3.connect(store)
+    connection.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    connection.commit()
+    connection.close()
+    with pytest.raises(MlflowStoreError, match=r"has the schema revision ffffffffffff, which the installed MLflow \S+ does "
+                                                r"not know: a newer MLflow wrote it\. Install that MLflow"):
+        check_store(store)

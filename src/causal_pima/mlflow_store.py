@@ -122,8 +122,15 @@ def check_store(path: Path) -> None:
                 logger.info("MLflow store %s is busy (another run is writing): not probed for writing", path)
             else:
                 raise
+        _check_schema_revision(connection, path)
     except sqlite3.DatabaseError as exc:
         message = str(exc)
+        if "locked" in message or "busy" in message:
+            raise MlflowStoreError(
+                f"The MLflow store {path} is busy: another process has held a lock on it for more than 5 seconds "
+                "(another kedro run, a benchmark or the MLflow UI writing to it). The file is not damaged: do not move "
+                "it. Wait for that process to finish, then run again."
+            ) from exc
         if "not a database" in message:
             problem = f"is not an SQLite database ({message})"
         elif "malformed" in message:
@@ -135,6 +142,33 @@ def check_store(path: Path) -> None:
         raise _error(path, problem) from exc
     finally:
         connection.close()
+
+
+def _check_schema_revision(connection: sqlite3.Connection, path: Path) -> None:
+    """A store whose schema revision the installed MLflow does not know (written by a newer MLflow)
+    is named with what to do, instead of Alembic's "Can't locate revision"."""
+    try:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:  # no such table: a new store, MLflow creates its tables
+        return
+    if row is None:
+        return
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    script = ScriptDirectory.from_config(_get_alembic_config(f"sqlite:///{path}"))
+    if row[0] not in {revision.revision for revision in script.walk_revisions()}:
+        raise MlflowStoreError(
+            f"The MLflow store {path} has the schema revision {row[0]}, which the installed MLflow {mlflow_version()} "
+            "does not know: a newer MLflow wrote it. Install that MLflow version (or newer) in this environment, or "
+            f"point this project at another store; the file is not damaged, do not move it. {_WHERE}"
+        )
+
+
+def mlflow_version() -> str:
+    from importlib.metadata import version
+
+    return version("mlflow")
 
 
 # ---------------------------------------------------------------------------- stale RUNNING runs

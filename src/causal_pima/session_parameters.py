@@ -86,13 +86,32 @@ def _recreate_pipelines() -> None:
         pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
 
 
+class UnknownEnvironmentError(ValueError):
+    """``--env`` names no folder of the conf source."""
+
+
+def check_environment(conf_source: str | Path | None, env: str | None, default_env: str | None = None) -> None:
+    """``--env NAME`` must be a folder of the conf source (Kedro reads a missing one as empty, and
+    kedro-mlflow then failed on a file store it made up); the default environment may be absent."""
+    if conf_source is None or not env or env == default_env or not Path(conf_source).is_dir():
+        return
+    if not (Path(conf_source) / env).is_dir():
+        known = sorted(p.name for p in Path(conf_source).iterdir() if p.is_dir() and not p.name.startswith("."))
+        raise UnknownEnvironmentError(
+            f"--env {env}: there is no folder {Path(conf_source) / env}; the environments here are {', '.join(known)}. "
+            f"Create conf/{env}/ with the files that differ from conf/base, or choose one of those"
+        )
+
+
 class SessionParametersHook:
     """Records the session's conf source, environment and parameters before Kedro creates its pipelines."""
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
         loader = context.config_loader
+        env = context.env or getattr(loader, "env", None)
+        check_environment(getattr(loader, "conf_source", None), env, getattr(loader, "default_run_env", None))
         parameters = context.params
-        set_session(getattr(loader, "conf_source", None), context.env or getattr(loader, "env", None), parameters)
+        set_session(getattr(loader, "conf_source", None), env, parameters)
         if _built_with["parameters"] is not None and _built_with["parameters"] != parameters:
             _recreate_pipelines()

@@ -110,3 +110,4 @@ def test_a_session_with_other_parameters_gets_its_own_pipelines():
     finally:
         session_parameters.set_session(None, None, None)
         pipelines.configure("causal_pima.pipeline_registry")
+
