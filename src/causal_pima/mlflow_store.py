@@ -326,15 +326,13 @@ class MlflowStoreHook:
 
 # ---------------------------------------------------------------------------- command line
 def _project_tracking_uri() -> str:
-    from kedro.config import OmegaConfigLoader
-
-    from causal_pima import settings
+    from causal_pima.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
     with warnings.catch_warnings():  # omegaconf's resolver-registration deprecation notes
         warnings.simplefilter("ignore")
-        loader = OmegaConfigLoader(
+        loader = CONFIG_LOADER_CLASS(
             conf_source=str(project_root() / "conf"),
-            **settings.CONFIG_LOADER_ARGS,
+            **CONFIG_LOADER_ARGS,
             config_patterns={"mlflow": list(MLFLOW_CONFIG_PATTERNS)},
         )
         return loader["mlflow"]["server"]["mlflow_tracking_uri"]

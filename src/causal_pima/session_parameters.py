@@ -32,6 +32,9 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from causal_pima.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+from causal_pima.project_path import project_root
+
 _session: dict[str, Any] = {"conf_source": None, "env": None, "parameters": None}
 _built_with: dict[str, Any] = {"parameters": None}  # the run parameters the pipelines were created from last
 
@@ -49,20 +52,13 @@ def file_parameters(conf_source: str | Path | None = None, env: str | None = Non
 
     ``conf_source`` / ``env``: default the session's, else the project's ``conf`` folder and
     ``$KEDRO_ENV`` (``None``: the loader's ``default_run_env``). The project's config loader
-    (``settings.CONFIG_LOADER_CLASS`` and ``CONFIG_LOADER_ARGS``) reads them, so the ``overlay``
-    resolver works.
+    (:mod:`causal_pima.config_loader`) reads them, so the ``overlay`` resolver works.
     """
-    from causal_pima import settings as project_settings
-    from causal_pima.project_path import project_root
-
     if conf_source is None:
-        conf_source = _session["conf_source"] or project_root() / getattr(project_settings, "CONF_SOURCE", "conf")
+        conf_source = _session["conf_source"] or project_root() / "conf"
     if env is None:
         env = _session["env"] or os.environ.get("KEDRO_ENV") or None
-    loader_class = getattr(project_settings, "CONFIG_LOADER_CLASS", None)
-    if loader_class is None:  # pragma: no cover - settings.py sets it
-        from kedro.config import OmegaConfigLoader as loader_class
-    loader = loader_class(conf_source=str(conf_source), env=env, **getattr(project_settings, "CONFIG_LOADER_ARGS", {}))
+    loader = CONFIG_LOADER_CLASS(conf_source=str(conf_source), env=env, **CONFIG_LOADER_ARGS)
     used_env = env or getattr(loader, "default_run_env", None) or "base only"
     return dict(loader["parameters"]), f"{conf_source} (env {used_env})"
 

@@ -1,35 +1,19 @@
 """Kedro project settings. See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html."""
 
-from kedro.config import OmegaConfigLoader
-
 from causal_pima import mlflow_parallel
+from causal_pima.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS  # noqa: F401 - Kedro reads them from settings
 from causal_pima.hooks import ModelArtifactHook
 from causal_pima.log_config import ConsoleLogHook
 from causal_pima.mlflow_store import MlflowStoreHook
 from causal_pima.pipelines.benchmark.shape import BenchmarkShapeHook
-from causal_pima.pipelines.parameters import overlay
-from causal_pima.project_path import project_root
 from causal_pima.run_naming import RunNamingHook
 from causal_pima.run_summary import RunSummaryHook
 from causal_pima.session_parameters import SessionParametersHook
 from causal_pima.torchrun_hook import TorchrunWriterHook, torchrun_rank
 from causal_pima.validation_hook import ParameterValidationHook
 
-# conf/base/mlflow.yml places the MLflow store in the running project as ${project_root:}: the Kedro
-# session's project path (or $CAUSAL_PIMA_PROJECT, or the project holding the working directory),
-# never the installed package's folder (causal_pima.project_path).
-
-CONFIG_LOADER_CLASS = OmegaConfigLoader
-CONFIG_LOADER_ARGS = {
-    "base_env": "base",
-    "default_run_env": "local",
-    "custom_resolvers": {
-        "project_root": lambda: project_root().as_posix(),
-        # ${overlay:causal_pima,lattice_overrides.causal_pima}: a stage's parameters with a data set's
-        # differences laid over them (causal_pima.pipelines.parameters; conf/base/parameters_lattice.yml)
-        "overlay": overlay,
-    },
-}
+# CONFIG_LOADER_CLASS / CONFIG_LOADER_ARGS: the OmegaConfigLoader with the project_root and overlay resolvers,
+# defined in causal_pima.config_loader (which the code reading the configuration outside Kedro shares)
 
 # Hooks of installed plugins (kedro-mlflow) are registered automatically through entry points.
 # Unit tests disable them with DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) (with an underscore;

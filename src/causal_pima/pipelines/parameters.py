@@ -7,7 +7,7 @@ tuned without touching the others.
 Each shared stage (``data_processing``, ``model``, ``pretraining``, ``causal_pima``) is defined once,
 in its own ``conf/base/parameters_*.yml`` file. Another data set does not copy it: its file lists only
 what differs, under ``<dataset>_overrides.<stage>``, and builds each of its stage groups with the
-``overlay`` resolver (registered in ``settings.CONFIG_LOADER_ARGS["custom_resolvers"]``)::
+``overlay`` resolver (registered in ``config_loader.CONFIG_LOADER_ARGS["custom_resolvers"]``, which ``settings.py`` hands to Kedro)::
 
     lattice_overrides:
       causal_pima: {epochs: 20, batch_size: 64}

@@ -5,7 +5,7 @@
 node per method), so they are read when the
 pipeline is created, before any run parameter exists (Kedro's "dynamic pipelines"): from the
 parameter files of the project's conf source and environment, through the project's config loader
-(``settings.CONFIG_LOADER_CLASS`` and ``CONFIG_LOADER_ARGS``, so the ``overlay`` resolver works).
+(:mod:`causal_pima.config_loader`, as ``settings.py`` gives Kedro, so the ``overlay`` resolver works).
 Inside a Kedro session :class:`causal_pima.session_parameters.SessionParametersHook` records the
 session's conf source and ``--env`` first; outside one (``kedro registry list``, ``kedro viz``, a unit test) it is the project holding
 the working directory (:func:`causal_pima.project_path.project_root`) and ``$KEDRO_ENV``, else the
