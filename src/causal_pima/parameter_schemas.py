@@ -448,6 +448,7 @@ class NodeCountParams(Schema):
     d_min: PositiveInt = 1
     d_max: PositiveInt = 6
     tolerance: NonNegativeNumber = 1.0
+    step_share: Probability = 0.25
 
     @model_validator(mode="after")
     def _range_ordered(self) -> NodeCountParams:

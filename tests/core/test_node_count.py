@@ -59,14 +59,15 @@ def test_a_factorial_mixture_gets_its_number_of_features(true_d):
     choice = choose_node_count(scores, reference=reference)
     assert choice.chosen == true_d
     table = choice.table.set_index("n_nodes")
-    # each missing feature costs far more than the noise: merging two clusters 6 sd apart
-    for d in range(1, true_d):
-        assert table.loc[d, "gap_to_best"] > 10 * table.loc[d, "gap_se"]
-    # a node that only cuts clusters in two at random explains held-out data no better (within 2 se)
+    # each true feature is a large, significant step: merging two clusters 6 sd apart
+    for d in range(1, true_d + 1):
+        assert table.loc[d, "step"] > 10 * table.loc[d, "step_se"] and table.loc[d, "substantial"]
+    # a node that only cuts clusters in two at random explains held-out data no better
     for d in range(true_d + 1, 5):
-        assert abs(table.loc[d, "score"] - table.loc[true_d, "score"]) < 0.05
+        assert abs(table.loc[d, "score"] - table.loc[true_d, "score"]) < 0.05 and not table.loc[d, "substantial"]
     assert not table.loc[0, "eligible"] and not table.loc[0, "chosen"]
     assert list(choice.table["n_nodes"]) == [0, 1, 2, 3, 4]
+    assert choice.warnings == []
 
 
 def test_one_gaussian_chooses_the_smallest_candidate_and_says_no_feature_stands_out():
@@ -75,7 +76,8 @@ def test_one_gaussian_chooses_the_smallest_candidate_and_says_no_feature_stands_
     assert choice.chosen == 1
     assert any("no binary feature stands out" in w for w in choice.warnings)
     # with features present there is no such warning
-    assert not any("stands out" in w for w in choose_node_count(*scores_by_d(2, range(1, 4))[:1], reference=scores_by_d(2, range(1, 4))[1]).warnings)
+    scores, reference = scores_by_d(2, range(1, 4))
+    assert not any("stands out" in w for w in choose_node_count(scores, reference=reference).warnings)
 
 
 def test_shared_space_scores_of_one_component_are_the_exact_gaussian_prior_term():
@@ -91,33 +93,40 @@ def test_shared_space_scores_of_one_component_are_the_exact_gaussian_prior_term(
     np.testing.assert_allclose(got, -kl, rtol=1e-10)
 
 
-def test_the_rule_takes_the_smallest_d_within_the_tolerance_and_lists_every_candidate():
+def _centred(rng, n: int, sd: float) -> np.ndarray:
+    noise = rng.normal(size=n)
+    return sd * (noise - noise.mean()) / noise.std(ddof=1)  # mean exactly 0, sd exactly sd
+
+
+def test_the_largest_substantial_step_wins_and_every_candidate_is_listed():
+    """Known answer (means and standard errors exact by construction, 400 specimens): steps of 2.0, 5.0,
+    then 0.8 (significant: se 0.05, but under a quarter of 5.0), a skipped d = 4 and a poor fit at d = 5
+    below d = 3; d = 6 steps 1.6 over the best smaller candidate (d = 3), not over the poor d = 5."""
     rng = np.random.default_rng(0)
     base = rng.normal(size=400)
-    noise = rng.normal(size=400)
-    noise = 0.5 * (noise - noise.mean()) / noise.std(ddof=1)  # the paired se is exactly 0.5 / 20 = 0.025
-    scores = {1: base - 3.0, 2: base + 0.0, 3: base + 0.02 + noise, 4: None}
-    choice = choose_node_count(scores, notes={4: "not fitted: too few specimens"})
-    assert choice.chosen == 2  # d = 3 is better by 0.02, less than its paired standard error 0.025
-    assert choice.table.set_index("n_nodes").loc[2, "gap_se"] == pytest.approx(0.025)  # against the best, d = 3
+    scores = {1: base + 2.0, 2: base + 7.0 + _centred(rng, 400, 1.0), 3: base + 7.8 + _centred(rng, 400, 1.0), 4: None,
+              5: base + 5.0, 6: base + 9.4 + _centred(rng, 400, 1.0)}
+    choice = choose_node_count(scores, notes={4: "not fitted: too few specimens"}, reference=base)
     table = choice.table.set_index("n_nodes")
+    assert table.loc[1, "step"] == pytest.approx(2.0) and table.loc[2, "step"] == pytest.approx(5.0)
+    assert table.loc[3, "step"] == pytest.approx(0.8) and table.loc[6, "step"] == pytest.approx(1.6)
+    assert table.loc[5, "step"] == pytest.approx(-2.8)
+    assert list(table["substantial"]) == [False, True, True, False, False, False, True]
+    assert choice.chosen == 6  # the largest substantial step, although d = 3 and d = 5 are not
     assert table.loc[4, "note"] == "not fitted: too few specimens" and not table.loc[4, "eligible"]
     assert np.isnan(table.loc[4, "score"])
-    # a tolerance of 0 takes the best mean
-    best = max((d for d in scores if scores[d] is not None), key=lambda d: scores[d].mean())
-    assert choose_node_count(scores, tolerance=0.0).chosen == best
+    # a larger share required: only the 5.0 step counts
+    assert choose_node_count(scores, reference=base, step_share=0.5).chosen == 2
     with pytest.raises(ValueError, match="no candidate node count could be scored: d = 1: collapsed"):
         choose_node_count({1: None}, notes={1: "collapsed"})
 
 
-def test_a_larger_d_that_scores_higher_within_the_noise_is_named_in_a_warning():
+def test_a_step_just_under_the_share_is_named_in_a_warning():
     rng = np.random.default_rng(1)
     base = rng.normal(size=300)
-    noise = rng.normal(size=300)
-    noisy = base + 0.05 + (noise - noise.mean()) / noise.std(ddof=1)  # higher by 0.05, paired se 1 / sqrt(300) = 0.058
-    choice = choose_node_count({1: base - 5.0, 2: base, 3: noisy})
-    assert choice.chosen == 2
-    assert any("d = 3 scores" in w and "not clear-cut" in w for w in choice.warnings)
+    choice = choose_node_count({1: base + 4.0, 2: base + 8.0, 3: base + 8.0 + 0.7 + _centred(rng, 300, 0.5)}, reference=base)
+    assert choice.chosen == 2  # 0.7 < 0.25 x 4.0 = 1.0, though 0.7 is 24 standard errors
+    assert any("not clear-cut: d = 3 gain(s) at least half the 1.000 nats" in w for w in choice.warnings)
 
 
 @pytest.mark.parametrize(("params", "expected"), [

@@ -332,27 +332,24 @@ def physics_curves_figure(
 
 
 def node_count_figure(selection: pd.DataFrame) -> Figure:
-    """``n_nodes: auto``: each candidate's validation score minus the best one (nats per specimen) against
-    d, with the paired standard error of that gap; the chosen d in orange, the one-Gaussian reference
-    (d = 0) hollow, candidates that were not fitted or not eligible named under the axis."""
+    """``n_nodes: auto``: each candidate's mean validation score (nats per specimen) against d, with the
+    paired standard error of its step over the best smaller candidate; substantial steps filled, the
+    chosen d in orange, the one-Gaussian reference (d = 0) hollow, candidates not scored named under the axis."""
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
     ax = fig.subplots()
     scored = selection[np.isfinite(selection["score"].to_numpy(dtype=float))]
-    best = scored.loc[scored["eligible"].astype(bool), "score"].max() if scored["eligible"].any() else scored["score"].max()
     for row in scored.itertuples():
-        chosen, reference = bool(row.chosen), not bool(row.eligible)
-        ax.errorbar([row.n_nodes], [row.score - best], yerr=[row.gap_se], fmt="o", capsize=4,
-                    color="tab:orange" if chosen else "tab:blue", mfc="none" if reference else None,
-                    label="chosen" if chosen else None)
+        chosen = bool(row.chosen)
+        error = [row.step_se] if np.isfinite(row.step_se) else None
+        ax.errorbar([row.n_nodes], [row.score], yerr=error, fmt="o", capsize=4, color="tab:orange" if chosen else "tab:blue",
+                    mfc=None if bool(row.substantial) or chosen else "none", label="chosen" if chosen else None)
+    ax.plot(scored["n_nodes"], scored["score"], color="0.7", lw=0.8, zorder=0)
     skipped = selection[~np.isfinite(selection["score"].to_numpy(dtype=float))]
-    if len(skipped):
-        ax.set_xlabel("d (binary feature nodes); not scored: " + ", ".join(str(d) for d in skipped["n_nodes"]))
-    else:
-        ax.set_xlabel("d (binary feature nodes)")
-    ax.axhline(0.0, color="0.7", lw=0.8)
+    label = "d (binary feature nodes)"
+    ax.set_xlabel(label + ("; not scored: " + ", ".join(str(d) for d in skipped["n_nodes"]) if len(skipped) else ""))
     ax.set_xticks(selection["n_nodes"].tolist())
-    ax.set_ylabel("validation score - best\n(nats per specimen)")
-    ax.set_title("How many features (n_nodes: auto); d = 0: one Gaussian")
+    ax.set_ylabel("validation score\n(nats per specimen)")
+    ax.set_title("How many features (n_nodes: auto); filled: a substantial step")
     if selection["chosen"].any():
         ax.legend(loc="lower right")
     return fig

@@ -81,16 +81,18 @@ def choose_node_count_fit(
     """
     pretrained = PoEVAE.from_checkpoint(pretrained_model)
     shared = SharedPosteriors.encode(pretrained, specimen_data(train_set, pretrained.modalities), specimen_data(val_set, pretrained.modalities))
-    tolerance = float((params.get("node_count") or {}).get("tolerance", 1.0))
-    choice, chosen = choose_candidate({int(c["n_nodes"]): c for c in candidates}, shared, tolerance)
+    settings = params.get("node_count") or {}
+    tolerance, step_share = float(settings.get("tolerance", 1.0)), float(settings.get("step_share", 0.25))
+    choice, chosen = choose_candidate({int(c["n_nodes"]): c for c in candidates}, shared, tolerance, step_share)
     for warning in choice.warnings:
         logger.warning("n_nodes: auto: %s", warning)
     logger.info("n_nodes: auto chose d = %d\n%s", choice.chosen, choice.table.to_string(index=False))
     learned_dag = dict(chosen["learned_dag"])
     learned_dag["node_count"] = {
         "chosen": choice.chosen,
-        "criterion": "mean validation prior term in the pretrained latent space (nats per specimen), smallest d "
-                     f"within {tolerance:g} paired standard error(s) of the best (docs/model.md 'How many features')",
+        "criterion": "mean validation prior term in the pretrained latent space (nats per specimen); the largest d "
+                     f"whose step over the next smaller candidate exceeds {tolerance:g} paired standard error(s) and "
+                     f"{step_share:.0%} of the largest step (docs/model.md 'How many features')",
         "table": choice.table.to_dict(orient="records"),
         "warnings": list(choice.warnings),
     }
