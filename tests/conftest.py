@@ -1,12 +1,19 @@
-"""Suite-wide fixtures: MLflow hygiene and a temporary copy of the project for Kedro sessions."""
+"""Suite-wide fixtures: MLflow hygiene and a temporary copy of the project for Kedro sessions.
+
+The matplotlib backend is chosen here, once, before any test module is imported: ``Agg`` (files only,
+no display), as ``causal_pima.plots`` sets it for the project.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import matplotlib
 import pytest
 import yaml
+
+matplotlib.use("Agg")  # before any test module imports pyplot
 
 ROOT = Path(__file__).resolve().parents[1]
 

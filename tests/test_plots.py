@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import matplotlib
+import re
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import FancyArrowPatch
 
-from causal_pima.plots import DETERMINED_LABEL, UNDETERMINED_LABEL, dag_figure  # noqa: E402
+from causal_pima.plots import (
+    DETERMINED_LABEL,
+    UNDETERMINED_LABEL,
+    cross_modal_figure,
+    dag_comparison_figure,
+    dag_figure,
+    latent_projection_figure,
+    node_marginals_figure,
+    reconstruction_figure,
+    training_history_figure,
+)
 
 
 def _edge_styles(fig) -> list[tuple[str, str]]:
@@ -38,20 +49,7 @@ def test_without_undetermined_pairs_every_edge_is_a_solid_arrow_and_no_legend():
 # (issue 11 item 5: integer epochs, explained train/validation gap, names in legends, consistent
 # edge signs with flips shown, labelled axes, titles inside the figure)
 
-import re  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from causal_pima.plots import (  # noqa: E402
-    cross_modal_figure,
-    dag_comparison_figure,
-    latent_projection_figure,
-    node_marginals_figure,
-    reconstruction_figure,
-    training_history_figure,
-)
-from causal_pima.plots.models import TRAIN_VALIDATION_CAPTION  # noqa: E402
+from causal_pima.plots.models import TRAIN_VALIDATION_CAPTION
 
 EDGE_LABEL = re.compile(r"^[+-]\d+\.\d\d$")
 

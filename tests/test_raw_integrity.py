@@ -10,23 +10,20 @@ import copy
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import AbstractDataset, DataCatalog, DatasetError, MemoryDataset
+from kedro.runner import SequentialRunner
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
-from kedro.io import AbstractDataset, DataCatalog, DatasetError, MemoryDataset  # noqa: E402
-from kedro.runner import SequentialRunner  # noqa: E402
-
-from causal_pima.datasets import raw_set, specimen_manifest  # noqa: E402
-from causal_pima.datasets.raw_member_dataset import RawSetMemberDataset  # noqa: E402
-from causal_pima.datasets.raw_set import RawSetError  # noqa: E402
-from causal_pima.datasets.specimen_manifest import SpecimenManifestDataset  # noqa: E402
-from causal_pima.pipelines.circles import create_pipeline as create_circles_pipeline  # noqa: E402
-from causal_pima.pipelines.data_processing import (  # noqa: E402
+from causal_pima.datasets import raw_set, specimen_manifest
+from causal_pima.datasets.raw_member_dataset import RawSetMemberDataset
+from causal_pima.datasets.raw_set import RawSetError
+from causal_pima.datasets.specimen_manifest import SpecimenManifestDataset
+from causal_pima.pipelines.circles import create_pipeline as create_circles_pipeline
+from causal_pima.pipelines.data_processing import (
     create_pipeline as create_data_processing_pipeline,
 )
 

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from causal_pima.core.outcomes import joint_outcomes, outcome_index  # noqa: E402
-from causal_pima.data.scm import BinarySCM, true_dag_record, validated_true_dag  # noqa: E402
-from causal_pima.evaluation.report import discovery_metrics, truth_for_evaluation  # noqa: E402
-from causal_pima.pipeline_registry import register_pipelines  # noqa: E402
-from causal_pima.pipelines.causal_pima.nodes import physics_parameters, plot_physics_curves  # noqa: E402
-from causal_pima.pipelines.evaluation.nodes import plot_dag_comparison, validate_true_dag  # noqa: E402
-from causal_pima.pipelines.lattice.nodes import check_n_nodes  # noqa: E402
+from causal_pima.core.outcomes import joint_outcomes, outcome_index
+from causal_pima.data.scm import BinarySCM, true_dag_record, validated_true_dag
+from causal_pima.evaluation.report import discovery_metrics, truth_for_evaluation
+from causal_pima.pipeline_registry import register_pipelines
+from causal_pima.pipelines.causal_pima.nodes import physics_parameters, plot_physics_curves
+from causal_pima.pipelines.evaluation.nodes import plot_dag_comparison, validate_true_dag
+from causal_pima.pipelines.lattice.nodes import check_n_nodes
 
 COLLIDER = {"features": ["a", "b", "c"], "edges": [["a", "c"], ["b", "c"]]}  # a -> c <- b, graph only
 LABELS = np.tile(joint_outcomes(3), (4, 1))  # columns a, b, c; every joint outcome 4 times

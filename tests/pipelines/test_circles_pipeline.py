@@ -5,29 +5,26 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
-from kedro.io import DataCatalog, MemoryDataset  # noqa: E402
-from kedro.runner import SequentialRunner  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from causal_pima.core.outcomes import joint_outcomes  # noqa: E402
-from causal_pima.data.scm import BinarySCM  # noqa: E402
-from causal_pima.evaluation.graphs import equivalence_class_record  # noqa: E402
-from causal_pima.pipelines.circles import create_pipeline as create_circles_pipeline  # noqa: E402
-from causal_pima.pipelines.circles.nodes import (  # noqa: E402
+from causal_pima.core.outcomes import joint_outcomes
+from causal_pima.data.scm import BinarySCM
+from causal_pima.evaluation.graphs import equivalence_class_record
+from causal_pima.pipelines.circles import create_pipeline as create_circles_pipeline
+from causal_pima.pipelines.circles.nodes import (
     build_scm,
     exact_distributions,
     generate_features,
     render_specimens,
 )
-from causal_pima.pipelines.data_processing import (  # noqa: E402
+from causal_pima.pipelines.data_processing import (
     create_pipeline as create_data_processing_pipeline,
 )
 

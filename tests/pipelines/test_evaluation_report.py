@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import logging
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.patches import FancyArrowPatch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
-
-from causal_pima.core.outcomes import joint_outcomes, outcome_index  # noqa: E402
-from causal_pima.data.scm import BinarySCM  # noqa: E402
-from causal_pima.pipelines.evaluation.nodes import (  # noqa: E402
+from causal_pima.core.outcomes import joint_outcomes, outcome_index
+from causal_pima.data.scm import BinarySCM
+from causal_pima.pipelines.evaluation.nodes import (
     UNMATCHED_FEATURE_CONVENTION,
     discovery_metrics,
     plot_dag_comparison,

@@ -8,31 +8,28 @@ import copy
 import re
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from kedro_datasets.pandas import CSVDataset
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
-from kedro.io import DataCatalog, MemoryDataset  # noqa: E402
-from kedro.runner import SequentialRunner  # noqa: E402
-from kedro_datasets.pandas import CSVDataset  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from causal_pima.data.scm import BinarySCM  # noqa: E402
-from causal_pima.data.specimens import SpecimenError  # noqa: E402
-from causal_pima.datasets.specimen_manifest import SpecimenManifestDataset  # noqa: E402
-from causal_pima.pipelines.data_processing import (  # noqa: E402
+from causal_pima.data.scm import BinarySCM
+from causal_pima.data.specimens import SpecimenError
+from causal_pima.datasets.specimen_manifest import SpecimenManifestDataset
+from causal_pima.pipelines.data_processing import (
     create_pipeline as create_data_processing_pipeline,
 )
-from causal_pima.pipelines.lattice import create_pipeline as create_ingestion_pipeline  # noqa: E402
-from causal_pima.pipelines.lattice.nodes import ingest  # noqa: E402
-from causal_pima.pipelines.lattice_synthetic import (  # noqa: E402
+from causal_pima.pipelines.lattice import create_pipeline as create_ingestion_pipeline
+from causal_pima.pipelines.lattice.nodes import ingest
+from causal_pima.pipelines.lattice_synthetic import (
     create_pipeline as create_synthetic_pipeline,
 )
-from causal_pima.pipelines.lattice_synthetic.nodes import (  # noqa: E402
+from causal_pima.pipelines.lattice_synthetic.nodes import (
     generate_raw,
     plot_sample_images,
     plot_stress_strain,
