@@ -49,8 +49,6 @@ def test_without_undetermined_pairs_every_edge_is_a_solid_arrow_and_no_legend():
 # (issue 11 item 5: integer epochs, explained train/validation gap, names in legends, consistent
 # edge signs with flips shown, labelled axes, titles inside the figure)
 
-from causal_pima.plots.models import TRAIN_VALIDATION_CAPTION
-
 EDGE_LABEL = re.compile(r"^[+-]\d+\.\d\d$")
 
 
