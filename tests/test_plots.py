@@ -20,6 +20,7 @@ from causal_pima.plots import (
     reconstruction_figure,
     training_history_figure,
 )
+from causal_pima.plots.models import TRAIN_VALIDATION_CAPTION
 
 
 def _edge_styles(fig) -> list[tuple[str, str]]:
