@@ -260,4 +260,19 @@ def test_a_command_line_group_that_no_stage_reads_is_refused(project):
         "causal_pima.epochs = 0: must be greater than 0 (allowed: an integer > 0)",
         "circle (from --params): unknown parameter group; no stage of this run reads it",
     ]
+
+
+def test_a_misspelt_data_set_group_on_the_command_line_is_refused(project):
+    """Issue 23, item 8: causal_pima_latice.seed=1 (for causal_pima_lattice) used to be accepted and unused."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, runtime_params={"causal_pima_latice": {"seed": 1}}) as session:
+        with pytest.raises(InvalidParametersError) as caught:
+            session.run(pipeline_names=["circles"])
+    assert caught.value.problems == [
+        "causal_pima_latice (from --params): no data set of the parameter files has this group, so nothing would read it; "
+        "did you mean causal_pima_lattice?"
+    ]
     assert not (project / "data").exists()

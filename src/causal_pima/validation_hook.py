@@ -10,6 +10,7 @@ line (``kedro run --params``); a command-line group that no stage knows is refus
 
 from __future__ import annotations
 
+import difflib
 import logging
 from typing import Any
 
@@ -26,6 +27,7 @@ class ParameterValidationHook:
         # imported here: the schemas import torch (through the core configs), which every other
         # kedro command (kedro -h, registry list...) should not pay for
         from causal_pima.parameter_schemas import (
+            SCHEMAS,
             InvalidParametersError,
             parameter_groups,
             schema_for,
@@ -37,11 +39,21 @@ class ParameterValidationHook:
         groups = set(params) if "parameters" in inputs else parameter_groups(inputs)
         runtime = run_params.get("runtime_params") or {}
         unknown = sorted(g for g in runtime if schema_for(g) is None and g not in groups)
-        groups |= {g for g in runtime if schema_for(g) is not None}
+        # a data set's group (causal_pima_<name>) given only on the command line, for a data set that no
+        # parameter file defines: a misspelt name (causal_pima_latice) would otherwise be accepted and unused
+        from causal_pima.session_parameters import file_parameters
+
+        in_files = set(file_parameters()[0]) if runtime else set()
+        stray = sorted(g for g in runtime if g not in in_files and g not in groups and schema_for(g) is not None and g not in SCHEMAS)
+        groups |= {g for g in runtime if schema_for(g) is not None and g not in stray}
         problems = [
             f"{group} (from --params): unknown parameter group; no stage of this run reads it"
             for group in unknown
         ]
+        for group in stray:
+            close = difflib.get_close_matches(group, sorted(in_files), n=1)
+            problems.append(f"{group} (from --params): no data set of the parameter files has this group, so nothing would "
+                            "read it" + (f"; did you mean {close[0]}?" if close else ""))
         try:
             validate_parameters(params, sorted(groups))
         except InvalidParametersError as error:
