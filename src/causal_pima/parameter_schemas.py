@@ -339,7 +339,8 @@ class DataProcessingParams(Schema):
     curve_scaling: _choice(("global", "pointwise")) = "global"
     curve_std_floor: PositiveNumber = 1e-6
     curve_transform: _choice(("linear", "asinh", "auto")) = "auto"
-    curve_asinh_scale: PositiveNumber | None = None
+    curve_asinh_scale: _number("null or a number in [1e-20, 1e20]", ge=1e-20, le=1e20) | None = Field(
+        default=None, description="null or a number in [1e-20, 1e20]")
 
     @model_validator(mode="after")
     def _image_range_ordered(self) -> DataProcessingParams:
@@ -676,9 +677,34 @@ def validate_parameters(params: Mapping[str, Any], groups: Iterable[str] | None 
                 problems += _validate(SplitParams, split, [target, "split"], context)[1]
     if "benchmark" in models:
         problems += _benchmark_problems(params, models["benchmark"])
+    problems += _image_size_problems(params, names)
     if problems:
         raise InvalidParametersError(list(dict.fromkeys(problems)))  # a split may be checked twice
     return models
+
+
+# where a data set's image size is set -> the model group whose encoder halves it len(image_channels) times
+IMAGE_SIZES = {("circles", "render", "image_size"): "model", ("lattice_ingestion", "image_size"): "model_lattice"}
+
+
+def _image_size_problems(params: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """An image size the model's encoder cannot halve ``len(image_channels)`` times is refused before
+    the run (issue 24, item 4: it used to fail in pretraining after the data had been rewritten)."""
+    problems = []
+    for path, model_group in IMAGE_SIZES.items():
+        if path[0] not in names and model_group not in names:
+            continue
+        size: Any = params
+        for key in path:
+            size = size.get(key) if isinstance(size, Mapping) else None
+        channels = (params.get(model_group) or {}).get("image_channels") if isinstance(params.get(model_group), Mapping) else None
+        if isinstance(size, int) and not isinstance(size, bool) and isinstance(channels, list | tuple) and channels:
+            step = 2 ** len(channels)
+            if size % step:
+                problems.append(f"{'.'.join(path)} = {size}: allowed: a multiple of {step} (the image encoder halves it "
+                                f"{len(channels)} times, {model_group}.image_channels = {list(channels)}), e.g. "
+                                f"{max(step, size - size % step)}")
+    return problems
 
 
 # generator group -> the processing group that splits its data set

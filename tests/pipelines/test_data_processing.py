@@ -442,3 +442,14 @@ def test_pipeline_is_namespaced_by_data_set():
     }
     assert {"lattice.train_set", "lattice.val_set", "lattice.test_set"} <= pipeline.outputs()
     assert [n.name for n in pipeline.nodes][0] == "data_processing.lattice.validate_specimens"
+
+
+def test_a_degenerate_curve_transform_is_refused_where_the_model_input_is_written():
+    """Issue 24, item 4: a scale that overflows the transform used to write 100 % NaN curves with rc 0."""
+    raw, labels, split = _leaky_set()
+    report = validate_specimens(raw, labels, PARAMS)
+    scaler = {**fit_curve_scaler(raw, split, POINTWISE), "asinh_scale": 1e-320}
+    with pytest.raises(ValueError, match=r"the model input's curves are not finite for \d+ of \d+ specimens \(first: specimen "
+                                         r"'.*'\): nothing was written\. The curve transform overflowed: check "
+                                         r"data_processing\.curve_asinh_scale"):
+        build_model_input(raw, labels, split, scaler, report)

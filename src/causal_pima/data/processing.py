@@ -204,9 +204,19 @@ def build_model_input(
     std = np.asarray(curve_scaler["std"])
     asinh_scale = float(curve_scaler.get("asinh_scale", 0.0))
     curves = to_model_scale(np.asarray(raw_specimens["curves"], dtype=np.float64), mean, std, asinh_scale).astype(np.float32)
+    ids = labels["specimen_id"].astype(str).to_numpy() if labels is not None and "specimen_id" in labels else np.arange(len(images)).astype(str)
+    for name, values in (("images", images), ("curves", curves)):  # a degenerate transform, caught where it is written
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"the model input's {name} are not finite for {int(bad.sum())} of {len(values)} specimens (first: "
+                f"specimen {ids[first]!r}): nothing was written. "
+                + ("The curve transform overflowed: check data_processing.curve_asinh_scale (c = "
+                   f"{asinh_scale:g}) against the curves' size." if name == "curves" else "Check the raw images.")
+            )
     label_names = list(report["label_columns"])
     label_values = labels[label_names].to_numpy(dtype=np.int8) if label_names else np.zeros((len(images), 0), np.int8)
-    ids = labels["specimen_id"].astype(str).to_numpy() if labels is not None and "specimen_id" in labels else np.arange(len(images)).astype(str)
     sets = []
     for name in ("train", "val", "test"):
         index = split.loc[split["split"] == name, "specimen_index"].to_numpy()
