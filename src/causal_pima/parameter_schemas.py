@@ -450,6 +450,7 @@ class NodeCountParams(Schema):
     d_max: PositiveInt = 6
     tolerance: NonNegativeNumber = 1.0
     step_share: Probability = 0.25
+    cluster_slack: NonNegativeInt = 1
 
     @model_validator(mode="after")
     def _range_ordered(self) -> NodeCountParams:

@@ -111,3 +111,21 @@ def test_a_session_with_other_parameters_gets_its_own_pipelines():
         session_parameters.set_session(None, None, None)
         pipelines.configure("causal_pima.pipeline_registry")
 
+
+
+def test_candidates_above_the_density_clusters_are_listed_not_fitted():
+    from causal_pima.core.batching import specimen_data
+    from causal_pima.core.model import PoEVAE
+    from causal_pima.core.node_count import density_clusters
+
+    torch.manual_seed(0)
+    pretrained = CausalPIMA(ModelConfig(**TINY, n_nodes=2)).checkpoint()
+    train, val = tiny_set(64, 1), tiny_set(32, 2)
+    clusters = {"n_clusters": 3, "sizes": [30, 20, 14], "max_nodes": 2}  # ceil(log2 3) + 0
+    skipped = fit_candidate(pretrained, train, val, PARAMS, clusters=clusters, n_nodes=3)
+    assert not skipped["fitted"] and skipped["note"] == (
+        "not fitted: the pretrained training latents show 3 density clusters, so d <= ceil(log2 3) + node_count.cluster_slack = 2")
+    networks = PoEVAE.from_checkpoint(pretrained)
+    found = density_clusters(networks, specimen_data(train, networks.modalities), slack=1)
+    assert sum(found["sizes"]) == 64 and found["n_clusters"] == len(found["sizes"]) >= 1
+    assert found["max_nodes"] == max(1, int(np.ceil(np.log2(found["n_clusters"])))) + 1

@@ -38,9 +38,15 @@ from torch import Tensor
 
 from causal_pima.core.batching import Rows, as_batches, n_rows, specimen_data
 from causal_pima.core.causal_fit import FitCollapsedError, plan_fit, run_fit
+from causal_pima.core.clusterers import hdbscan_clusters
 from causal_pima.core.model import CURVE, CausalPIMA, ModelConfig, PoEVAE
 from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics
-from causal_pima.core.training import TrainingDivergedError, component_scores, encode_dataset
+from causal_pima.core.training import (
+    TrainingDivergedError,
+    clustering_points,
+    component_scores,
+    encode_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +154,29 @@ def candidate_scores(model: CausalPIMA, shared: SharedPosteriors, train: Rows, v
                                model.prior.variance_floor, val_ll)
 
 
+@torch.no_grad()
+def density_clusters(pretrained: PoEVAE, train: Rows, cluster_on: str = "fused", min_cluster_size: int = 5,
+                     slack: int = 1) -> dict[str, Any]:
+    """How many clusters the density of the pretrained training latents shows, and the largest node
+    count worth fitting: ``ceil(log2(clusters)) + slack``.
+
+    HDBSCAN (:func:`~causal_pima.core.clusterers.hdbscan_clusters`, uncapped, noise joined to the nearest
+    cluster), on the points and with the smallest cluster size of the fit's own initial clustering
+    (``init.cluster_on``, ``init.min_cluster_size``), counts clusters by density gaps, which a
+    non-Gaussian cluster does not have; the mixture score does reward cutting such a cluster (docs/model.md
+    "How many features"). ``slack`` allows outcomes that hold no visible cluster (rare or impossible
+    joint outcomes: up to half of them and more).
+
+    Returns ``{"n_clusters", "sizes", "max_nodes"}``.
+    """
+    mu, _ = encode_dataset(pretrained, train)
+    points = clustering_points(pretrained, train, mu, cluster_on)
+    labels = hdbscan_clusters(points, len(points), min_cluster_size)  # no cap: every cluster the density shows
+    sizes = sorted(np.bincount(labels).tolist(), reverse=True)
+    n_clusters = len(sizes)
+    return {"n_clusters": n_clusters, "sizes": sizes, "max_nodes": max(1, math.ceil(math.log2(n_clusters))) + int(slack)}
+
+
 def fit_candidate(
     pretrained_model: Mapping[str, Any],
     train_set: Mapping[str, np.ndarray],
@@ -156,14 +185,16 @@ def fit_candidate(
     n_nodes: int,
     model_config: ModelConfig | None = None,
     params_name: str = "causal_pima",
+    clusters: Mapping[str, Any] | None = None,
     **run_options: Any,
 ) -> dict[str, Any]:
     """Fit one candidate node count (:func:`~causal_pima.core.causal_fit.run_fit` with ``prior.n_nodes =
     n_nodes``, no checkpoints) and score it on the validation data in the pretrained latent space.
 
     ``run_options``: ``compute`` / ``parallel`` for :func:`run_fit`. A candidate whose ``2**d`` outcomes
-    cannot each hold ``min_outcome_count`` training specimens on average is not fitted; one that
-    collapses (``on_collapse: raise``) or diverges is not eligible.
+    cannot each hold ``min_outcome_count`` training specimens on average, or above ``clusters``'
+    ``max_nodes`` (:func:`density_clusters`), is not fitted; one that collapses (``on_collapse: raise``)
+    or diverges is not eligible.
 
     Returns ``{"n_nodes", "fitted", "eligible", "note"}`` and, when fitted, ``"model"`` (the
     :class:`CausalPIMA`), ``"learned_dag"``, ``"history"`` and ``"val_scores"`` ``[M]``.
@@ -173,6 +204,11 @@ def fit_candidate(
     if n_train < per_outcome * 2**n_nodes:
         note = (f"not fitted: {n_train} training specimens cannot give each of the 2**{n_nodes} = {2**n_nodes} outcomes "
                 f"{params_name}.min_outcome_count = {per_outcome:g} specimens")
+        logger.info("n_nodes = %d %s", n_nodes, note)
+        return {"n_nodes": n_nodes, "fitted": False, "eligible": False, "note": note}
+    if clusters is not None and n_nodes > int(clusters["max_nodes"]):
+        note = (f"not fitted: the pretrained training latents show {clusters['n_clusters']} density clusters, so d <= "
+                f"ceil(log2 {clusters['n_clusters']}) + node_count.cluster_slack = {clusters['max_nodes']}")
         logger.info("n_nodes = %d %s", n_nodes, note)
         return {"n_nodes": n_nodes, "fitted": False, "eligible": False, "note": note}
     fit_params = {**params, "prior": {**params.get("prior", {}), "n_nodes": n_nodes}, "resume": False}
@@ -309,8 +345,19 @@ def fit_node_count(
 ) -> tuple[NodeCountChoice, Mapping[str, Any]]:
     """Every candidate fitted in turn in this process, then :func:`choose_candidate` (the Kedro
     pipeline fits them as separate nodes instead; a notebook or the benchmark's rows use this)."""
-    fits = {d: fit_candidate(pretrained_model, train_set, val_set, params, d, model_config, params_name) for d in candidates}
     pretrained = PoEVAE.from_checkpoint(pretrained_model)
+    clusters = candidate_clusters(pretrained, train_set, params)
+    fits = {d: fit_candidate(pretrained_model, train_set, val_set, params, d, model_config, params_name, clusters) for d in candidates}
     shared = SharedPosteriors.encode(pretrained, specimen_data(train_set, pretrained.modalities), specimen_data(val_set, pretrained.modalities))
     settings = params.get("node_count") or {}
     return choose_candidate(fits, shared, float(settings.get("tolerance", 1.0)), float(settings.get("step_share", 0.25)))
+
+
+def candidate_clusters(pretrained: PoEVAE, train_set: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`density_clusters` with the fit's ``init`` settings and ``node_count.cluster_slack`` (default 1)."""
+    init, settings = params.get("init") or {}, params.get("node_count") or {}
+    clusters = density_clusters(pretrained, specimen_data(train_set, pretrained.modalities), init.get("cluster_on", "fused"),
+                                int(init.get("min_cluster_size", 5)), int(settings.get("cluster_slack", 1)))
+    logger.info("n_nodes: auto: the pretrained training latents show %d density clusters: candidates up to d = %d are fitted",
+                clusters["n_clusters"], clusters["max_nodes"])
+    return clusters

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from causal_pima.core.batching import specimen_data
 from causal_pima.core.causal_fit import compute_settings
 from causal_pima.core.model import PoEVAE
-from causal_pima.core.node_count import SharedPosteriors, choose_candidate
+from causal_pima.core.node_count import SharedPosteriors, candidate_clusters, choose_candidate
 from causal_pima.core.node_count import fit_candidate as fit_scored_candidate
 from causal_pima.evaluation.report import metrics_history
 from causal_pima.model_input import model_config_from_data
@@ -45,11 +45,13 @@ def fit_candidate(
     model_params: Mapping[str, Any] | None = None,
     compute_params: Mapping[str, Any] | None = None,
     distributed_params: Mapping[str, Any] | None = None,
+    clusters: Mapping[str, Any] | None = None,
     n_nodes: int = 1,
     params_name: str = "causal_pima",
 ) -> dict[str, Any]:
     """One candidate node count, fitted and scored (:func:`causal_pima.core.node_count.fit_candidate`);
-    the arguments as for :func:`~causal_pima.pipelines.causal_pima.nodes.fit_causal_pima`.
+    the arguments as for :func:`~causal_pima.pipelines.causal_pima.nodes.fit_causal_pima`, and
+    ``clusters`` (:func:`count_density_clusters`): candidates above its ``max_nodes`` are not fitted.
 
     Returns ``{"n_nodes", "fitted", "eligible", "note"}`` and, when eligible, the fitted model's
     ``"checkpoint"``, ``"learned_dag"``, ``"history"``, ``"metrics"`` and ``"val_scores"`` ``[M]``.
@@ -57,13 +59,20 @@ def fit_candidate(
     model_config = model_config_from_data(train_set, model_params) if model_params is not None else None
     compute, parallel = compute_settings(compute_params, distributed_params)
     candidate = fit_scored_candidate(pretrained_model, train_set, val_set, params, n_nodes, model_config, params_name,
-                                     compute=compute, parallel=parallel)
+                                     clusters, compute=compute, parallel=parallel)
     model = candidate.pop("model", None)
     if model is not None:
         candidate["checkpoint"] = model.checkpoint()
         history = candidate["history"]
         candidate["metrics"] = metrics_history(history, "fit") if len(history) else {}
     return candidate
+
+
+def count_density_clusters(pretrained_model: Mapping[str, Any], train_set: Mapping[str, np.ndarray],
+                           params: Mapping[str, Any]) -> dict[str, Any]:
+    """The density clusters of the pretrained training latents and the largest node count worth fitting
+    (:func:`causal_pima.core.node_count.candidate_clusters`)."""
+    return candidate_clusters(PoEVAE.from_checkpoint(pretrained_model), train_set, params)
 
 
 def choose_node_count_fit(

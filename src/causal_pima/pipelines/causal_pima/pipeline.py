@@ -23,10 +23,11 @@ def fit_nodes(params_name: str, candidates: tuple[int, ...] = ()) -> list:
         # <dataset>.fit_checkpoint (a location the node writes itself); the parameter key names messages
         fit = update_wrapper(partial(nodes.fit_causal_pima, params_name=params_name), nodes.fit_causal_pima)
         return [node(fit, [*FIT_INPUTS, "fit_checkpoint", *SETTINGS], FIT_OUTPUTS, name="fit_causal_pima")]
-    steps = []
+    steps = [node(node_count.count_density_clusters, ["pretrained_model", "train_set", "params:causal_pima"], "node_count_clusters",
+                  name="count_density_clusters")]
     for d in candidates:
         fit = update_wrapper(partial(node_count.fit_candidate, n_nodes=d, params_name=params_name), node_count.fit_candidate)
-        steps.append(node(fit, [*FIT_INPUTS, *SETTINGS], f"node_count_candidate_d{d}", name=f"fit_candidate_d{d}"))
+        steps.append(node(fit, [*FIT_INPUTS, *SETTINGS, "node_count_clusters"], f"node_count_candidate_d{d}", name=f"fit_candidate_d{d}"))
     steps.append(node(node_count.choose_node_count_fit, [*FIT_INPUTS, *(f"node_count_candidate_d{d}" for d in candidates)],
                       [*FIT_OUTPUTS, "node_count_selection"], name="choose_node_count"))
     steps.append(node(node_count.plot_node_count, "node_count_selection", "node_count_figure", name="plot_node_count"))
