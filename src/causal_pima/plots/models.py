@@ -349,7 +349,7 @@ def node_count_figure(selection: pd.DataFrame) -> Figure:
     ax.set_xlabel(label + ("; not scored: " + ", ".join(str(d) for d in skipped["n_nodes"]) if len(skipped) else ""))
     ax.set_xticks(selection["n_nodes"].tolist())
     ax.set_ylabel("validation score\n(nats per specimen)")
-    ax.set_title("How many features (n_nodes: auto); filled: a substantial step")
+    ax.set_title("n_nodes: auto (filled: a substantial step)")
     if selection["chosen"].any():
         ax.legend(loc="lower right")
     return fig
