@@ -45,8 +45,9 @@ def _table(summary: str) -> dict[tuple[str, str], dict[str, str]]:
 def test_summary_columns_exact_counts_and_glow_accuracy():
     summary, mlflow = summarise_benchmark(_results(), BENCHMARK)
     table = _table(summary)
-    assert list(table[("glow", "causal_pima")]) == list(SUMMARY_METRICS)
-    assert list(SUMMARY_METRICS)[:4] == ["cpdag_shd", "cpdag_exact", "shd_real", "shd_within_class"]
+    # rows without node counts (tables from before n_nodes: auto) get no node-count columns
+    assert list(table[("glow", "causal_pima")]) == [m for m in SUMMARY_METRICS if m not in ("n_nodes", "n_nodes_right")]
+    assert list(SUMMARY_METRICS)[:6] == ["n_nodes", "n_nodes_right", "cpdag_shd", "cpdag_exact", "shd_real", "shd_within_class"]
     row = table[("glow", "causal_pima")]
     assert row["cpdag_exact"] == "2/3"
     assert row["shd_within_class"] == "0.667 +- 0.94"  # seeds: 0, 2, 0
@@ -67,3 +68,13 @@ def test_metric_ranges_cover_the_shd_split():
     assert check_metric_ranges(results) == []
     results.loc[0, "shd_real"] = -1
     assert check_metric_ranges(results) == ["shd_real below 0: -1.0"]
+
+
+def test_the_node_count_columns_count_the_seeds_with_the_true_number_of_features():
+    results = _results()
+    results["true_n_nodes"] = 4.0
+    results["n_nodes"] = [4.0, 4.0, 5.0, 4.0, 4.0, 4.0, 3.0, np.nan, 3.0]  # glow auto: 2 of 3 right; chain: a failed seed
+    table = _table(summarise_benchmark(results, BENCHMARK)[0])
+    assert table[("glow", "causal_pima")]["n_nodes_right"] == "2/3"
+    assert table[("glow", "causal_pima")]["n_nodes"] == "4.33 +- 0.47"
+    assert table[("chain", "causal_pima")]["n_nodes_right"] == "0/3"
