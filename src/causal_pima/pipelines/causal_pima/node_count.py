@@ -1,7 +1,9 @@
 """``prior.n_nodes: auto``: one fit node per candidate node count, and the node that chooses among them.
 
 With ``causal_pima.prior.n_nodes: auto`` (or ``--params causal_pima.prior.n_nodes=auto``) the
-``causal_pima`` pipeline has, instead of the one fit node, a node ``fit_candidate_d<d>`` for every d
+``causal_pima`` pipeline has, instead of the one fit node, ``count_density_clusters`` (the
+density clusters of the pretrained training latents, which bound the candidates worth fitting), a
+node ``fit_candidate_d<d>`` for every d
 of ``node_count.d_min .. node_count.d_max`` (any runner fans them out: ``--runner ParallelRunner``
 fits two at once on two workers), all from the same pretrained model, and ``choose_node_count``,
 which scores them on validation data only (:mod:`causal_pima.core.node_count`) and hands the chosen
@@ -11,7 +13,7 @@ read when the pipeline is created (:func:`causal_pima.core.node_count.candidate_
 the run's parameters, :mod:`causal_pima.session_parameters`).
 
 A candidate whose ``2**d`` outcomes cannot each hold ``min_outcome_count`` training specimens on
-average is not fitted; one that collapses (``on_collapse: raise``) or diverges is not eligible; each
+average, or above ``ceil(log2 clusters) + node_count.cluster_slack``, is not fitted; one that collapses (``on_collapse: raise``) or diverges is not eligible; each
 is listed in the selection table with the reason. Candidate fits keep no per-epoch checkpoint
 (``resume`` does not apply to them).
 """
