@@ -22,6 +22,6 @@ def check_n_nodes(features: pd.DataFrame, causal_pima_params: Mapping[str, Any],
         ValueError: naming ``<params_name>.prior.n_nodes`` when it is null and there are no label columns.
     """
     if (dict(causal_pima_params).get("prior") or {}).get("n_nodes") == "auto":
-        return  # chosen from the data (causal_pima.pipelines.causal_pima.node_count)
+        return  # chosen from the data (core.node_count)
     label_names = np.array([c for c in features.columns if c != "specimen_id"], dtype=str)
     resolve_n_nodes(dict(causal_pima_params).get("prior") or {}, {"label_names": label_names}, params_name)
