@@ -7,6 +7,7 @@ from causal_pima.log_config import ConsoleLogHook
 from causal_pima.mlflow_store import MlflowStoreHook
 from causal_pima.pipelines.benchmark.shape import BenchmarkShapeHook
 from causal_pima.run_inputs import MissingInputsHook
+from causal_pima.run_lock import RunLockHook
 from causal_pima.run_naming import RunNamingHook
 from causal_pima.run_summary import RunSummaryHook
 from causal_pima.session_parameters import SessionParametersHook
@@ -29,8 +30,9 @@ mlflow_parallel.install()
 # candidate fits of n_nodes: auto); BenchmarkShapeHook: a run whose --params change the benchmark's shape
 # lists stops (causal_pima.pipelines.benchmark.shape)
 # MissingInputsHook: a run that reads an artifact no earlier run wrote stops, naming the pipeline that writes it
+# RunLockHook: one writing run per project at a time (data/.run.lock; a second run stops naming the first)
 # RunSummaryHook: the run ends with its answer (headline metrics, reports, MLflow run and model URIs)
-HOOKS = (SessionParametersHook(), ModelArtifactHook(), ParameterValidationHook(), MissingInputsHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook(), BenchmarkShapeHook(),
+HOOKS = (RunLockHook(), SessionParametersHook(), ModelArtifactHook(), ParameterValidationHook(), MissingInputsHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook(), BenchmarkShapeHook(),
          TorchrunWriterHook(), RunSummaryHook())
 
 # under torchrun (several machines, README "Scaling out") only process 0 records the MLflow run
