@@ -304,14 +304,15 @@ def test_pipelines_are_namespaced_and_wired():
 
 
 def test_catalog_has_the_lattice_entries_with_layers():
+    """Explicit lattice entries, and the ingestion outputs every manifest data set gets from the factories."""
     with (CONF / "catalog.yml").open() as handle:
         config = yaml.safe_load(handle)
     layers = {
         "lattice.raw_manifest": "01_raw",
         "lattice.true_dag": "01_raw",
-        "lattice.raw_specimens": "02_intermediate",
-        "lattice.features": "02_intermediate",
-        "lattice.rejected": "08_reporting",
+        "{dataset}.raw_specimens": "02_intermediate",
+        "{dataset}.features": "02_intermediate",
+        "{dataset}.rejected": "08_reporting",
         "lattice.sample_images_figure": "08_reporting",
         "lattice.stress_strain_figure": "08_reporting",
     }
@@ -319,8 +320,11 @@ def test_catalog_has_the_lattice_entries_with_layers():
         assert config[name]["metadata"]["kedro-viz"]["layer"] == layer, name
     catalog = DataCatalog.from_config({name: config[name] for name in layers})
     assert isinstance(catalog["lattice.raw_manifest"], SpecimenManifestDataset)
-    assert config["lattice.raw_specimens"]["filepath"] == "data/02_intermediate/lattice/specimens.npz"
-    assert config["lattice.rejected"]["filepath"] == "data/08_reporting/lattice/rejected.csv"
+    for dataset in ("lattice", "mydata"):
+        described = {name: catalog[f"{dataset}.{name}"]._describe() for name in ("raw_specimens", "features", "rejected")}
+        assert described["raw_specimens"]["filepath"] == f"data/02_intermediate/{dataset}/specimens.npz"
+        assert described["features"]["members"] == ["features.csv", "specimens.npz"]  # one unit (issue 24, item 2)
+        assert str(described["rejected"]["filepath"]) == f"data/08_reporting/{dataset}/rejected.csv"
 
 
 def test_synthetic_ingestion_and_data_processing_through_sequential_runner(tmp_path):

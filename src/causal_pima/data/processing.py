@@ -36,6 +36,27 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def _check_same_specimens(raw_specimens: Mapping[str, np.ndarray], labels: pd.DataFrame | None) -> None:
+    """The specimens and their features name the same specimens in the same order (both carry ``specimen_id``).
+
+    Counts alone do not show a pair from two runs: a manifest re-ingested in another order gives as
+    many rows, each image beside another specimen's features (issue 24, item 2).
+    """
+    if labels is None or "specimen_id" not in labels.columns or "specimen_id" not in raw_specimens:
+        return
+    ids = np.asarray(raw_specimens["specimen_id"]).astype(str)
+    feature_ids = labels["specimen_id"].astype(str).to_numpy()
+    differ = np.flatnonzero(ids != feature_ids)
+    if differ.size:
+        row = int(differ[0])
+        raise SpecimenValidationError(
+            f"the specimens (specimens.npz) and their features (features.csv) do not belong together: row {row} is "
+            f"specimen {str(ids[row])!r} in specimens.npz but {str(feature_ids[row])!r} in features.csv ({differ.size} of {len(ids)} "
+            "rows differ). They come from different runs; write both again with the ingestion pipeline "
+            "(kedro run --pipelines <dataset>_ingestion)"
+        )
+
+
 def validate_specimens(
     raw_specimens: Mapping[str, np.ndarray], labels: pd.DataFrame, params: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -63,6 +84,7 @@ def validate_specimens(
         raise SpecimenValidationError(f"{n} images but {curves.shape[0]} curves: every specimen needs both")
     if labels is not None and len(labels) and len(labels) != n:
         raise SpecimenValidationError(f"{n} specimens but {len(labels)} label rows")
+    _check_same_specimens(raw_specimens, labels)
     low, high = params.get("image_range", [0.0, 1.0])
     per_specimen_image = images.reshape(n, -1)
     checks = [

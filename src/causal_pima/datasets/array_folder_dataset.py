@@ -14,6 +14,7 @@ import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
 from causal_pima.datasets.atomic import _UMASK
+from causal_pima.datasets.raw_set import RawSet, remember_written, sha256_file
 
 _COMPLETE = "arrays.txt"  # written last: the names of the arrays, one per line
 # a schema entry's dtype -> the numpy dtype kinds it admits (numpy's dtype.kind letters)
@@ -64,6 +65,13 @@ class ArrayFolderDataset(AbstractDataset):
     ``schema`` (``{name: {dtype: float | int | str | number, ndim: n, rows: true}}``) is checked on
     load and save (:func:`check_arrays`). Local file system only.
 
+    ``members`` makes the folder one member of a unit of outputs that are only valid together (the
+    model input: ``split.csv``, ``curve_scaler.json`` and the ``train``, ``val``, ``test`` folders),
+    kept by the ``checksums.json`` of the folder's parent (:mod:`causal_pima.datasets.raw_set`, the
+    protocol of the raw sets): each file's sha256 and the run that wrote it are recorded, and a load
+    refuses a unit that a killed run left part-new and part-old, or a file changed since, naming the
+    files. The folder's name is its member name.
+
     Example catalog entry::
 
         "{dataset}.{split}_set":
@@ -72,8 +80,12 @@ class ArrayFolderDataset(AbstractDataset):
     """
 
     def __init__(self, filepath: str, mmap: bool = True, schema: Mapping[str, Mapping[str, Any]] | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+                 metadata: dict[str, Any] | None = None, members: list[str] | None = None,
+                 rewrite_with: str | None = None) -> None:
         self._filepath = PurePosixPath(filepath)
+        self._member = self._filepath.name
+        self._unit = (RawSet(Path(filepath).parent, [*members, *([] if self._member in members else [self._member])],
+                             rewrite_with=rewrite_with) if members else None)
         self._mmap = mmap
         self._schema = dict(schema or {})
         unknown = {str(rule.get("dtype")) for rule in self._schema.values()} - set(_KINDS) - {"None"}
@@ -89,6 +101,8 @@ class ArrayFolderDataset(AbstractDataset):
         if not index.is_file():
             raise DatasetError(f"the array folder {folder} is incomplete (no {_COMPLETE}): it was not written to the end; "
                                "run the pipeline that writes it again")
+        if self._unit is not None:
+            self._unit.verify(self._member)
         names = [line for line in index.read_text().splitlines() if line]
         if not names:
             raise DatasetError(f"the array folder {folder} lists no arrays ({index.name} is empty); run the pipeline that writes it again")
@@ -117,12 +131,15 @@ class ArrayFolderDataset(AbstractDataset):
         target.parent.mkdir(parents=True, exist_ok=True)
         for stale in [*target.parent.glob(f".{target.name}.*.tmp"), *target.parent.glob(f".{target.name}.*.old")]:
             shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted save
+        if self._unit is not None:
+            self._unit.begin_write(self._member)  # from here on no other run accepts the unit until it is whole
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         try:
             os.chmod(staging, 0o777 & ~_UMASK)
             for name, value in arrays.items():
                 np.save(staging / f"{name}.npy", value, allow_pickle=False)
             (staging / _COMPLETE).write_text("".join(f"{name}\n" for name in arrays))
+            digests = {path.name: sha256_file(path) for path in staging.iterdir()} if self._unit is not None else {}
             retired = None
             if target.exists():
                 retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
@@ -131,11 +148,17 @@ class ArrayFolderDataset(AbstractDataset):
             os.replace(staging, target)
             if retired is not None:
                 shutil.rmtree(retired, ignore_errors=True)
+            if self._unit is not None:
+                for name, digest in digests.items():
+                    remember_written(target / name, digest)
+                self._unit.finish_write(self._member, {f"{self._member}/{name}": digest for name, digest in digests.items()})
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                unit = (f"; the outputs it belongs with in {target.parent} are marked incomplete (checksums.json) and "
+                        "refused until they are written again together" if self._unit is not None else "")
                 raise DatasetError(f"the disk is full: writing the array folder {target} stopped ({exc}); nothing was "
-                                   f"replaced, the previous {target.name} is as it was. Free space and run again") from exc
+                                   f"replaced, the previous {target.name} is as it was{unit}. Free space and run again") from exc
             raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -145,4 +168,5 @@ class ArrayFolderDataset(AbstractDataset):
         return (Path(self._filepath) / _COMPLETE).is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "mmap": self._mmap, "schema": self._schema}
+        return {"filepath": str(self._filepath), "mmap": self._mmap, "schema": self._schema,
+                "members": self._unit.members if self._unit is not None else None}
