@@ -285,6 +285,7 @@ class _Ingestion(Schema):
     on_error: _choice(("raise", "skip"))
     label_columns: list[Str] | None
     max_image_pixels: PositiveInt
+    max_image_bytes: PositiveInt | None = Field(description="null or an integer > 0 (bytes)")
 
 
 LatticeIngestionParams = _with_dataclass_fields(_Ingestion, IngestionConfig)

@@ -8,12 +8,14 @@ resized to ``[N, C, S, S]`` in ``[0, 1]``, curves resampled onto one strain grid
 and a table of rejected specimens.
 
 Every problem (missing or unreadable file, a path outside the data folder, an image above the pixel
-limit, too few points, NaN, infinite or float32-overflowing values, strain not increasing, duplicate
-id, a label other than 0 / 1, a curve that does not cover the grid, ...) either raises a ``SpecimenError`` naming the specimen, the
+limit, an image file above the byte limit, too few points, NaN, infinite or float32-overflowing values,
+strain not increasing, duplicate id, an id longer than ``MAX_SPECIMEN_ID_LENGTH``, a label other than
+0 / 1, a curve that does not cover the grid, ...) either raises a ``SpecimenError`` naming the specimen, the
 file and the problem (``on_error: raise``) or puts the specimen in the rejected table with that
 reason (``on_error: skip``). Nothing is dropped silently. Header names are stripped of surrounding
-spaces. Pure functions, no file I/O of their own: large images are read through the loaded mapping's
-``read(id, min_side, max_pixels)`` (``SpecimenImages``), which reduces them while decoding.
+spaces. Pure functions, no file I/O of their own apart from the size of each image file (``os.stat``,
+checked against ``max_image_bytes`` before the file is read): large images are read through the loaded
+mapping's ``read(id, min_side, max_pixels)`` (``SpecimenImages``), which reduces them while decoding.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ logger = logging.getLogger(__name__)
 REJECTED_COLUMNS = ("specimen_id", "file", "reason")
 # Manifest columns that are not labels.
 STRUCTURE_COLUMNS = ("specimen_id", "image", "curve")
+# Longest specimen_id accepted (characters). The specimen set stores the ids as one fixed-width numpy
+# string array, which pads every id to the longest (4 bytes per character): a single 1 MB id made a 1 MB
+# manifest an 800 MB specimens.npz (issue 24). A longer id is a per-specimen problem ("too long").
+MAX_SPECIMEN_ID_LENGTH = 256
+# Characters of an over-long id kept where the id is reported (rejected table, error, log).
+_SHOWN_ID_CHARACTERS = 64
+# Allowance for an image file's header and metadata in the default max_image_bytes (1 MiB).
+IMAGE_HEADER_BYTES = 2**20
 
 
 class SpecimenError(ValueError):
@@ -90,6 +100,12 @@ class IngestionConfig:
             per-specimen problem ("too large") instead of a decompression-bomb error or an
             out-of-memory. Images are reduced to about ``image_size`` while they are read, so memory
             stays near one decoded image at its stored bit depth (at most this many pixels).
+        max_image_bytes: largest image file (bytes on disk) read; a larger file is a per-specimen
+            problem ("image file too large") found from its size before anything is read. ``None``:
+            :meth:`image_byte_limit`, ``max_image_pixels x channels x 8`` (a float64 image of the
+            largest allowed size) plus 1 MiB for the header. It bounds what the pixel limit does not: an
+            819 MB thin NPY image under the pixel limit used to cost 1.6 GB to read. Images given in
+            memory (no file) are not checked.
     """
 
     image_size: int = 64
@@ -112,6 +128,7 @@ class IngestionConfig:
     on_error: str = "raise"
     label_columns: Sequence[str] | None = None
     max_image_pixels: int = 64_000_000
+    max_image_bytes: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -140,6 +157,11 @@ class IngestionConfig:
             problems.append(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
         if not (isinstance(self.max_image_pixels, int | np.integer) and self.max_image_pixels >= 1):
             problems.append(f"max_image_pixels must be an integer >= 1, got {self.max_image_pixels!r}")
+        if self.max_image_bytes is not None and not (
+            isinstance(self.max_image_bytes, int | np.integer) and not isinstance(self.max_image_bytes, bool)
+            and self.max_image_bytes >= 1
+        ):
+            problems.append(f"max_image_bytes must be null or an integer >= 1, got {self.max_image_bytes!r}")
         if not self.strain_scale > 0:
             problems.append(f"strain_scale must be > 0, got {self.strain_scale}")
         if problems:
@@ -148,6 +170,12 @@ class IngestionConfig:
     def grid(self) -> np.ndarray:
         """The common strain grid, float64 ``[n_grid_points]``."""
         return strain_grid(self.n_grid_points, self.max_strain, self.min_strain)
+
+    def image_byte_limit(self) -> int:
+        """``max_image_bytes``, or when it is ``None`` ``max_image_pixels x channels x 8 + 1 MiB``."""
+        if self.max_image_bytes is not None:
+            return int(self.max_image_bytes)
+        return int(self.max_image_pixels) * int(self.channels) * 8 + IMAGE_HEADER_BYTES
 
 
 # ------------------------------------------------------------------------------- pure building blocks
@@ -399,6 +427,13 @@ def prepare_specimens(
         try:
             if not specimen_id:
                 raise _Problem(f"missing specimen_id (manifest row {row})", manifest_name)
+            if len(specimen_id) > MAX_SPECIMEN_ID_LENGTH:
+                raise _Problem(
+                    f"specimen_id too long: {len(specimen_id)} characters, above the limit of "
+                    f"{MAX_SPECIMEN_ID_LENGTH} (causal_pima.data.specimens.MAX_SPECIMEN_ID_LENGTH; the ids are "
+                    "stored as fixed-width strings, padded to the longest); shorten it in the manifest",
+                    manifest_name,
+                )
             if counts[specimen_id] > 1:
                 raise _Problem(
                     f"duplicate specimen_id: it appears {counts[specimen_id]} times in the manifest",
@@ -412,16 +447,18 @@ def prepare_specimens(
                 )
             for column in label_columns:
                 _label_value(record[column], column, manifest_name)
+            _check_image_file_size(images, specimen_id, config, image_file)
             raw_image = _image_of(images, specimen_id, config)
             n_colour += int(config.channels == 1 and len(np.shape(raw_image)) == 3 and np.shape(raw_image)[2] in (3, 4))
             image = _prepared_image(raw_image, config, image_file)
             curve = _prepared_curve(curves.get(specimen_id), record, grid, config, curve_file)
         except _Problem as problem:
-            error = SpecimenError(specimen_id or None, problem.file or "", problem.problem)
+            shown = _reported_id(specimen_id)
+            error = SpecimenError(shown or None, problem.file or "", problem.problem)
             if config.on_error == "raise":
                 raise error from None
             logger.warning("skipping specimen: %s", error)
-            rejected.append((csv_safe(specimen_id), problem.file or "", problem.problem))
+            rejected.append((csv_safe(shown), problem.file or "", problem.problem))
             continue
         accepted_rows.append(row)
         accepted_images.append(image)
@@ -464,6 +501,43 @@ def prepare_specimens(
 
 def _stripped(column: object) -> object:
     return column.strip() if isinstance(column, str) else column
+
+
+def _reported_id(specimen_id: str) -> str:
+    """The id as reported (rejected table, error, log): an id above ``MAX_SPECIMEN_ID_LENGTH`` is cut to
+    its first characters and its length, so that a 1 MB id does not make a 1 MB report line."""
+    if len(specimen_id) <= MAX_SPECIMEN_ID_LENGTH:
+        return specimen_id
+    return f"{specimen_id[:_SHOWN_ID_CHARACTERS]}... ({len(specimen_id)} characters)"
+
+
+def _check_image_file_size(images: Mapping, specimen_id: str, config: IngestionConfig, file: str) -> None:
+    """Refuse an image file above ``config.image_byte_limit()`` from its size alone, before it is read.
+
+    Only a mapping that knows its files (``SpecimenImages.path``) is checked; a missing or unreadable
+    file is left to the reader, which names it."""
+    path_of = getattr(images, "path", None)
+    if not callable(path_of) or specimen_id not in images:
+        return
+    try:
+        path = path_of(specimen_id)
+        size = os.stat(path).st_size if path is not None else None
+    except (OSError, KeyError, TypeError):
+        return
+    limit = config.image_byte_limit()
+    if size is not None and size > limit:
+        rule = (
+            f"lattice_ingestion.max_image_bytes = {config.max_image_bytes}"
+            if config.max_image_bytes is not None
+            else f"lattice_ingestion.max_image_bytes = null: max_image_pixels {config.max_image_pixels} x channels "
+            f"{config.channels} x 8 bytes + 1 MiB"
+        )
+        raise _Problem(
+            f"image file too large: {size} bytes ({size / 2**20:,.1f} MiB), above the limit of {limit} bytes "
+            f"({limit / 2**20:,.1f} MiB; {rule}); the file was not read. Raise lattice_ingestion.max_image_bytes "
+            "if the machine has the memory for it",
+            file,
+        )
 
 
 def _image_of(images: Mapping, specimen_id: str, config: IngestionConfig) -> np.ndarray | str | None:
