@@ -30,6 +30,7 @@ for its stage names only (a stage's keys are checked once merged, where a partia
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -680,6 +681,7 @@ def validate_parameters(params: Mapping[str, Any], groups: Iterable[str] | None 
     if "benchmark" in models:
         problems += _benchmark_problems(params, models["benchmark"])
     problems += _image_size_problems(params, names)
+    problems += _training_size_problems(params, models)
     if problems:
         raise InvalidParametersError(list(dict.fromkeys(problems)))  # a split may be checked twice
     return models
@@ -711,6 +713,82 @@ def _image_size_problems(params: Mapping[str, Any], names: Sequence[str]) -> lis
 
 # generator group -> the processing group that splits its data set
 GENERATED_SPLITS = {"circles": "data_processing", "lattice_synthetic": "data_processing_lattice"}
+# generator group -> the fit group that clusters the training split of its data set
+GENERATED_FITS = {"circles": "causal_pima", "lattice_synthetic": "causal_pima_lattice"}
+
+
+def _training_size_problems(params: Mapping[str, Any], models: Mapping[str, Schema]) -> list[str]:
+    """A run that generates a data set and fits it: the training split must hold enough specimens for
+    the fit's initial clusters, checked before the run (issue 24: ``circles.n_specimens=5`` used to
+    overwrite the raw set, the model input and the pretrained model and only then fail in the fit with
+    "need at least 8 points to form 8 clusters").
+
+    The fit starts its ``2**d`` mixture components from clusters of the training specimens (the k-means
+    clusterers cannot form ``2**d`` clusters from fewer points), so the training split must hold at least
+    ``2**d`` specimens; d is ``prior.n_nodes``, or with ``null`` one node per label column, which for a
+    generated data set is every feature of its causal graph. With ``auto`` the smallest candidate,
+    ``node_count.d_min``, is fitted only when each of its outcomes can hold ``min_outcome_count``
+    training specimens (``core.node_count.fit_candidate``), otherwise no candidate is.
+
+    Checked only when the run generates the data set (its ``n_specimens`` is then the data set's size)
+    and fits it; a fit alone reads a stored data set whose size the parameters do not give.
+    """
+    problems = []
+    for source, fit_group in GENERATED_FITS.items():
+        generator, fit = models.get(source), models.get(fit_group)
+        if generator is None or fit is None:
+            continue
+        processing = GENERATED_SPLITS[source]
+        split = (params.get(processing) or {}).get("split") if isinstance(params.get(processing), Mapping) else None
+        try:
+            fractions = SplitParams.model_validate(split).model_dump()
+        except ValidationError:
+            continue  # named where the split is checked
+        n = generator.n_specimens
+        counts = split_counts(fractions, n)
+        if counts is None or any(counts[s] < MIN_SPLIT_SIZE[s] for s in SPLITS):
+            continue  # named by the split check
+        n_nodes, (needed, reason, instead) = fit.prior.n_nodes, _training_specimens_needed(fit, fit_group, generator, source)
+        if counts["train"] >= needed:
+            continue
+        smallest = n + 1
+        while (split_counts(fractions, smallest) or {"train": 0})["train"] < needed:
+            smallest += 1
+        shown = "null" if n_nodes is None else n_nodes
+        problems.append(
+            f"{source}.n_specimens = {n}: gives {counts['train']} training specimens ({processing}.split.train = "
+            f"{fractions['train']:g}), fewer than the {needed} that {fit_group}.prior.n_nodes = {shown} needs: {reason}; "
+            f"allowed: {source}.n_specimens >= {smallest}, or {instead}"
+        )
+    return problems
+
+
+def _training_specimens_needed(fit: Any, fit_group: str, generator: Any, source: str) -> tuple[int, str, str]:
+    """(training specimens a fit needs, why, what else would do) for the fit group's node count over a
+    generated data set."""
+    n_nodes = fit.prior.n_nodes
+    clusterer = fit.init.clusterer
+    if n_nodes == "auto":
+        d = fit.node_count.d_min
+        needed = max(2**d, math.ceil(fit.min_outcome_count * 2**d - 1e-9))
+        return needed, (
+            f"its smallest candidate, {fit_group}.node_count.d_min = {d}, is fitted only when each of its 2**{d} = {2**d} "
+            f"outcomes can hold {fit_group}.min_outcome_count = {fit.min_outcome_count:g} training specimens (and starts "
+            f"from {2**d} clusters of them, {fit_group}.init.clusterer = {clusterer}), otherwise no candidate is fitted"
+        ), f"a lower {fit_group}.min_outcome_count" + (f" or {fit_group}.node_count.d_min" if d > 1 else "")
+    if n_nodes is None:
+        if source == "circles":
+            d, where = len(generator.configurations[generator.configuration]), (
+                f"one node per feature of circles.configurations.{generator.configuration}")
+        else:
+            d, where = len(generator.dag), f"one node per feature of {source}.dag"
+        nodes = f"{d} nodes ({where})"
+    else:
+        d, nodes = n_nodes, f"{n_nodes} nodes"
+    return 2**d, (
+        f"{nodes} are 2**{d} = {2**d} mixture components, started from clusters of the training specimens "
+        f"({fit_group}.init.clusterer = {clusterer}): at least one training specimen per component"
+    ), f"fewer nodes ({fit_group}.prior.n_nodes)"
 
 
 def _split_context(params: Mapping[str, Any], group: str, names: Sequence[str]) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+"""Resources bounded before they are spent (issue 24, "Run integrity"), checked before any node runs:
+the training specimens a fit's initial clusters need against the generated data set's size (item 4).
+Each refusal names the parameter, its value, the estimate and the limit. (Items 2 and 3, the id length
+and the image file size, are checked at ingestion: tests/data/test_ingestion_bounds.py.)"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from causal_pima.parameter_schemas import InvalidParametersError, validate_parameters
+from causal_pima.settings import CONFIG_LOADER_ARGS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def defaults(tmp_path_factory) -> dict:
+    """The parameters of conf/base exactly as a run loads them (conf/local left out)."""
+    conf = tmp_path_factory.mktemp("conf")
+    shutil.copytree(ROOT / "conf" / "base", conf / "base")
+    (conf / "local").mkdir()
+    return OmegaConfigLoader(str(conf), **CONFIG_LOADER_ARGS)["parameters"]
+
+
+def _with(params: dict, **values) -> dict:
+    """``params`` with ``{"circles.n_specimens": 5}``-style dotted keys (``__`` for ``.``) replaced."""
+    params = copy.deepcopy(params)
+    for key, value in values.items():
+        *parents, last = key.split("__")
+        target = params
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    return params
+
+
+def _problems(params: dict, groups=None) -> list[str]:
+    with pytest.raises(InvalidParametersError) as caught:
+        validate_parameters(params, groups)
+    return caught.value.problems
+
+
+# ------------------------------------------------------------------ item 4: training specimens for the clusters
+FULL_RUN = ["circles", "data_processing", "model", "pretraining", "causal_pima"]
+LATTICE_RUN = ["lattice_synthetic", "lattice_ingestion", "data_processing_lattice", "model_lattice",
+               "pretraining_lattice", "causal_pima_lattice"]
+
+
+def test_too_few_training_specimens_for_the_nodes_are_refused_before_the_run(defaults):
+    # the issue's case: 5 specimens split 3 / 1 / 1 (the split check passes), 3 nodes need 8
+    assert _problems(_with(defaults, circles__n_specimens=5), FULL_RUN) == [
+        "circles.n_specimens = 5: gives 3 training specimens (data_processing.split.train = 0.8), fewer than the 8 that "
+        "causal_pima.prior.n_nodes = null needs: 3 nodes (one node per feature of circles.configurations.collider) are "
+        "2**3 = 8 mixture components, started from clusters of the training specimens (causal_pima.init.clusterer = "
+        "hdbscan): at least one training specimen per component; allowed: circles.n_specimens >= 10, or fewer nodes "
+        "(causal_pima.prior.n_nodes)"
+    ]
+    validate_parameters(_with(defaults, circles__n_specimens=10), FULL_RUN)  # 8 / 1 / 1
+
+
+@pytest.mark.parametrize(
+    ("values", "start"),
+    [
+        ({"causal_pima__prior__n_nodes": 4, "circles__n_specimens": 15},
+         "circles.n_specimens = 15: gives 12 training specimens (data_processing.split.train = 0.8), fewer than the 16 "
+         "that causal_pima.prior.n_nodes = 4 needs: 4 nodes are 2**4 = 16 mixture components"),
+        ({"circles__configuration": "glow", "circles__n_specimens": 19},  # glow: 4 features
+         "circles.n_specimens = 19: gives 15 training specimens (data_processing.split.train = 0.8), fewer than the 16 "
+         "that causal_pima.prior.n_nodes = null needs: 4 nodes (one node per feature of circles.configurations.glow)"),
+        ({"data_processing__split": {"train": 0.5, "val": 0.25, "test": 0.25}, "circles__n_specimens": 15},
+         "circles.n_specimens = 15: gives 7 training specimens (data_processing.split.train = 0.5), fewer than the 8"),
+        ({"causal_pima__prior__n_nodes": "auto", "circles__n_specimens": 12},
+         "circles.n_specimens = 12: gives 10 training specimens (data_processing.split.train = 0.8), fewer than the 15 "
+         "that causal_pima.prior.n_nodes = auto needs: its smallest candidate, causal_pima.node_count.d_min = 1, is "
+         "fitted only when each of its 2**1 = 2 outcomes can hold causal_pima.min_outcome_count = 7.5 training "
+         "specimens"),
+    ],
+)
+def test_the_specimens_needed_follow_the_nodes_the_split_and_the_candidates(defaults, values, start):
+    params = _with(defaults, **values)
+    if values.get("causal_pima__prior__n_nodes") == "auto":
+        params["causal_pima"]["min_outcome_count"] = 7.5  # 7.5 x 2 = 15 needed
+    (problem,) = _problems(params, FULL_RUN)
+    assert problem.startswith(start), problem
+
+
+def test_the_largest_too_small_and_the_smallest_large_enough_sizes(defaults):
+    # 4 nodes need 16 training specimens: 19 specimens give 15, 20 give 16 (the smallest size named)
+    params = _with(defaults, causal_pima__prior__n_nodes=4)
+    (problem,) = _problems(_with(params, circles__n_specimens=19), FULL_RUN)
+    assert problem.endswith("allowed: circles.n_specimens >= 20, or fewer nodes (causal_pima.prior.n_nodes)")
+    validate_parameters(_with(params, circles__n_specimens=20), FULL_RUN)
+
+
+def test_the_lattice_stand_in_is_checked_the_same_way(defaults):
+    (problem,) = _problems(_with(defaults, lattice_synthetic__n_specimens=9), LATTICE_RUN)
+    assert problem == (
+        "lattice_synthetic.n_specimens = 9: gives 7 training specimens (data_processing_lattice.split.train = 0.8), "
+        "fewer than the 8 that causal_pima_lattice.prior.n_nodes = null needs: 3 nodes (one node per feature of "
+        "lattice_synthetic.dag) are 2**3 = 8 mixture components, started from clusters of the training specimens "
+        "(causal_pima_lattice.init.clusterer = hdbscan): at least one training specimen per component; allowed: "
+        "lattice_synthetic.n_specimens >= 10, or fewer nodes (causal_pima_lattice.prior.n_nodes)"
+    )
+
+
+def test_a_run_that_does_not_generate_and_fit_is_not_refused(defaults):
+    small = _with(defaults, circles__n_specimens=5, lattice_synthetic__n_specimens=5)
+    validate_parameters(small, ["circles", "data_processing"])  # generating 5 specimens to look at them is fine
+    validate_parameters(small, ["causal_pima", "data_processing"])  # a stored data set: its size is not a parameter
+    # a split that is already refused is not refused a second time for the clusters
+    (problem,) = _problems(_with(defaults, circles__n_specimens=3), FULL_RUN)
+    assert problem.startswith("data_processing.split: with 3 specimens (circles.n_specimens)")
+
+
+def test_every_conf_environment_still_validates(tmp_path):
+    for env in sorted(p.name for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name not in ("base", "local")):
+        conf = tmp_path / env
+        shutil.copytree(ROOT / "conf" / "base", conf / "base")
+        shutil.copytree(ROOT / "conf" / env, conf / env)
+        params = OmegaConfigLoader(str(conf), **{**CONFIG_LOADER_ARGS, "default_run_env": env})["parameters"]
+        validate_parameters(params)
