@@ -1,7 +1,8 @@
 """Resources bounded before they are spent (issue 24, "Run integrity"), checked before any node runs:
-the training specimens a fit's initial clusters need against the generated data set's size (item 4).
-Each refusal names the parameter, its value, the estimate and the limit. (Items 2 and 3, the id length
-and the image file size, are checked at ingestion: tests/data/test_ingestion_bounds.py.)"""
+the processes of a training run against the machine's cores and memory (item 1), and the training
+specimens a fit's initial clusters need against the generated data set's size (item 4). Each refusal
+names the parameter, its value, the estimate and the limit. (Items 2 and 3, the id length and the image
+file size, are checked at ingestion: tests/data/test_ingestion_bounds.py.)"""
 
 from __future__ import annotations
 
@@ -11,11 +12,21 @@ from pathlib import Path
 
 import pytest
 from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Pipeline, node
 
-from causal_pima.parameter_schemas import InvalidParametersError, validate_parameters
+from causal_pima import parameter_schemas
+from causal_pima.parameter_schemas import (
+    InvalidParametersError,
+    available_memory_bytes,
+    resource_problems,
+    validate_parameters,
+)
 from causal_pima.settings import CONFIG_LOADER_ARGS
+from causal_pima.validation_hook import ParameterValidationHook
 
 ROOT = Path(__file__).resolve().parents[1]
+GB = 10**9
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +54,99 @@ def _problems(params: dict, groups=None) -> list[str]:
     with pytest.raises(InvalidParametersError) as caught:
         validate_parameters(params, groups)
     return caught.value.problems
+
+
+# ------------------------------------------------------------------ item 1: processes against cores and memory
+def _machine(params: dict, processes: int, workers: int, **resources) -> dict:
+    params = _with(params, distributed__processes=processes, compute__workers=workers)
+    params["resources"] = {**params["resources"], **resources}
+    return params
+
+
+def test_the_default_processes_fit_any_machine(defaults):
+    assert resource_problems(defaults, ["compute", "distributed"], cpus=1, available=1) == []
+
+
+def test_more_processes_than_cores_are_refused_naming_the_limit_and_its_parameter(defaults):
+    params = _machine(defaults, processes=4, workers=1)
+    assert resource_problems(params, ["distributed"], cpus=2, available=100 * GB) == [
+        "distributed.processes = 4 with compute.workers = 1: 8 processes (4 training processes, each with 1 DataLoader "
+        "worker), above the limit of 2 (resources.max_processes = null: this machine's 2 CPU cores); allowed: "
+        "distributed.processes x (1 + compute.workers) <= 2; lower distributed.processes or compute.workers, or raise "
+        "resources.max_processes if the machine can run that many"
+    ]
+    assert resource_problems(_machine(defaults, 2, 0), ["distributed"], cpus=2, available=100 * GB) == []
+    # DataLoader workers are processes too: 1 training process with 2 workers is 3 processes
+    (problem,) = resource_problems(_machine(defaults, 1, 2), ["compute"], cpus=2, available=100 * GB)
+    assert problem.startswith("distributed.processes = 1 with compute.workers = 2: 3 processes (1 training process, "
+                              "each with 2 DataLoader workers), above the limit of 2")
+
+
+def test_resources_max_processes_raises_or_lowers_the_limit(defaults):
+    assert resource_problems(_machine(defaults, 4, 1, max_processes=8), ["distributed"], cpus=2, available=100 * GB) == []
+    (problem,) = resource_problems(_machine(defaults, 3, 0, max_processes=2), ["distributed"], cpus=16, available=100 * GB)
+    assert "3 processes (3 training processes), above the limit of 2 (resources.max_processes = 2)" in problem
+
+
+def test_processes_that_do_not_fit_the_available_memory_are_refused(defaults):
+    params = _machine(defaults, processes=4, workers=1)
+    assert resource_problems(params, ["distributed"], cpus=64, available=2 * GB) == [
+        "distributed.processes = 4 with compute.workers = 1: about 2,560 MB for the new processes (4 training processes "
+        "x 540 MB (resources.process_memory_mb) + 4 DataLoader workers x 100 MB (resources.worker_memory_mb)), above "
+        "the 2,000 MB this machine has available (/proc/meminfo MemAvailable); lower distributed.processes or "
+        "compute.workers, or lower resources.process_memory_mb / resources.worker_memory_mb if the processes need less"
+    ]
+    assert resource_problems(params, ["distributed"], cpus=64, available=3 * GB) == []  # 2,560 MB fit in 3,000
+    # one process trains in the Kedro process, which is in memory already: only its workers are new
+    assert resource_problems(_machine(defaults, 1, 0), ["compute"], cpus=64, available=1) == []
+    (problem,) = resource_problems(_machine(defaults, 1, 3), ["compute"], cpus=64, available=GB // 4)
+    assert "about 300 MB for the new processes (3 DataLoader workers x 100 MB (resources.worker_memory_mb))" in problem
+
+
+def test_runs_that_train_nothing_and_torchrun_jobs_are_not_checked(defaults, monkeypatch):
+    params = _machine(defaults, processes=64, workers=4)
+    assert resource_problems(params, ["circles", "data_processing"], cpus=1, available=1) == []
+    assert len(resource_problems(params, ["distributed"], cpus=1, available=1)) == 2
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job")  # torchrun: its processes replace distributed.processes
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert resource_problems(params, ["distributed"], cpus=1, available=1) == []
+
+
+def test_available_memory_is_read_from_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16000000 kB\nMemFree:         1000000 kB\nMemAvailable:    8000000 kB\n")
+    assert available_memory_bytes(str(meminfo)) == 8_000_000 * 1024
+    meminfo.write_text("MemTotal:       16000000 kB\n")  # a kernel without MemAvailable: memory not checked
+    assert available_memory_bytes(str(meminfo)) is None
+    assert available_memory_bytes(str(tmp_path / "missing")) is None
+
+
+def test_the_hook_refuses_too_many_processes_before_any_node_runs(defaults, monkeypatch):
+    ran = []
+    pipeline = Pipeline([node(lambda c, d: ran.append(1), ["params:compute", "params:distributed"], None, name="train")])
+    catalog = DataCatalog({"parameters": MemoryDataset(_machine(defaults, processes=3, workers=0))})
+    monkeypatch.setattr(parameter_schemas, "machine_cpu_count", lambda: 2)
+    monkeypatch.setattr(parameter_schemas, "available_memory_bytes", lambda: 100 * GB)
+    with pytest.raises(InvalidParametersError) as caught:
+        ParameterValidationHook().before_pipeline_run({"runtime_params": {}}, pipeline, catalog)
+    assert caught.value.problems == [
+        "distributed.processes = 3 with compute.workers = 0: 3 processes (3 training processes), above the limit of 2 "
+        "(resources.max_processes = null: this machine's 2 CPU cores); allowed: distributed.processes x (1 + "
+        "compute.workers) <= 2; lower distributed.processes or compute.workers, or raise resources.max_processes if "
+        "the machine can run that many"
+    ]
+    # the override given on the command line (kedro run --params resources.max_processes=3) lets it start
+    params = _machine(defaults, processes=3, workers=0, max_processes=3)
+    catalog = DataCatalog({"parameters": MemoryDataset(params)})
+    ParameterValidationHook().before_pipeline_run({"runtime_params": {"resources": {"max_processes": 3}}}, pipeline, catalog)
+    assert ran == []  # the hook never runs a node
+    # an invalid limit is named like any parameter
+    catalog = DataCatalog({"parameters": MemoryDataset(_machine(defaults, 1, 0, max_processes=0))})
+    with pytest.raises(InvalidParametersError) as caught:
+        ParameterValidationHook().before_pipeline_run({"runtime_params": {}}, pipeline, catalog)
+    assert caught.value.problems == [
+        "resources.max_processes = 0: must be greater than 0 (allowed: null (this machine's CPU count) or an integer > 0)"
+    ]
 
 
 # ------------------------------------------------------------------ item 4: training specimens for the clusters
@@ -124,3 +228,4 @@ def test_every_conf_environment_still_validates(tmp_path):
         shutil.copytree(ROOT / "conf" / env, conf / env)
         params = OmegaConfigLoader(str(conf), **{**CONFIG_LOADER_ARGS, "default_run_env": env})["parameters"]
         validate_parameters(params)
+        assert resource_problems(params, ["compute", "distributed"], cpus=1, available=10**12) == [], env

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -543,10 +544,108 @@ class DistributedParams(Schema):
     threads_per_process: PositiveInt | None = None
 
 
+class ResourcesParams(Schema):
+    """``resources``: the limits the processes of a training run are checked against before it starts
+    (:func:`resource_problems`); read by the validation hook only, never by a node."""
+
+    max_processes: PositiveInt | None = Field(default=None, description="null (this machine's CPU count) or an integer > 0")
+    process_memory_mb: PositiveInt = 540
+    worker_memory_mb: PositiveInt = 100
+
+
+# the groups whose values start processes: a run whose stages read either is checked by resource_problems
+PROCESS_GROUPS = ("compute", "distributed")
+_MB = 10**6
+
+
+def machine_cpu_count() -> int:
+    """The CPU cores this process may use (``os.sched_getaffinity``), else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def available_memory_bytes(meminfo: str = "/proc/meminfo") -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes; ``None`` where there is no such line (not Linux)."""
+    try:
+        with open(meminfo, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    value, *unit = line.split()[1:]
+                    return int(value) * (1024 if unit[:1] == ["kB"] else 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def resource_problems(
+    params: Mapping[str, Any], groups: Iterable[str], cpus: int | None = None, available: int | None = None
+) -> list[str]:
+    """The processes a training run would start, against this machine's cores and available memory
+    (issue 24: resources bounded before they are spent).
+
+    A run whose stages read ``compute`` or ``distributed`` starts ``distributed.processes`` training
+    processes (with 1, the Kedro process itself trains), each with ``compute.workers`` DataLoader worker
+    processes: ``processes x (1 + workers)`` in all. Refused when that exceeds ``resources.max_processes``
+    (null: ``cpus``, default :func:`machine_cpu_count`), or when the new processes, about
+    ``resources.process_memory_mb`` for each spawned training process (``processes >= 2``) and
+    ``resources.worker_memory_mb`` for each worker, exceed ``available`` bytes (default
+    :func:`available_memory_bytes`; not checked where that is unknown). Not checked under ``torchrun``,
+    where the job's processes are used instead of ``distributed.processes``. Groups that do not
+    validate are left to :func:`validate_parameters`.
+    """
+    if not set(PROCESS_GROUPS) & set(groups):
+        return []
+    from causal_pima.core.launch import launched_by_torchrun
+
+    if launched_by_torchrun():
+        return []
+    models = {}
+    for group, schema in (("compute", ComputeParams), ("distributed", DistributedParams), ("resources", ResourcesParams)):
+        model, found = _validate(schema, params.get(group) or {}, [group])
+        if found:
+            return []
+        models[group] = model
+    processes, workers = models["distributed"].processes, models["compute"].workers
+    limits = models["resources"]
+    total = processes * (1 + workers)
+    setting = f"distributed.processes = {processes} with compute.workers = {workers}"
+    started = (f"{processes} training process{'es' if processes > 1 else ''}"
+               + (f", each with {workers} DataLoader worker{'s' if workers > 1 else ''}" if workers else ""))
+    problems = []
+    cpus = machine_cpu_count() if cpus is None else cpus
+    limit = limits.max_processes if limits.max_processes is not None else cpus
+    if total > limit:
+        source = (f"resources.max_processes = {limits.max_processes}" if limits.max_processes is not None
+                  else f"resources.max_processes = null: this machine's {cpus} CPU core{'s' if cpus > 1 else ''}")
+        problems.append(
+            f"{setting}: {total} processes ({started}), above the limit of {limit} ({source}); allowed: "
+            f"distributed.processes x (1 + compute.workers) <= {limit}; lower distributed.processes or compute.workers, "
+            "or raise resources.max_processes if the machine can run that many"
+        )
+    available = available_memory_bytes() if available is None else available
+    spawned = processes if processes >= 2 else 0  # with 1 the Kedro process trains: already in memory
+    needed = (spawned * limits.process_memory_mb + processes * workers * limits.worker_memory_mb) * _MB
+    if available is not None and needed > available:
+        parts = [f"{spawned} training processes x {limits.process_memory_mb} MB (resources.process_memory_mb)"] if spawned else []
+        if workers:
+            parts.append(f"{processes * workers} DataLoader worker{'s' if processes * workers > 1 else ''} x "
+                         f"{limits.worker_memory_mb} MB (resources.worker_memory_mb)")
+        problems.append(
+            f"{setting}: about {needed / _MB:,.0f} MB for the new processes ({' + '.join(parts)}), above the "
+            f"{available / _MB:,.0f} MB this machine has available (/proc/meminfo MemAvailable); lower "
+            "distributed.processes or compute.workers, or lower resources.process_memory_mb / resources.worker_memory_mb "
+            "if the processes need less"
+        )
+    return problems
+
+
 # ----------------------------------------------------------------------------- registry
 SCHEMAS: dict[str, type[Schema]] = {
     "compute": ComputeParams,
     "distributed": DistributedParams,
+    "resources": ResourcesParams,
     "circles": CirclesParams,
     "lattice_synthetic": LatticeSyntheticParams,
     "lattice_ingestion": LatticeIngestionParams,

@@ -6,6 +6,11 @@ catalog is built and before the runner starts, so nothing has been written yet. 
 even open an MLflow run. It checks the parameter groups that the run's pipeline reads
 (``params:<group>...`` inputs, ``parameters`` = every group) plus every group given on the command
 line (``kedro run --params``); a command-line group that no stage knows is refused as a typo.
+
+A run whose stages read ``compute`` or ``distributed`` (the training stages) is also checked against
+the machine: the processes it would start (``distributed.processes x (1 + compute.workers)``) against
+the CPU count and the available memory, with the limits of the ``resources`` group
+(``parameter_schemas.resource_problems``; not under torchrun).
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ class ParameterValidationHook:
         # imported here: the schemas import torch (through the core configs), which every other
         # kedro command (kedro -h, registry list...) should not pay for
         from causal_pima.parameter_schemas import (
+            PROCESS_GROUPS,
             SCHEMAS,
             InvalidParametersError,
             parameter_groups,
+            resource_problems,
             schema_for,
             validate_parameters,
         )
@@ -46,6 +53,8 @@ class ParameterValidationHook:
         in_files = set(file_parameters()[0]) if runtime else set()
         stray = sorted(g for g in runtime if g not in in_files and g not in groups and schema_for(g) is not None and g not in SCHEMAS)
         groups |= {g for g in runtime if schema_for(g) is not None and g not in stray}
+        if groups & set(PROCESS_GROUPS) and "resources" in params:
+            groups.add("resources")  # the limits the training processes are checked against (read by no node)
         problems = [
             f"{group} (from --params): unknown parameter group; no stage of this run reads it"
             for group in unknown
@@ -58,6 +67,7 @@ class ParameterValidationHook:
             validate_parameters(params, sorted(groups))
         except InvalidParametersError as error:
             problems = error.problems + problems
+        problems += resource_problems(params, groups)
         if problems:
             raise InvalidParametersError(problems)
         logger.info("Parameters valid: %s", ", ".join(sorted(g for g in groups if g in params)) or "none read")
