@@ -44,7 +44,7 @@ def holder():
 
 
 def test_a_second_process_is_refused_naming_the_holder_and_kill_9_frees_the_lock(tmp_path, holder):
-    path = tmp_path / "data" / ".run.lock"
+    path = tmp_path / ".run.lock"
     other = holder(path)
     with pytest.raises(RunLockError) as caught:
         ProjectRunLock(path).acquire({"pipelines": ["__default__"], "started": "now"})

@@ -1,9 +1,9 @@
-"""One writing run per project at a time: an advisory lock on ``data/.run.lock`` held for the run (issue 24, item 1).
+"""One writing run per project at a time: an advisory lock on ``.run.lock`` in the project folder held for the run (issue 24, item 1).
 
 Two runs in the same project write the same files (``data/``, ``mlflow.db``): a second run started
 during the first one's pretraining rewrote the model input the first one then fitted on, and both
 ended with rc 0. So every ``kedro run`` (a Kedro session's ``run``) takes an exclusive lock on
-``<project>/data/.run.lock`` before any node, and any other hook, of the run, and a second run in the
+``<project>/.run.lock`` before any node, and any other hook, of the run, and a second run in the
 same project stops at once with a message naming the run that holds it (its pid, pipelines and start
 time, written into the lock file). Runs in different projects (a copy of the folder) do not wait for
 each other.
@@ -37,7 +37,7 @@ except ImportError:  # Windows
 
 logger = logging.getLogger(__name__)
 
-LOCK_FILE = Path("data") / ".run.lock"
+LOCK_FILE = Path(".run.lock")  # in the project folder, beside data/ and mlflow.db: a lock, not an artifact
 
 
 class RunLockError(RuntimeError):
@@ -123,7 +123,7 @@ def lock_details(run_params: dict[str, Any]) -> dict[str, Any]:
 
 
 class RunLockHook:
-    """Hold ``<project>/data/.run.lock`` from before the run's first hook to its end (see the module docstring)."""
+    """Hold ``<project>/.run.lock`` from before the run's first hook to its end (see the module docstring)."""
 
     def __init__(self) -> None:
         self._locks: dict[Path, ProjectRunLock] = {}

@@ -30,7 +30,7 @@ mlflow_parallel.install()
 # candidate fits of n_nodes: auto); BenchmarkShapeHook: a run whose --params change the benchmark's shape
 # lists stops (causal_pima.pipelines.benchmark.shape)
 # MissingInputsHook: a run that reads an artifact no earlier run wrote stops, naming the pipeline that writes it
-# RunLockHook: one writing run per project at a time (data/.run.lock; a second run stops naming the first)
+# RunLockHook: one writing run per project at a time (.run.lock; a second run stops naming the first)
 # RunSummaryHook: the run ends with its answer (headline metrics, reports, MLflow run and model URIs)
 HOOKS = (RunLockHook(), SessionParametersHook(), ModelArtifactHook(), ParameterValidationHook(), MissingInputsHook(), MlflowStoreHook(), RunNamingHook(), ConsoleLogHook(), BenchmarkShapeHook(),
          TorchrunWriterHook(), RunSummaryHook())
