@@ -229,3 +229,22 @@ def test_every_conf_environment_still_validates(tmp_path):
         params = OmegaConfigLoader(str(conf), **{**CONFIG_LOADER_ARGS, "default_run_env": env})["parameters"]
         validate_parameters(params)
         assert resource_problems(params, ["compute", "distributed"], cpus=1, available=10**12) == [], env
+
+
+# ------------------------------------------------------------------ item 3: generated images against memory
+def test_circles_images_that_do_not_fit_the_available_memory_are_refused_before_the_run(defaults, monkeypatch):
+    from causal_pima.parameter_schemas import generated_image_problems
+
+    huge = _with(defaults, circles__render__image_size=100000)
+    gib = 2**30
+    (problem,) = generated_image_problems(huge, {"circles"}, available=64 * gib)
+    # 3 arrays x 6000 specimens x 3 channels x 1e10 pixels x 4 bytes = 2.16e15 bytes
+    assert problem.startswith("circles.render.image_size = 100000 with circles.n_specimens = 6000: generating the images "
+                              f"takes about {3 * 6000 * 3 * 10**10 * 4 / gib:,.1f} GiB")
+    # the largest size that fits: 3 * 6000 * 3 * s**2 * 4 <= 64 GiB -> s = 564
+    assert "above the 64.0 GiB this machine has available" in problem and "image_size <= 564 at this n_specimens" in problem
+    assert generated_image_problems(_with(defaults, circles__render__image_size=560), {"circles"}, available=64 * gib) == []
+    assert generated_image_problems(defaults, {"circles"}, available=64 * gib) == []  # 32 x 32: 221 MB
+    assert generated_image_problems(huge, {"pretraining"}, available=64 * gib) == []  # nothing generated
+    monkeypatch.setattr(parameter_schemas, "available_memory_bytes", lambda: None)
+    assert generated_image_problems(huge, {"circles"}) == []  # memory unknown (no /proc/meminfo): not checked

@@ -641,6 +641,36 @@ def resource_problems(
     return problems
 
 
+# the circles generator holds about this many image-sized float32 arrays at once (noise, coverage, images)
+GENERATED_IMAGE_COPIES = 3
+
+
+def generated_image_problems(params: Mapping[str, Any], groups: Iterable[str], available: int | None = None) -> list[str]:
+    """The circles images a run would generate, against this machine's available memory (issue 24:
+    ``circles.render.image_size=100000`` used to mark the raw set ``writing`` and then fail with a
+    1.09 TiB MemoryError). ``n_specimens x 3 x image_size**2`` float32 values, about
+    :data:`GENERATED_IMAGE_COPIES` times at the generator's peak, must fit in ``available`` bytes (default
+    :func:`available_memory_bytes`; not checked where that is unknown)."""
+    if "circles" not in set(groups):
+        return []
+    circles = params.get("circles")
+    render = circles.get("render") if isinstance(circles, Mapping) else None
+    n, size = (circles or {}).get("n_specimens"), (render or {}).get("image_size")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n, size)):
+        return []  # left to validate_parameters
+    available = available_memory_bytes() if available is None else available
+    needed = GENERATED_IMAGE_COPIES * n * 3 * size**2 * 4
+    if available is None or needed <= available:
+        return []
+    largest = int((available / (GENERATED_IMAGE_COPIES * n * 3 * 4)) ** 0.5)
+    return [
+        f"circles.render.image_size = {size} with circles.n_specimens = {n}: generating the images takes about "
+        f"{needed / 2**30:,.1f} GiB ({n} x 3 x {size}**2 float32 values, {GENERATED_IMAGE_COPIES} arrays of that size at "
+        f"once), above the {available / 2**30:,.1f} GiB this machine has available (/proc/meminfo MemAvailable); "
+        f"allowed here: image_size <= {largest} at this n_specimens (the default is 32), or fewer specimens"
+    ]
+
+
 # ----------------------------------------------------------------------------- registry
 SCHEMAS: dict[str, type[Schema]] = {
     "compute": ComputeParams,

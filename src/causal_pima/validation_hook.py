@@ -35,6 +35,7 @@ class ParameterValidationHook:
             PROCESS_GROUPS,
             SCHEMAS,
             InvalidParametersError,
+            generated_image_problems,
             parameter_groups,
             resource_problems,
             schema_for,
@@ -68,6 +69,7 @@ class ParameterValidationHook:
         except InvalidParametersError as error:
             problems = error.problems + problems
         problems += resource_problems(params, groups)
+        problems += generated_image_problems(params, groups)
         if problems:
             raise InvalidParametersError(problems)
         logger.info("Parameters valid: %s", ", ".join(sorted(g for g in groups if g in params)) or "none read")
