@@ -14,7 +14,9 @@ export PYTHONHASHSEED := 0
 
 .PHONY: install run test notebook benchmark viz mlflow-ui clean
 
-$(STAMP): pyproject.toml
+# the stamp's name holds pyproject.toml's checksum: a changed file gives a new name (and an install), an
+# unchanged one does not, however new its mtime (a fresh clone, a checkout): order-only prerequisite
+$(STAMP): | pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	# torch==2.13.0 from the configured index: on Linux PyPI that is the CUDA build (README "PyTorch: CPU build, GPU")
 	$(BIN)/python -m pip install -e ".[test]"

@@ -11,9 +11,15 @@ patterns), and node names stay unique when data sets are run together
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 
 from kedro.pipeline import Node, Pipeline
+
+# The dotted dataset names are these namespaces, made by Kedro's own namespacing (stage_pipeline): Kedro's
+# warning that "dataset names contain '.'" came with every run and every notebook session and said nothing
+# a user could act on (issue 23, item 8). Only this message is silenced.
+warnings.filterwarnings("ignore", message=r"One or more dataset names contain '\.' characters", category=UserWarning)
 
 
 def stage_pipeline(

@@ -1,12 +1,10 @@
 """Every figure of the project: pure functions of arrays, tables and records returning ``Figure``s
 (saved by the catalog's Matplotlib datasets, never written here). Nodes call these; no node draws.
 
-The matplotlib backend is set here, once, for the whole project: ``Agg`` (files only, no display,
-safe in worker threads). ``matplotlib.use`` after ``pyplot`` is imported switches the backend, so the
-imports stay at the top of every module.
+No backend is chosen here, and pyplot is never used: every figure is a ``Figure`` that no backend
+manages (:mod:`causal_pima.plots.canvas`), saved by the catalog in any thread or process, and shown
+by a notebook with the notebook's own backend.
 """
-
-import matplotlib
 
 from causal_pima.plots.datasets import (
     FEATURE_VALUE_NAMES,
@@ -28,8 +26,6 @@ from causal_pima.plots.models import (
     reconstruction_figure,
     training_history_figure,
 )
-
-matplotlib.use("Agg")
 
 __all__ = [
     "DETERMINED_LABEL",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from causal_pima.data.lattice import LATTICE_FEATURES
 from causal_pima.data.specimens import force_displacement_to_stress_strain, image_to_unit_float
+from causal_pima.plots.canvas import subplots
 
 # Words for the 0 / 1 values of each feature (figure labels only).
 FEATURE_VALUE_NAMES = {
@@ -36,7 +36,7 @@ def circles_sample_images_figure(raw_specimens: Mapping[str, np.ndarray], featur
     labels = features.drop(columns="specimen_id").iloc[:n_images]
     cols = int(np.ceil(np.sqrt(len(images))))
     rows = int(np.ceil(len(images) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.3 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.9 * cols, 2.3 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, image, (_, row) in zip(axes.ravel(), images, labels.iterrows(), strict=False):
@@ -52,7 +52,7 @@ def spectra_figure(raw_specimens: Mapping[str, np.ndarray], features: pd.DataFra
     curves = raw_specimens["curves"][:n_curves]
     grid = raw_specimens["grid"]
     hue = features["hue"].to_numpy()[:n_curves] if "hue" in features else np.zeros(len(curves))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = subplots(figsize=(6, 3.5))
     for value, colour, name in ((0, "tab:red", "hue = 0 (red)"), (1, "tab:blue", "hue = 1 (blue)")):
         selected = curves[hue == value]
         if len(selected):
@@ -100,7 +100,7 @@ def lattice_sample_images_figure(raw_manifest: Mapping[str, Any], params: Mappin
     shown.sort(key=lambda item: tuple(int(item[0][f]) for f in features))
     cols = max(1, int(np.ceil(np.sqrt(len(shown)))))
     rows = max(1, int(np.ceil(len(shown) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.5 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(2.0 * cols, 2.5 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (record, image) in zip(axes.ravel(), shown, strict=False):
@@ -121,7 +121,7 @@ def stress_strain_figure(raw_manifest: Mapping[str, Any], params: Mapping[str, A
     """
     n_curves = int((params or {}).get("n_figure_curves", 300))
     manifest = raw_manifest["manifest"]
-    fig, (linear, logarithmic) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (linear, logarithmic) = subplots(1, 2, figsize=(11, 4.2))
     counts = {0: 0, 1: 0}
     for _, record in manifest.head(n_curves).iterrows():
         curve = raw_manifest["curves"].get(str(record["specimen_id"]))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from causal_pima.data.scm import BinarySCM
 from causal_pima.evaluation.graphs import equivalence_class_record
+from causal_pima.plots.canvas import subplots
 from causal_pima.plots.models import dag_figure
 
 COMPARISON_CAPTION = (
@@ -55,7 +55,7 @@ def dag_comparison_figure(dag_metrics: Mapping[str, Any], true_dag: Mapping[str,
     edges with the learned strengths in the model's own node coding (the numbers of the learned DAG
     figure, :func:`node_sign_edges`); a caption says so.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    fig, axes = subplots(1, 2, figsize=(10, 5))
     names = list(true_dag["features"])
     if "learned_edges" not in dag_metrics:
         axes[0].text(0.5, 0.5, "no DAG (free mixture weights)", ha="center", va="center")
@@ -81,7 +81,7 @@ def node_marginals_figure(posteriors: pd.DataFrame, test_set: Mapping[str, np.nd
     label_names = [str(n) for n in test_set["label_names"]]
     test = posteriors[posteriors["split"] == "test"]
     nodes = sorted(matching)
-    fig, axes = plt.subplots(1, max(len(nodes), 1), figsize=(3.3 * max(len(nodes), 1), 3), squeeze=False)
+    fig, axes = subplots(1, max(len(nodes), 1), figsize=(3.3 * max(len(nodes), 1), 3), squeeze=False)
     for ax, node in zip(axes[0], nodes, strict=False):
         feature = matching[node]["feature"]
         truth = test_set["labels"][:, label_names.index(feature)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
+import matplotlib
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -14,6 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from sklearn.decomposition import PCA
+
+from causal_pima.plots.canvas import subplots
 
 TRAIN_LABEL = "train (epoch mean, modality dropout)"
 VALIDATION_LABEL = "validation (end of epoch, all modalities)"
@@ -48,7 +50,7 @@ def training_history_figure(history: pd.DataFrame, title: str, node_labels: Sequ
     terms = [c.split("_", 1)[1] for c in history.columns if c.startswith("train_") and c not in ("train_loss", "train_l1")]
     has_tau = "temperature" in history
     n = len(terms) + int(has_tau)
-    fig, axes = plt.subplots(1, n, figsize=(max(3.4 * n, 9.0), 4.0), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(max(3.4 * n, 9.0), 4.0), squeeze=False)
     for ax, term in zip(axes[0], terms, strict=False):
         ax.plot(history["epoch"], history[f"train_{term}"], label=TRAIN_LABEL)
         if f"val_{term}" in history:
@@ -110,8 +112,8 @@ def latent_projection_figure(
     """
     pca = PCA(n_components=2, random_state=0).fit(latent_means)
     points, centres = pca.transform(latent_means), pca.transform(mixture_means)
-    fig, ax = plt.subplots(figsize=(8.5, 5), layout="constrained")
-    cmap = plt.get_cmap("tab10" if 2**n_nodes <= 10 else "tab20")
+    fig, ax = subplots(figsize=(8.5, 5), layout="constrained")
+    cmap = matplotlib.colormaps["tab10" if 2**n_nodes <= 10 else "tab20"]
     for k in range(2**n_nodes):
         sel = outcome == k
         bits = [(k >> j) & 1 for j in range(n_nodes)]  # bit j of k = node j
@@ -148,7 +150,7 @@ def dag_figure(
     """
     own = ax is None
     if own:
-        fig, ax = plt.subplots(figsize=(4.5, 4))
+        fig, ax = subplots(figsize=(4.5, 4))
     else:
         fig = ax.figure
     graph = nx.DiGraph()
@@ -219,7 +221,7 @@ def reconstruction_figure(
     """
     x_label, y_label = curve_axes or curve_axis_labels(grid)
     rows = (2 if "image" in originals else 0) + (1 if "curve" in originals else 0)
-    fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.7 * rows + (0.5 if "curve" in originals else 0.0)), squeeze=False)
+    fig, axes = subplots(rows, n, figsize=(1.6 * n, 1.7 * rows + (0.5 if "curve" in originals else 0.0)), squeeze=False)
     r = 0
     if "image" in originals:
         for i in range(n):
@@ -259,7 +261,7 @@ def cross_modal_figure(
 
     ``curve_axes`` = ``(x label, y label)``, default :func:`curve_axis_labels` of the grid.
     """
-    fig, axes = plt.subplots(1, n_plot, figsize=(2.4 * n_plot, 2.8), squeeze=False)
+    fig, axes = subplots(1, n_plot, figsize=(2.4 * n_plot, 2.8), squeeze=False)
     if not report.get("available"):
         for ax in axes[0]:
             ax.axis("off")
@@ -288,7 +290,7 @@ def do_grid_figure(samples: Sequence[Sequence[np.ndarray]], labels: Sequence[str
     ``[n, L]`` curves when ``images`` is false) for ``do(N_j = v)``; ``labels[j]`` names node j."""
     d = len(samples)
     n_samples = len(samples[0][0]) if d else 0
-    fig, axes = plt.subplots(2 * d, n_samples, figsize=(1.3 * n_samples, 1.35 * 2 * d), squeeze=False)
+    fig, axes = subplots(2 * d, n_samples, figsize=(1.3 * n_samples, 1.35 * 2 * d), squeeze=False)
     for j in range(d):
         for v in (0, 1):
             decoded = samples[j][v]
@@ -315,7 +317,7 @@ def physics_curves_figure(
     k = laws.shape[0]
     cols = min(4, k)
     rows = int(np.ceil(k / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharex=True)
+    fig, axes = subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharex=True)
     for index, ax in enumerate(axes.ravel()):
         if index >= k:
             ax.axis("off")
