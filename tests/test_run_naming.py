@@ -173,6 +173,8 @@ def test_a_session_run_is_named_tagged_and_stored_in_its_project(tmp_path, monke
         "pipeline": "__default__", "dataset": "circles", "configuration": "chain", "seed": "0", "env": "local",
         "runner": "SequentialRunner"}
     assert not any(" object at 0x" in value for value in tags.values())
+    # Kedro's session id is tagged as what it is, not as "run_id" beside MLflow's own run id (issue 23, item 7)
+    assert "run_id" not in tags and tags["kedro_session_id"].startswith("20") and tags["kedro_session_id"] != run.info.run_id
     configurations = {k.split(".")[2] for k in run.data.params if k.startswith("circles.configurations.")}
     assert configurations == {"chain"}
     assert run.data.params["causal_pima.epochs"] == "1"

@@ -232,9 +232,16 @@ class RunNamingHook:
             tags.update(git_tags(project))
         if not self._configured_name:
             tags["mlflow.runName"] = run_name(tags)
+        # kedro-mlflow tags the run with Kedro's run parameters, among them "run_id", which holds Kedro's
+        # session id, not the MLflow run's id: kept under a name that says what it is (issue 23, item 7)
         try:
-            mlflow.set_tags(tags)
             client = mlflow.MlflowClient()
+            session_id = client.get_run(active.info.run_id).data.tags.get("run_id")
+            if session_id is not None:
+                tags["kedro_session_id"] = session_id
+            mlflow.set_tags(tags)
+            if session_id is not None:
+                client.delete_tag(active.info.run_id, "run_id")
             experiment = client.get_experiment(active.info.experiment_id)
             if EXPERIMENT_KIND_TAG not in experiment.tags:  # a view chosen in the UI is kept
                 client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)

@@ -55,9 +55,14 @@ def test_default_run_writes_metrics_figures_and_an_mlflow_run(project):
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.params["causal_pima.epochs"] == "2"
-    history = client.get_metric_history(run.info.run_id, "circles.fit.val_elbo")
+    history = client.get_metric_history(run.info.run_id, "circles/fit/val_elbo")
     assert [m.step for m in history] == [1, 2]
-    assert "circles.eval.node_accuracy" in run.data.metrics
+    assert "circles/eval/node_accuracy" in run.data.metrics  # grouped by '/' (issue 23, item 7)
+    assert not [name for name in run.data.metrics if "." in name.split("/")[0]]  # no flat dotted names
+    assert "circles/fit/edge/N1_to_N0" in run.data.metrics  # the fit's edge weights, by node
+    learned = json.loads((project / "data/08_reporting/circles/dag_metrics.json").read_text())["learned_edges"]
+    for source, target, strength in learned:  # the evaluation's, in feature terms
+        assert run.data.metrics[f"circles/eval/edge/{source}_to_{target}"] == pytest.approx(strength)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"figures", "dag", "model", "metrics"} <= artifacts
     model_files = [a.path for a in client.list_artifacts(run.info.run_id, "model/circles")]
@@ -106,5 +111,5 @@ def test_n_nodes_auto_fans_out_chooses_and_reports_the_node_count(project):
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_name == f"circles/collider seed=0 d={chosen} (__default__)"
     assert run.data.tags["n_nodes.circles"] == str(chosen)
-    assert run.data.metrics["circles.node_count.chosen"] == chosen
+    assert run.data.metrics["circles/node_count/chosen"] == chosen
     assert "node_count/circles/node_count_selection.csv" in {a.path for a in client.list_artifacts(run.info.run_id, "node_count/circles")}

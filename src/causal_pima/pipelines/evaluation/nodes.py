@@ -29,6 +29,7 @@ from causal_pima.core.readout import (
 )
 from causal_pima.core.training import on_device
 from causal_pima.data.scm import validated_true_dag
+from causal_pima.datasets.grouped_metrics_dataset import metric_name_part
 from causal_pima.evaluation.report import (
     UNMATCHED_FEATURE_CONVENTION,
     cross_modal_summary,
@@ -144,6 +145,8 @@ def evaluate_fit(
         model = model_metrics(fitted_model, specimen_data(test_set, fitted_model.modalities))
     metrics = evaluation_report(discovery, model, learned_dag, cross_modal)
     mlflow_metrics = {f"eval.{k}": {"step": 0, "value": v} for k, v in scalar_metrics(metrics).items()}
+    for source, target, strength in metrics.get("learned_edges") or []:  # in feature terms: <dataset>/eval/edge/radius_to_hue
+        mlflow_metrics[f"eval.edge.{metric_name_part(source)}_to_{metric_name_part(target)}"] = {"step": 0, "value": float(strength)}
     return metrics, mlflow_metrics
 
 
