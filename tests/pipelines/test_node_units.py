@@ -140,6 +140,13 @@ def test_model_figures_of_the_fit_nodes(model):
     ]
     assert all(isinstance(f, Figure) for f in figures)
     assert len(figures[2].axes) >= 4
+    # the reconstruction figure's curves are in physical units, as the cross-modal figure's (issue 23, item 7):
+    # standardised values x curve_std (0.5) + curve_mean (2.0) on this set's linear scale
+    curve_axes = [ax for ax in figures[2].axes if ax.get_lines()]
+    np.testing.assert_allclose(curve_axes[0].get_lines()[0].get_ydata(), test["curves"][0] * 0.5 + 2.0, rtol=1e-6)
+    assert "standardised" not in curve_axes[0].get_ylabel() + figures[2].get_suptitle()
+    images = [ax.get_images()[0] for ax in figures[2].axes if ax.get_images()]
+    assert images and all(image.get_clim() == (0.0, 1.0) for image in images)  # fixed intensity scale
 
 
 def test_physics_parameters_one_row_per_outcome_and_their_figure(physics_model, model):

@@ -15,23 +15,10 @@ from causal_pima.plots.canvas import subplots
 from causal_pima.plots.models import dag_figure
 
 COMPARISON_CAPTION = (
-    "Learned panel: each true feature's matched node (N_j) is shown; edge labels are the learned model's logit changes in "
-    "its own node coding, as in learned_dag.png.\n"
-    "A flipped node's value 1 means its feature's 0, so an edge with exactly one flipped end has the opposite sign in "
-    "feature terms."
+    "Learned panel: each true feature's matched node (N_j) is shown; edge labels are the learned logit changes in feature "
+    "terms, as learned_edges in dag_metrics.json\n"
+    "(a flipped node's value 1 is its feature's 0; learned_dag.png shows the same edges in the model's own node coding)."
 )
-
-
-def node_sign_edges(dag_metrics: Mapping[str, Any]) -> list[tuple[str, str, float]]:
-    """``dag_metrics["learned_edges"]`` (feature names, signs in feature coding) with each strength
-    signed back to the learned nodes' own coding (as in the learned DAG record and its figure): the
-    sign changes when exactly one end's node is flipped (``dag_metrics["matching"]``)."""
-    flipped = {info["feature"]: bool(info["flipped"]) for info in dag_metrics.get("matching", {}).values()}
-    edges = []
-    for a, b, strength in dag_metrics["learned_edges"]:
-        sign = -1.0 if flipped.get(a, False) != flipped.get(b, False) else 1.0
-        edges.append((a, b, sign * float(strength)))
-    return edges
 
 
 def learned_node_labels(dag_metrics: Mapping[str, Any], features: list[str]) -> dict[str, str]:
@@ -52,8 +39,8 @@ def dag_comparison_figure(dag_metrics: Mapping[str, Any], true_dag: Mapping[str,
     direction observational data cannot decide (undirected in its CPDAG) are dashed.
 
     The learned panel names each feature's matched node and whether it is flipped, and labels the
-    edges with the learned strengths in the model's own node coding (the numbers of the learned DAG
-    figure, :func:`node_sign_edges`); a caption says so.
+    edges with the learned strengths in feature terms, the numbers of ``dag_metrics["learned_edges"]``
+    (issue 23, item 7: the figure said -2.85 where the report said +2.85); a caption says so.
     """
     fig, axes = subplots(1, 2, figsize=(10, 5))
     names = list(true_dag["features"])
@@ -64,7 +51,8 @@ def dag_comparison_figure(dag_metrics: Mapping[str, Any], true_dag: Mapping[str,
         title = f"learned (SHD {dag_metrics['shd']}, CPDAG SHD {dag_metrics['cpdag_shd']})"
         undetermined = dag_metrics["learned_equivalence_class"]["undetermined_edges"]
         dag_figure(
-            node_sign_edges(dag_metrics), names, title, ax=axes[0], undetermined=undetermined,
+            [(a, b, float(strength)) for a, b, strength in dag_metrics["learned_edges"]], names, title, ax=axes[0],
+            undetermined=undetermined,
             node_labels=learned_node_labels(dag_metrics, names),
         )
     true_scm = BinarySCM.from_config(true_dag["scm"])

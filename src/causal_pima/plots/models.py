@@ -213,11 +213,13 @@ def reconstruction_figure(
     grid: np.ndarray | None,
     n: int = 8,
     curve_axes: tuple[str, str] | None = None,
+    standardised: bool = True,
 ) -> Figure:
-    """Original vs reconstructed images (two rows) and curves (one panel per specimen).
+    """Original vs reconstructed images (two rows, intensities on the fixed scale [0, 1]) and curves (one
+    panel per specimen).
 
-    Curves are standardised (per grid point, training mean and std); ``curve_axes`` = ``(x label,
-    y label)`` in physical terms, default :func:`curve_axis_labels` of the grid.
+    Curves are in physical units, or standardised (the model's scale) with ``standardised``;
+    ``curve_axes`` = ``(x label, y label)`` in physical terms, default :func:`curve_axis_labels` of the grid.
     """
     x_label, y_label = curve_axes or curve_axis_labels(grid)
     rows = (2 if "image" in originals else 0) + (1 if "curve" in originals else 0)
@@ -227,7 +229,7 @@ def reconstruction_figure(
         for i in range(n):
             for rr, source in ((0, originals), (1, reconstructions)):
                 img = np.clip(np.transpose(source["image"][i], (1, 2, 0)), 0, 1).squeeze()
-                axes[r + rr, i].imshow(img, cmap="gray" if img.ndim == 2 else None)
+                axes[r + rr, i].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0)  # fixed scale
                 axes[r + rr, i].axis("off")
             axes[r, 0].set_title("original", fontsize=7, loc="left")
             axes[r + 1, 0].set_title("reconstruction", fontsize=7, loc="left")
@@ -240,9 +242,9 @@ def reconstruction_figure(
             ax.plot(x, reconstructions["curve"][i], color="tab:orange", linewidth=0.8, label="reconstruction")
             ax.tick_params(labelsize=5)
             ax.set_xlabel(x_label if grid is not None else "grid point", fontsize=6)
-        axes[r, 0].set_ylabel(f"{y_label.split(' (')[0]}\n(standardised)", fontsize=6)
+        axes[r, 0].set_ylabel(f"{y_label.split(' (')[0]}\n(standardised)" if standardised else y_label, fontsize=6)
         axes[r, 0].legend(fontsize=5)
-    fig.suptitle("Test specimens: originals and reconstructions (curves standardised)", fontsize=9)
+    fig.suptitle("Test specimens: originals and reconstructions" + (" (curves standardised)" if standardised else ""), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -285,9 +287,21 @@ def cross_modal_figure(
     return fig
 
 
-def do_grid_figure(samples: Sequence[Sequence[np.ndarray]], labels: Sequence[str], images: bool, grayscale: bool = True) -> Figure:
+def do_row_labels(node: str, info: Mapping[str, Any] | None) -> tuple[str, str]:
+    """Row labels of ``do(node = 0)`` and ``do(node = 1)`` in feature terms when the node is matched to a
+    feature (``info``: its ``dag_metrics["matching"]`` entry): a flipped node's 1 is its feature's 0, so
+    ``do(N0 = 0)`` of a flipped hue node reads ``do(hue = 1)``, with the node below."""
+    if not info:
+        return f"do({node} = 0)", f"do({node} = 1)"
+    flipped = int(bool(info["flipped"]))
+    return tuple(f"do({info['feature']} = {v ^ flipped})\n({node} = {v})" for v in (0, 1))
+
+
+def do_grid_figure(samples: Sequence[Sequence[np.ndarray]], labels: Sequence[Sequence[str]], images: bool, grayscale: bool = True) -> Figure:
     """Decoded samples of the interventional prior: ``samples[j][v]`` is ``[n, C, H, W]`` images (or
-    ``[n, L]`` curves when ``images`` is false) for ``do(N_j = v)``; ``labels[j]`` names node j."""
+    ``[n, L]`` curves when ``images`` is false) for ``do(N_j = v)``; ``labels[j][v]`` names that row
+    (:func:`do_row_labels`). Images are drawn on the fixed scale [0, 1], never contrast-stretched per
+    panel, so a brightness feature shows as what it is."""
     d = len(samples)
     n_samples = len(samples[0][0]) if d else 0
     fig, axes = subplots(2 * d, n_samples, figsize=(1.3 * n_samples, 1.35 * 2 * d), squeeze=False)
@@ -298,13 +312,14 @@ def do_grid_figure(samples: Sequence[Sequence[np.ndarray]], labels: Sequence[str
             for i in range(n_samples):
                 ax = axes[row, i]
                 if images:
-                    ax.imshow(np.clip(np.transpose(decoded[i], (1, 2, 0)).squeeze(), 0, 1), cmap="gray" if grayscale else None)
+                    ax.imshow(np.clip(np.transpose(decoded[i], (1, 2, 0)).squeeze(), 0, 1), cmap="gray" if grayscale else None,
+                              vmin=0.0, vmax=1.0)
                     ax.set_xticks([])
                     ax.set_yticks([])
                 else:
                     ax.plot(decoded[i], linewidth=0.8)
                     ax.tick_params(labelsize=4)
-            axes[row, 0].set_ylabel(f"do({labels[j]}={v})", fontsize=6)
+            axes[row, 0].set_ylabel(labels[j][v], fontsize=6)
     fig.suptitle("Samples from the interventional prior do(N_j = v)", fontsize=9)
     fig.tight_layout()
     return fig

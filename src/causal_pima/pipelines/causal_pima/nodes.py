@@ -148,10 +148,12 @@ def plot_learned_dag(learned_dag: Mapping[str, Any]) -> Figure:
 def plot_reconstructions(fitted_model: CausalPIMA, test_set: Mapping[str, np.ndarray], n: int = 8) -> Figure:
     batch = specimen_tensors({k: v[:n] for k, v in test_set.items() if k in ("images", "curves")}, fitted_model.modalities)
     mu, _ = fitted_model.encode(batch)
-    recon = fitted_model.decode(mu)
-    return reconstruction_figure(
-        {k: v.numpy() for k, v in batch.items()}, {k: v.numpy() for k, v in recon.items()}, test_set.get("grid"), n=min(n, len(mu))
-    )
+    originals, recon = {k: v.numpy() for k, v in batch.items()}, {k: v.numpy() for k, v in fitted_model.decode(mu).items()}
+    # curves in physical units, as the cross-modal figure (issue 23, item 7), when the set carries its scaler
+    physical = "curve" in originals and {"curve_mean", "curve_std"} <= set(test_set)
+    if physical:
+        originals["curve"], recon["curve"] = (physical_curves(test_set, c) for c in (originals["curve"], recon["curve"]))
+    return reconstruction_figure(originals, recon, test_set.get("grid"), n=min(n, len(mu)), standardised=not physical)
 
 
 NO_PHYSICS = "no physics expert (curve_decoder: neural)"

@@ -45,6 +45,7 @@ from causal_pima.plots import (
     cross_modal_figure,
     dag_comparison_figure,
     do_grid_figure,
+    do_row_labels,
     latent_projection_figure,
     node_marginals_figure,
 )
@@ -182,7 +183,7 @@ def plot_do_grid(fitted_model: CausalPIMA, dag_metrics: Mapping[str, Any], n_sam
     samples, labels = [], []
     for j in range(fitted_model.config.n_nodes):
         info = dag_metrics.get("matching", {}).get(node_name(j))
-        labels.append(node_name(j) + (f" ({info['feature']}{', flipped' if info['flipped'] else ''})" if info else ""))
+        labels.append(do_row_labels(node_name(j), info))
         decoded = []
         for v in (0, 1):
             z = sample_interventional_latents(fitted_model, j, v, n_samples, generator)
