@@ -200,7 +200,10 @@ def test_evaluate_fit_report_and_flat_mlflow_metrics(model):
     assert set(report["reconstruction_error"]) == {"image", "curve"} and np.isfinite(report["test_elbo"])
     assert mlflow_metrics["eval.shd"] == {"step": 0, "value": 0.0}
     assert mlflow_metrics["eval.cross_modal_rmse"]["value"] == 0.25
-    assert set(mlflow_metrics) == {f"eval.{k}" for k in scalar_metrics(report)}
+    # the scalar metrics, and each learned edge's strength in feature terms (issue 23, item 7)
+    edges = {f"eval.edge.{a}_to_{b}": s for a, b, s in report["learned_edges"]}
+    assert set(mlflow_metrics) == {f"eval.{k}" for k in scalar_metrics(report)} | set(edges)
+    assert edges and all(mlflow_metrics[name]["value"] == pytest.approx(s) for name, s in edges.items())
     figures = [
         eval_nodes.plot_dag_comparison(report, true_dag_record(SCM, "chain")),
         eval_nodes.plot_node_marginals(posteriors, test, report),
