@@ -211,7 +211,7 @@ def test_evaluate_fit_report_and_flat_mlflow_metrics(model):
     ]
     assert all(isinstance(f, Figure) for f in figures)
     assert len(figures[2].axes) == 2 * 2 * 2  # 2 nodes x do(0), do(1) x 2 samples
-    assert figures[2].axes[0].get_ylabel() == "do(N0 (a)=0)"
+    assert figures[2].axes[0].get_ylabel() == "do(a = 0)\n(N0 = 0)"
 
 
 def test_the_fitted_model_dataset_saves_a_checkpoint_and_loads_a_ready_model(model, tmp_path):
