@@ -425,26 +425,7 @@ def prepare_specimens(
         image_file = _joined(folder, record.get("image", f"<image of {specimen_id}>"))
         curve_file = _joined(folder, record.get("curve", f"<curve of {specimen_id}>"))
         try:
-            if not specimen_id:
-                raise _Problem(f"missing specimen_id (manifest row {row})", manifest_name)
-            if len(specimen_id) > MAX_SPECIMEN_ID_LENGTH:
-                raise _Problem(
-                    f"specimen_id too long: {len(specimen_id)} characters, above the limit of "
-                    f"{MAX_SPECIMEN_ID_LENGTH} (causal_pima.data.specimens.MAX_SPECIMEN_ID_LENGTH; the ids are "
-                    "stored as fixed-width strings, padded to the longest); shorten it in the manifest",
-                    manifest_name,
-                )
-            if counts[specimen_id] > 1:
-                raise _Problem(
-                    f"duplicate specimen_id: it appears {counts[specimen_id]} times in the manifest",
-                    manifest_name,
-                )
-            if is_formula_like(specimen_id):
-                raise _Problem(
-                    f"specimen_id starts with {specimen_id[0]!r}: spreadsheet programs run such a cell as a formula "
-                    "(CSV injection), so it is refused; rename the specimen in the manifest",
-                    manifest_name,
-                )
+            _check_specimen_id(specimen_id, row, counts, manifest_name)
             for column in label_columns:
                 _label_value(record[column], column, manifest_name)
             _check_image_file_size(images, specimen_id, config, image_file)
@@ -501,6 +482,28 @@ def prepare_specimens(
 
 def _stripped(column: object) -> object:
     return column.strip() if isinstance(column, str) else column
+
+
+def _check_specimen_id(specimen_id: str, row: int, counts: pd.Series, manifest_name: str) -> None:
+    """A manifest row's id: present, at most ``MAX_SPECIMEN_ID_LENGTH`` characters, unique in the manifest
+    (``counts``), not a spreadsheet formula; raises ``_Problem`` naming the manifest otherwise."""
+    if not specimen_id:
+        raise _Problem(f"missing specimen_id (manifest row {row})", manifest_name)
+    if len(specimen_id) > MAX_SPECIMEN_ID_LENGTH:
+        raise _Problem(
+            f"specimen_id too long: {len(specimen_id)} characters, above the limit of "
+            f"{MAX_SPECIMEN_ID_LENGTH} (causal_pima.data.specimens.MAX_SPECIMEN_ID_LENGTH; the ids are "
+            "stored as fixed-width strings, padded to the longest); shorten it in the manifest",
+            manifest_name,
+        )
+    if counts[specimen_id] > 1:
+        raise _Problem(f"duplicate specimen_id: it appears {counts[specimen_id]} times in the manifest", manifest_name)
+    if is_formula_like(specimen_id):
+        raise _Problem(
+            f"specimen_id starts with {specimen_id[0]!r}: spreadsheet programs run such a cell as a formula "
+            "(CSV injection), so it is refused; rename the specimen in the manifest",
+            manifest_name,
+        )
 
 
 def _reported_id(specimen_id: str) -> str:
