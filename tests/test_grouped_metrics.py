@@ -32,9 +32,13 @@ def test_a_feature_name_is_one_group_level():
 
 
 def test_the_dataset_logs_every_step_under_the_grouped_name_and_reads_them_back(tmp_path):
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        with mlflow.start_run() as run:
+        # an explicit experiment of this store: an earlier test of the worker may have left another store's
+        # experiment id active in MLflow's fluent state
+        experiment = mlflow.create_experiment("grouped_metrics", artifact_location=str(tmp_path / "artifacts"))
+        with mlflow.start_run(experiment_id=experiment) as run:
             dataset = GroupedMetricsDataset(prefix="circles")
             dataset.save({"fit.val_elbo": [{"step": 1, "value": -5.0}, {"step": 2, "value": -4.5}],
                           "fit.edge_1_0": {"step": 0, "value": 2.5}})
@@ -46,4 +50,4 @@ def test_the_dataset_logs_every_step_under_the_grouped_name_and_reads_them_back(
             with pytest.raises(DatasetError, match="metric 'fit.bad': expected"):
                 dataset.save({"fit.bad": 3.0})
     finally:
-        mlflow.set_tracking_uri(None)
+        mlflow.set_tracking_uri(previous)
