@@ -141,7 +141,7 @@ def test_interrupted_circles_run_leaves_a_set_every_later_load_refuses(
     with pytest.raises(DatasetError) as info:
         _run_processing(tmp_path)
     message = str(info.value)
-    assert f"raw data set {tmp_path} is incomplete" in message
+    assert f"the set of files in {tmp_path} is incomplete" in message
     assert "rewritten: features.csv, true_dag.json; not rewritten: specimens.npz" in message
     assert "`kedro run --pipelines circles`" in message
     datasets = _raw_datasets(tmp_path)
@@ -184,7 +184,7 @@ def test_a_file_changed_after_the_set_was_written_is_refused(tmp_path, new_run):
         datasets["circles.features"].load()
     message = str(info.value)
     assert (
-        f"raw data set {tmp_path} does not match its checksum file {tmp_path / 'checksums.json'}"
+        f"the set of files in {tmp_path} does not match its checksum file {tmp_path / 'checksums.json'}"
         in message
     )
     assert "1 of the 1 file(s) of 'features.csv' differ (features.csv: sha256 " in message
@@ -276,7 +276,7 @@ def test_interrupted_lattice_save_is_refused_and_orphans_cleaned(tmp_path, new_r
     new_run()  # two new images beside four old ones and the old manifest: refused as a whole
     with pytest.raises(RawSetError) as info:
         manifest.load()
-    assert f"raw data set {tmp_path} is incomplete" in str(info.value)
+    assert f"the set of files in {tmp_path} is incomplete" in str(info.value)
     assert "not rewritten: specimens.csv, true_dag.json" in str(info.value)
     with pytest.raises(RawSetError, match="is incomplete"):
         true_dag.load()

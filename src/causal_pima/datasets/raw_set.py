@@ -141,7 +141,7 @@ class RawSet:
                 raise ValueError("no 'members' table")
         except (OSError, ValueError) as exc:
             raise RawSetError(
-                f"raw data set {self.folder}: its checksum file {path} cannot be read ({exc}). "
+                f"the set of files in {self.folder}: its checksum file {path} cannot be read ({exc}). "
                 f"{self._hint()}"
             ) from exc
         return record
@@ -191,7 +191,7 @@ class RawSet:
             record = self.read_quietly()
             if record is None or record["state"] != "writing" or record.get("run") != RUN_TOKEN:
                 raise RawSetError(
-                    f"raw data set {self.folder}: another run started writing it while '{member}' was "
+                    f"the set of files in {self.folder}: another run started writing it while '{member}' was "
                     f"being written ({self.checksum_path} changed); write it again. {self._hint()}"
                 )
             record["members"][member] = dict(files)
@@ -203,7 +203,7 @@ class RawSet:
         if record["state"] == "complete":
             n_files = sum(len(v) for v in record["members"].values())
             logger.info(
-                "raw data set %s complete: %d file(s) recorded in %s",
+                "the set of files in %s is complete: %d file(s) recorded in %s",
                 self.folder,
                 n_files,
                 self.checksum_path,
@@ -233,7 +233,7 @@ class RawSet:
         if record is None:
             if self.require_checksums:
                 raise RawSetError(
-                    f"raw data set {self.folder} has no checksum file {self.checksum_path}, so it was "
+                    f"the set of files in {self.folder} has no checksum file {self.checksum_path}, so it was "
                     "not completely written by this project's pipeline (an interrupted or older write) "
                     f"and its files may come from different runs. {self._hint()}"
                 )
@@ -249,7 +249,7 @@ class RawSet:
                 raise RawSetError(self._incomplete_message(record, member))
         elif member not in members:
             raise RawSetError(
-                f"raw data set {self.folder}: '{member}' is not recorded in its checksum file "
+                f"the set of files in {self.folder}: '{member}' is not recorded in its checksum file "
                 f"{self.checksum_path} (it holds {sorted(members)}), so it was not written with this "
                 f"set. {self._hint()}"
             )
@@ -266,7 +266,7 @@ class RawSet:
         if problems:
             shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
             raise RawSetError(
-                f"raw data set {self.folder} does not match its checksum file {self.checksum_path}: "
+                f"the set of files in {self.folder} does not match its checksum file {self.checksum_path}: "
                 f"{len(problems)} of the {len(files)} file(s) of '{member}' differ ({shown}). They were "
                 f"changed or replaced after the set was written. {self._hint(edited=True)}"
             )
@@ -276,7 +276,7 @@ class RawSet:
         written = sorted(record["members"])
         missing = [m for m in record.get("expected", self.members) if m not in record["members"]]
         return (
-            f"raw data set {self.folder} is incomplete: a write started at {record.get('started')} "
+            f"the set of files in {self.folder} is incomplete: a write started at {record.get('started')} "
             f"({record.get('run')}) did not finish (rewritten: {', '.join(written) or 'nothing yet'}; "
             f"not rewritten: {', '.join(missing) or 'none'}; state 'writing' in {self.checksum_path}). "
             f"'{member}' is refused so that files of different runs are never used together. "
