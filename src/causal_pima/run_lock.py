@@ -117,7 +117,7 @@ def lock_details(run_params: dict[str, Any]) -> dict[str, Any]:
     return {
         "pipelines": list(pipelines or ["__default__"]),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv and sys.argv[0] else None,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
         "session_id": run_params.get("run_id"),
     }
 
