@@ -22,6 +22,7 @@ from causal_pima.core.batching import n_rows, specimen_data
 from causal_pima.core.budget import epochs_for_budget
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
 from causal_pima.core.diagnostics import fit_diagnostics
+from causal_pima.core.elbo_gap import elbo_gap
 from causal_pima.core.launch import TrainingJob, join_torchrun_group, run_data_parallel
 from causal_pima.core.model import CausalPIMA, ModelConfig, NetworkConfig, PoEVAE
 from causal_pima.core.outcome_support import outcome_support
@@ -214,8 +215,12 @@ def run_fit(
                               initial_clusters=result["initialisation"].get("n_clusters"))
     for warning in support["warnings"]:
         logger.warning("causalPIMA fit: %s", warning)
-    diagnostics["warnings"] = [*diagnostics["warnings"], *support.pop("warnings")]
+    gap = elbo_gap(plan.model, train, val)
+    for warning in gap["warnings"]:
+        logger.warning("causalPIMA fit: %s", warning)
+    diagnostics["warnings"] = [*diagnostics["warnings"], *support.pop("warnings"), *gap.pop("warnings")]
     diagnostics["outcome_support"] = support
+    diagnostics["elbo_gap"] = gap
     history = _epoch_first(pd.DataFrame(result["history"]))
     dag = learned_dag_record(plan.model, result["structure"], result["initialisation"], plan.config.structure.edge_threshold)
     dag["diagnostics"] = diagnostics

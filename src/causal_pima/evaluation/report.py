@@ -203,6 +203,12 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
             out[f"cross_modal_{key}"] = float(value)
     for key, value in metrics.get("node_accuracy_per_feature", {}).items():
         out[f"node_accuracy_{key}"] = float(value)
+    gap = metrics.get("fit_diagnostics", {}).get("elbo_gap") or {}  # core.elbo_gap
+    for key, name in (("gap", "elbo_gap"), ("effect", "elbo_gap_effect")):
+        if isinstance(gap.get(key), float | int):
+            out[name] = float(gap[key])
+    if "warnings" in metrics:
+        out["n_warnings"] = float(len(metrics["warnings"]))
     return out
 
 
