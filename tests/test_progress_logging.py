@@ -99,6 +99,34 @@ def test_a_rich_handler_that_writes_to_a_file_becomes_one_plain_line_per_record(
     assert len(lines) == 1 and lines[0].endswith(long)
 
 
+def test_the_plain_console_handler_becomes_rich_on_a_terminal_only(tmp_path, monkeypatch):
+    import io
+
+    from kedro.logging import RichHandler
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    root = logging.Logger("test-root")
+    for stream in (Terminal(), (tmp_path / "log.txt").open("w")):
+        handler = logging.StreamHandler(stream)
+        handler.name = "console"  # as conf/logging.yml names it
+        handler.setLevel(logging.INFO)
+        root.addHandler(handler)
+    tidy_console_logging(root)
+    on_terminal, to_file = root.handlers
+    assert isinstance(on_terminal, RichHandler) and on_terminal.level == logging.INFO
+    assert type(to_file) is logging.StreamHandler and to_file.stream.name.endswith("log.txt")
+    tidy_console_logging(root)  # idempotent
+    assert root.handlers == [on_terminal, to_file]
+    # pytest's stderr is not a terminal: MLflow's \r progress bars are turned off
+    import os
+
+    assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
+
+
 def test_the_resolver_deprecation_warning_is_ignored_after_the_import():
     import causal_pima.log_config  # noqa: F401 - the import installs the filter
 

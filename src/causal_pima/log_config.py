@@ -1,10 +1,12 @@
 """The console log of a run (used by ``conf/logging.yml``; plain ``logging``).
 
-- :class:`ConsoleLogHook` (in ``settings.HOOKS``): when the session's context is created, Kedro's rich
-  handler of ``conf/logging.yml`` is kept on a terminal and replaced by a plain one-line-per-record
-  handler otherwise (``kedro run > log.txt 2>&1``, CI), where rich wraps every message at 80
-  columns; every root handler gets :class:`NoiseFilter`. (Kedro's logging config accepts handler
-  classes from ``logging`` and ``kedro.logging`` only, so this cannot be said in ``conf/logging.yml``.)
+- :class:`ConsoleLogHook` (in ``settings.HOOKS``): ``conf/logging.yml`` starts every run with one plain
+  line per record, so a log redirected to a file (``kedro run > log.txt 2>&1``, CI) is plain from its
+  first line; when the session's context is created the hook swaps that handler for Kedro's rich one
+  if it writes to a terminal (and a rich handler that does not for a plain one), gives every root
+  handler :class:`NoiseFilter`, and off a terminal turns off MLflow's artifact progress bars. (Kedro's
+  logging config accepts handler classes from ``logging`` and ``kedro.logging`` only, so this cannot
+  be said in ``conf/logging.yml``.)
 - :class:`NoiseFilter`: drops the per-task and per-dataset chatter that says nothing a user acts on
   (Kedro's "Completed node: X" next to its "Completed 3 out of 31 tasks", the runner's "Using synchronous mode", kedro-mlflow's
   "Mlflow run '__default__' has started", which ``causal_pima.run_naming`` replaces by the run's name).
@@ -18,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import warnings
@@ -62,8 +65,9 @@ def console_handler(stream=None, rich_tracebacks: bool = True, force_plain: bool
     plain = force_plain if force_plain is not None else not (hasattr(stream, "isatty") and stream.isatty())
     if not plain:
         from kedro.logging import RichHandler
+        from rich.console import Console
 
-        return RichHandler(rich_tracebacks=rich_tracebacks)
+        return RichHandler(rich_tracebacks=rich_tracebacks, console=Console(file=stream))
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(PLAIN_FORMAT, PLAIN_DATEFMT))
     return handler
@@ -74,22 +78,37 @@ def _is_rich(handler: logging.Handler) -> bool:
     return any(cls.__module__.startswith("rich.") for cls in type(handler).__mro__)
 
 
+def _swap(root: logging.Logger, index: int, old: logging.Handler, new: logging.Handler) -> None:
+    new.setLevel(old.level)
+    for existing in old.filters:
+        new.addFilter(existing)
+    root.handlers[index] = new
+    if not isinstance(old, logging.StreamHandler) or old.stream not in (sys.stderr, sys.stdout):
+        old.close()
+
+
 def tidy_console_logging(root: logging.Logger | None = None) -> None:
-    """Replace root's rich handlers that do not write to a terminal by plain ones (same level and
-    filters) and give every root handler a :class:`NoiseFilter` (idempotent)."""
+    """One console handler per stream, of the kind its stream wants (idempotent):
+
+    - a rich handler that does not write to a terminal becomes a plain one (same level and filters);
+    - the plain ``console`` handler of ``conf/logging.yml`` becomes Kedro's rich one when its stream is
+      a terminal;
+    - every root handler gets a :class:`NoiseFilter`; off a terminal, MLflow's artifact download
+      progress bars (``\r``-redrawn lines) are turned off (``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR``).
+    """
     root = root or logging.getLogger()
     for index, handler in enumerate(list(root.handlers)):
         console = getattr(handler, "console", None)
         if _is_rich(handler) and console is not None and not console.is_terminal:
-            plain = console_handler(stream=getattr(console, "file", None) or sys.stderr, force_plain=True)
-            plain.setLevel(handler.level)
-            for existing in handler.filters:
-                plain.addFilter(existing)
-            root.handlers[index] = plain
-            handler.close()
+            _swap(root, index, handler, console_handler(stream=getattr(console, "file", None) or sys.stderr, force_plain=True))
+        elif handler.name == "console" and not _is_rich(handler) and isinstance(handler, logging.StreamHandler):
+            if hasattr(handler.stream, "isatty") and handler.stream.isatty():
+                _swap(root, index, handler, console_handler(stream=handler.stream, force_plain=False))
     for handler in root.handlers:
         if not any(isinstance(f, NoiseFilter) for f in handler.filters):
             handler.addFilter(NoiseFilter())
+    if not sys.stderr.isatty():
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 class ConsoleLogHook:
