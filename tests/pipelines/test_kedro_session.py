@@ -46,6 +46,14 @@ def test_default_run_writes_metrics_figures_and_an_mlflow_run(project):
     for figure in ("sample_images", "spectra", "pretraining_losses", "training", "latent", "learned_dag",
                    "reconstruction", "dag_comparison", "node_marginals", "do_grid"):
         assert (project / f"data/08_reporting/circles/{figure}.png").stat().st_size > 1000, figure
+    # every JSON the run wrote is strict JSON (no NaN / Infinity: issue 23, item 4)
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    written = sorted((project / "data").rglob("*.json"))
+    assert {"dag_metrics.json", "learned_dag.json", "true_dag.json"} <= {p.name for p in written}
+    for path in written:
+        json.loads(path.read_text(), parse_constant=refuse)
     # the fitted model is versioned: one timestamped folder per fit
     versions = list((project / "data/06_models/circles/fitted_model.pt").iterdir())
     assert len(versions) == 1 and (versions[0] / "fitted_model.pt").exists()
