@@ -54,7 +54,7 @@ def test_several_names_together_resolve(lazy_registry):
     lazy_registry.set_requested(names)
     assert [node.name for name in names for node in lazy_registry[name].nodes] == [
         "synthetic.lattice.generate_raw", "synthetic.lattice.plot_sample_images", "synthetic.lattice.plot_stress_strain",
-        "ingestion.lattice.ingest",
+        "ingestion.lattice.ingest", "ingestion.lattice.plot_overview",
     ]
 
 
