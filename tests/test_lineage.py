@@ -44,9 +44,9 @@ def test_node_names_say_stage_data_set_and_node(registry):
     names = {node.name for node in registry["__default__"].nodes}
     assert {"synthetic.circles.generate_features", "pretraining.circles.pretrain_model",
             "causal_pima.circles.fit_causal_pima", "evaluation.circles.evaluate_fit"} <= names
-    assert {node.name for node in ingestion_pipeline("mydata").nodes} == {"ingestion.mydata.ingest"}
+    assert {node.name for node in ingestion_pipeline("mydata").nodes} == {"ingestion.mydata.ingest", "ingestion.mydata.plot_overview"}
     assert ingestion_pipeline("mydata").inputs() == {"mydata.raw_manifest", "params:lattice_ingestion"}
-    assert ingestion_pipeline("mydata").outputs() == {"mydata.raw_specimens", "mydata.features", "mydata.rejected"}
+    assert ingestion_pipeline("mydata").all_outputs() == {"mydata.raw_specimens", "mydata.features", "mydata.rejected", "mydata.overview"}
     assert datasets_of(ingestion_pipeline("mydata")) == ["mydata"]
     assert datasets_of(registry["benchmark"]) == ["benchmark"]  # its own namespaces benchmark.<configuration>...
 

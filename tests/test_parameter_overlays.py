@@ -184,15 +184,18 @@ def test_a_new_data_set_writes_only_its_differences(conf, params, tmp_path):
 
 def test_a_new_manifest_data_set_name_registers_its_pipelines(monkeypatch):
     from causal_pima import pipeline_registry
+    from causal_pima.manifest_datasets import ManifestDataset
 
-    monkeypatch.setitem(pipeline_registry.MANIFEST_DATASETS, "mydata", True)
+    found = pipeline_registry.project_manifest_datasets()  # the catalog's: lattice (tests/test_registry.py: mydata from a catalog file)
+    monkeypatch.setattr(pipeline_registry, "project_manifest_datasets",
+                        lambda: [*found, ManifestDataset("mydata", "data/01_raw/mydata", "physics")])
     registered = pipeline_registry.register_pipelines()
     assert registered["mydata"].inputs() == {
         "mydata.raw_manifest", "mydata.true_dag", "mydata.fit_checkpoint", "params:lattice_ingestion",
         *(f"params:{stage}_mydata" for stage in SHARED_STAGES),
         "params:compute", "params:distributed",  # shared by every data set (parameters_compute.yml)
     }
-    assert registered["mydata_ingestion"].outputs() == {"mydata.raw_specimens", "mydata.features", "mydata.rejected"}
+    assert registered["mydata_ingestion"].all_outputs() == {"mydata.raw_specimens", "mydata.features", "mydata.rejected", "mydata.overview"}
     assert {n.name for n in registered["lattice"].nodes}.isdisjoint({n.name for n in registered["mydata"].nodes})
     # the lattice's own pipelines are unchanged by the generalisation
     assert registered["lattice_ingestion"].inputs() == {"lattice.raw_manifest", "params:lattice_ingestion"}

@@ -54,13 +54,85 @@ def test_several_names_together_resolve(lazy_registry):
     lazy_registry.set_requested(names)
     assert [node.name for name in names for node in lazy_registry[name].nodes] == [
         "synthetic.lattice.generate_raw", "synthetic.lattice.plot_sample_images", "synthetic.lattice.plot_stress_strain",
-        "ingestion.lattice.ingest",
+        "ingestion.lattice.ingest", "ingestion.lattice.plot_overview",
     ]
 
 
 def test_the_cli_registry_shows_exactly_the_names_that_resolve(lazy_registry):
     lazy_registry.set_requested(None)  # kedro registry list
     assert set(lazy_registry.keys()) == EXPECTED
+
+
+# ---------------------------------------------------------------------------- a data set by configuration only
+MINE_CATALOG = """
+mine.raw_manifest:
+  type: causal_pima.datasets.specimen_manifest.SpecimenManifestDataset
+  path: data/01_raw/mine
+  manifest: specimens.csv
+"""
+
+
+def _add_mine(project: Path, curve_decoder: str | None) -> None:
+    """``mine.raw_manifest`` in a catalog file of the project copy, and (unless ``curve_decoder`` is None) its
+    parameter groups with that curve decoder: the README recipe, no source edited."""
+    (project / "conf" / "base" / "catalog_mine.yml").write_text(MINE_CATALOG)
+    if curve_decoder is not None:
+        (project / "conf" / "base" / "parameters_mine.yml").write_text(
+            f"mine_overrides: {{data_processing: {{}}, model: {{curve_decoder: {curve_decoder}}}, pretraining: {{}}, causal_pima: {{}}}}\n"
+            + "".join(f"{stage}_mine: ${{overlay:{stage},mine_overrides.{stage}}}\n"
+                      for stage in ("data_processing", "model", "pretraining", "causal_pima"))
+        )
+
+
+@pytest.fixture
+def outside_a_session(monkeypatch):
+    """No earlier session's conf source, environment or project in this process: the registry reads the
+    project holding the working directory, as ``kedro registry list`` does."""
+    from causal_pima import project_path, session_parameters
+
+    monkeypatch.setattr(session_parameters, "_session", {"conf_source": None, "env": None, "parameters": None})
+    monkeypatch.setattr(project_path, "_session_project", None)
+    monkeypatch.delenv(project_path.ENV_VAR, raising=False)
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+
+
+@pytest.mark.parametrize("curve_decoder", ["physics", "neural", None])
+def test_a_catalog_entry_registers_a_manifest_data_set_with_its_curve_decoder(project, outside_a_session, curve_decoder):
+    lattice_before = [(n.name, sorted(n.inputs), sorted(n.outputs)) for n in register_pipelines()["lattice"].nodes]
+    _add_mine(project, curve_decoder)
+    registered = register_pipelines()
+    assert set(registered) == EXPECTED | {"mine", "mine_ingestion"}
+    assert {n.name for n in registered["mine_ingestion"].nodes} == {"ingestion.mine.ingest", "ingestion.mine.plot_overview"}
+    assert registered["mine_ingestion"].all_outputs() == {"mine.raw_specimens", "mine.features", "mine.rejected", "mine.overview"}
+    physics_nodes = {"causal_pima.mine.physics_parameters", "causal_pima.mine.plot_physics_curves"}
+    names = {n.name for n in registered["mine"].nodes}
+    assert names & physics_nodes == (physics_nodes if curve_decoder == "physics" else set())  # model_mine.curve_decoder
+    assert "mine.raw_manifest" in registered["mine"].inputs() and "ingestion.mine.check_n_nodes" in names
+    assert [(n.name, sorted(n.inputs), sorted(n.outputs)) for n in registered["lattice"].nodes] == lattice_before
+
+
+def test_kedro_registry_list_and_the_cli_help_show_the_new_data_set(project, outside_a_session):
+    import os
+    import subprocess
+    import sys
+
+    _add_mine(project, "neural")
+    bootstrap_project(project)
+    pipelines.configure("causal_pima.pipeline_registry")
+    pipelines.set_requested(None)  # kedro registry list: every name
+    try:
+        assert set(pipelines.keys()) == EXPECTED | {"mine", "mine_ingestion"}
+    finally:
+        pipelines.configure("causal_pima.pipeline_registry")  # later tests load the registry again
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    helped = subprocess.run([sys.executable, "-m", "causal_pima", "--help"], cwd=project, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert helped.returncode == 0, helped.stderr[-2000:]
+    lines = [line.strip() for line in helped.stdout.splitlines()]
+    assert "mine               ingestion of the manifest in data/01_raw/mine, then processing ... evaluation (neural curve decoder)" in lines
+    assert any(line.startswith("mine_ingestion     its ingestion alone") for line in lines)
+    assert any(line.startswith("lattice            ingestion of the manifest in data/01_raw/lattice") and "(physics curve expert)" in line
+               for line in lines)
 
 
 # ---------------------------------------------------------------------------- real session runs

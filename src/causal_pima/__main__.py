@@ -2,6 +2,10 @@
 
 It runs in a project folder (the one holding ``conf/`` and ``data/``; a source checkout, or the folder
 where a packaged project's ``conf`` archive was unpacked); elsewhere it says so and exits with 2.
+
+``--help`` lists the pipelines: the fixed ones, and ``<name>`` / ``<name>_ingestion`` for every manifest
+data set of the folder's catalog (``<name>.raw_manifest`` entries, :mod:`causal_pima.manifest_datasets`;
+``--env`` and ``--conf-source`` given with ``--help`` are read too).
 """
 
 import os
@@ -12,6 +16,8 @@ from kedro.framework.cli.utils import find_run_command
 from kedro.framework.project import configure_project
 
 from causal_pima import project_path
+from causal_pima.manifest_datasets import ManifestDataset, manifest_datasets
+from causal_pima.session_parameters import file_catalog, file_parameters
 
 PIPELINES_HELP = """Run the causal-pima pipelines in this project folder (the one holding conf/ and data/;
 the MLflow store mlflow.db and mlartifacts/ are written there too).
@@ -26,8 +32,7 @@ Pipelines (--pipelines NAME[,NAME...]; default __default__):
   evaluation         learned vs true DAG, clusters, interventions (data/08_reporting/<dataset>/)
   benchmark          methods x seeds x configurations (circles and the lattice stand-in)
   lattice_synthetic  physics-based stand-in lattice specimens (data/01_raw/lattice/)
-  lattice            ingestion of a specimen manifest, then processing ... evaluation (physics curve expert)
-  lattice_ingestion  the lattice's ingestion alone
+{manifest_lines}
 
 \b
 Examples:
@@ -37,6 +42,45 @@ Examples:
 
 Parameters: conf/base/parameters_<stage>.yml (README "Parameters"). The options below are kedro run's.
 """
+
+
+MANIFEST_NOTE = '  (data sets read from a specimen manifest: a pair per <name>.raw_manifest catalog entry; README "Your own data set")'
+
+
+def manifest_help_lines(datasets: list[ManifestDataset]) -> list[str]:
+    """Two help lines per manifest data set: ``<name>`` (its path, with its curve decoder) and ``<name>_ingestion``."""
+    width = max([19, *(len(f"{d.name}_ingestion") + 2 for d in datasets)])  # the name column of PIPELINES_HELP
+    lines = []
+    for d in datasets:
+        decoder = "physics curve expert" if d.physics else "neural curve decoder"
+        lines.append(f"  {d.name:<{width}}ingestion of the manifest in {d.path or '?'}, then processing ... evaluation ({decoder})")
+        lines.append(f"  {d.name + '_ingestion':<{width}}its ingestion alone (data/02_intermediate/{d.name}/, rejected.csv, overview.png)")
+    return lines
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` / ``--name=VALUE`` (or ``-e VALUE`` for ``--env``) in ``argv``."""
+    for i, arg in enumerate(argv):
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+        if (arg == name or (name == "--env" and arg == "-e")) and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def pipelines_help(argv: list[str]) -> str:
+    """The help text: the fixed pipelines and the manifest data sets of the catalog that ``argv``'s
+    ``--conf-source`` / ``--env`` (else the project's ``conf`` and ``$KEDRO_ENV``) give."""
+    conf_source, env = _option(argv, "--conf-source"), _option(argv, "--env")
+    try:
+        catalog, where = file_catalog(conf_source, env)
+        datasets = manifest_datasets(catalog, file_parameters(conf_source, env)[0], where)
+        lines = manifest_help_lines(datasets) or [f"  (no <name>.raw_manifest entry in the catalog of {where})"]
+    except project_path.ProjectNotFoundError:
+        lines = ["  (no project folder here: run causal-pima --help in one to list its manifest data sets)"]
+    except Exception as error:  # help must still show; say why the data sets are not listed
+        lines = [f"  (the manifest data sets are not listed: {error})"]
+    return PIPELINES_HELP.format(manifest_lines="\n".join([*lines, MANIFEST_NOTE]))
 
 
 def _argv(args, kwargs) -> list[str]:
@@ -69,7 +113,7 @@ def main(*args, **kwargs):
     kwargs["standalone_mode"] = standalone
     run = find_run_command(package_name)
     if _wants_help(argv):
-        run.help = PIPELINES_HELP + "\n" + (run.help or "")
+        run.help = pipelines_help(argv) + "\n" + (run.help or "")
     return run(*args, **kwargs)
 
 

@@ -8,35 +8,33 @@ That broke ``kedro run --pipelines lattice_ingestion`` (a composite name, no fol
 the folders itself and always returns every name, so every name that ``kedro registry list``
 shows resolves in ``kedro run --pipelines NAME`` too (``tests/test_registry.py``). Importing every
 folder costs little: the composites already need all but two of them.
+
+The manifest data sets (``lattice``, your own) are not listed here: every ``<name>.raw_manifest`` entry
+of the session's catalog (:mod:`causal_pima.manifest_datasets`) gets ``<name>_ingestion`` and ``<name>``,
+with the physics expert's table and figure when ``model_<name>.curve_decoder`` is ``physics``.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.resources
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
-from causal_pima.pipelines import causal_pima as causal_pima_fit
+from causal_pima.manifest_datasets import project_manifest_datasets
 from causal_pima.pipelines import (
+    PIPELINES_PACKAGE,
     circles,
     data_processing,
     evaluation,
     lattice,
+    pipeline_folders,
     pretraining,
     stage_pipeline,
 )
+from causal_pima.pipelines import causal_pima as causal_pima_fit
 from causal_pima.pipelines.lattice import nodes as lattice_nodes
 from causal_pima.pipelines.parameters import stage_parameters
-
-PIPELINES_PACKAGE = "causal_pima.pipelines"
-
-# Data sets read from a specimen manifest (the lattice format): name -> fitted with the physics curve
-# expert (its table and figure; with curve_decoder: neural they are written empty / saying so). Each name gets the pipelines <name>_ingestion and <name> (ingestion, then dataset_pipeline). A new
-# name also needs its parameters (<stage>_<name> groups, README "Your own data set") and the catalog
-# entry <name>.raw_manifest (and <name>.true_dag for evaluation).
-MANIFEST_DATASETS: dict[str, bool] = {"lattice": True}
 
 
 def dataset_pipeline(dataset: str, physics: bool = False) -> Pipeline:
@@ -50,8 +48,9 @@ def dataset_pipeline(dataset: str, physics: bool = False) -> Pipeline:
 
 
 def ingestion_pipeline(dataset: str) -> Pipeline:
-    """The ``lattice`` folder's ingestion of the manifest ``<dataset>.raw_manifest`` (node
-    ``ingestion.<dataset>.ingest``, reading the shared ``params:lattice_ingestion``)."""
+    """The ``lattice`` folder's ingestion of the manifest ``<dataset>.raw_manifest`` (nodes
+    ``ingestion.<dataset>.ingest``, reading the shared ``params:lattice_ingestion``, and
+    ``ingestion.<dataset>.plot_overview``, the figure ``<dataset>.overview``)."""
     return lattice.create_pipeline(dataset=dataset)
 
 
@@ -73,11 +72,8 @@ def folder_pipelines() -> dict[str, Pipeline]:
     has no ``create_pipeline()`` returning a ``Pipeline`` is an error naming the folder.
     """
     found: dict[str, Pipeline] = {}
-    package = importlib.resources.files(PIPELINES_PACKAGE)
-    for entry in sorted(package.iterdir(), key=lambda e: e.name):
-        if not entry.is_dir() or entry.name.startswith((".", "_")) or not entry.joinpath("__init__.py").is_file():
-            continue
-        module_name = f"{PIPELINES_PACKAGE}.{entry.name}"
+    for folder in pipeline_folders():
+        module_name = f"{PIPELINES_PACKAGE}.{folder}"
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:
@@ -86,7 +82,7 @@ def folder_pipelines() -> dict[str, Pipeline]:
         pipeline = create() if callable(create) else None
         if not isinstance(pipeline, Pipeline):
             raise ImportError(f"'{module_name}' has no create_pipeline() returning a kedro Pipeline")
-        found[entry.name] = pipeline
+        found[folder] = pipeline
     return found
 
 
@@ -95,13 +91,15 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     Every folder of ``causal_pima.pipelines`` with a ``create_pipeline()`` is registered under its
     name (built for the default ``circles`` data set). ``__default__`` is the end-to-end circles
-    job; ``lattice`` is the lattice path (ingestion, processing, pretraining with the physics curve
-    expert, fitting, evaluation) and ``lattice_ingestion`` its first stage alone; so is every other
-    name of ``MANIFEST_DATASETS``.
+    job. Every manifest data set of the catalog (``lattice.raw_manifest``, ``<name>.raw_manifest``:
+    :func:`causal_pima.manifest_datasets.project_manifest_datasets`) gets ``<name>``, its path
+    (ingestion, processing, pretraining, fitting with the physics curve expert if its
+    ``model_<name>.curve_decoder`` is ``physics``, evaluation), and ``<name>_ingestion``, its first stage alone.
     """
     pipelines = folder_pipelines()
     pipelines["__default__"] = circles.create_pipeline() + dataset_pipeline("circles")
-    for dataset, physics in MANIFEST_DATASETS.items():
-        pipelines[f"{dataset}_ingestion"] = ingestion_pipeline(dataset)
-        pipelines[dataset] = pipelines[f"{dataset}_ingestion"] + n_nodes_check_pipeline(dataset) + dataset_pipeline(dataset, physics=physics)
+    for dataset in project_manifest_datasets():
+        name = dataset.name
+        pipelines[f"{name}_ingestion"] = ingestion_pipeline(name)
+        pipelines[name] = pipelines[f"{name}_ingestion"] + n_nodes_check_pipeline(name) + dataset_pipeline(name, physics=dataset.physics)
     return pipelines

@@ -13,7 +13,10 @@ session's context exists. :class:`SessionParametersHook` records that context fi
 - :func:`run_parameters`: the run's parameters, ``--params`` applied
   (``kedro run --params causal_pima.prior.n_nodes=auto`` builds the candidate fits).
 
-Outside a session (``kedro registry list``, ``kedro viz`` without a session, a unit test) both read
+The manifest data sets (``<name>.raw_manifest`` catalog entries, :mod:`causal_pima.manifest_datasets`)
+are found in the same session's catalog files: :func:`file_catalog`.
+
+Outside a session (``kedro registry list``, ``kedro viz`` without a session, a unit test) all read
 the files of the project holding the working directory (:func:`causal_pima.project_path.project_root`)
 and ``$KEDRO_ENV``, else the loader's default environment (``local``).
 
@@ -36,7 +39,9 @@ from causal_pima.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 from causal_pima.project_path import project_root
 
 _session: dict[str, Any] = {"conf_source": None, "env": None, "parameters": None}
-_built_with: dict[str, Any] = {"parameters": None}  # the run parameters the pipelines were created from last
+# the run parameters the pipelines were created from last, and the session's (conf source, env) then (its catalog
+# gives the manifest data sets)
+_built_with: dict[str, Any] = {"parameters": None, "source": None}
 
 
 def set_session(conf_source: str | Path | None, env: str | None, parameters: Mapping[str, Any] | None = None) -> None:
@@ -47,6 +52,18 @@ def set_session(conf_source: str | Path | None, env: str | None, parameters: Map
     _session["parameters"] = dict(parameters) if parameters is not None else None
 
 
+def _file_config(key: str, conf_source: str | Path | None, env: str | None) -> tuple[dict[str, Any], str]:
+    """The config loader's ``key`` (``parameters``, ``catalog``) of the conf source and environment, and where it
+    was read (``<conf source> (env <env>)``); defaults as for :func:`file_parameters`."""
+    if conf_source is None:
+        conf_source = _session["conf_source"] or project_root() / "conf"
+    if env is None:
+        env = _session["env"] or os.environ.get("KEDRO_ENV") or None
+    loader = CONFIG_LOADER_CLASS(conf_source=str(conf_source), env=env, **CONFIG_LOADER_ARGS)
+    used_env = env or getattr(loader, "default_run_env", None) or "base only"
+    return dict(loader[key]), f"{conf_source} (env {used_env})"
+
+
 def file_parameters(conf_source: str | Path | None = None, env: str | None = None) -> tuple[dict[str, Any], str]:
     """Every parameter group as the parameter files give it (no ``--params``), and where they were read.
 
@@ -54,23 +71,25 @@ def file_parameters(conf_source: str | Path | None = None, env: str | None = Non
     ``$KEDRO_ENV`` (``None``: the loader's ``default_run_env``). The project's config loader
     (:mod:`causal_pima.config_loader`) reads them, so the ``overlay`` resolver works.
     """
-    if conf_source is None:
-        conf_source = _session["conf_source"] or project_root() / "conf"
-    if env is None:
-        env = _session["env"] or os.environ.get("KEDRO_ENV") or None
-    loader = CONFIG_LOADER_CLASS(conf_source=str(conf_source), env=env, **CONFIG_LOADER_ARGS)
-    used_env = env or getattr(loader, "default_run_env", None) or "base only"
-    return dict(loader["parameters"]), f"{conf_source} (env {used_env})"
+    return _file_config("parameters", conf_source, env)
+
+
+def file_catalog(conf_source: str | Path | None = None, env: str | None = None) -> tuple[dict[str, Any], str]:
+    """Every catalog entry of the catalog files (``{name: entry}``, factory patterns such as
+    ``{dataset}.features`` included as written), and where they were read; conf source and environment as
+    for :func:`file_parameters`. The manifest data sets are found here (:mod:`causal_pima.manifest_datasets`)."""
+    return _file_config("catalog", conf_source, env)
 
 
 def run_parameters() -> dict[str, Any]:
     """The running session's parameters (``--params`` applied), else the files' (:func:`file_parameters`).
-    The pipelines created from them are remembered, so a later session with other parameters has
-    Kedro create them again."""
+    The pipelines created from them are remembered, so a later session with other parameters (or another
+    conf source or environment, whose catalog may declare other manifest data sets) has Kedro create them again."""
     parameters = _session["parameters"]
     if parameters is None:
         parameters = file_parameters()[0]
     _built_with["parameters"] = parameters
+    _built_with["source"] = (_session["conf_source"], _session["env"])
     return parameters
 
 
@@ -109,5 +128,6 @@ class SessionParametersHook:
         check_environment(getattr(loader, "conf_source", None), env, getattr(loader, "default_run_env", None))
         parameters = context.params
         set_session(getattr(loader, "conf_source", None), env, parameters)
-        if _built_with["parameters"] is not None and _built_with["parameters"] != parameters:
+        source = (_session["conf_source"], _session["env"])
+        if _built_with["parameters"] is not None and (_built_with["parameters"] != parameters or _built_with["source"] != source):
             _recreate_pipelines()

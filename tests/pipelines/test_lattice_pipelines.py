@@ -297,8 +297,8 @@ def test_pipelines_are_namespaced_and_wired():
     }
     assert "lattice.raw_manifest" in synthetic.all_outputs()
     assert ingestion.inputs() == {"lattice.raw_manifest", "params:lattice_ingestion"}
-    assert ingestion.outputs() == {"lattice.raw_specimens", "lattice.features", "lattice.rejected"}
-    assert {n.name for n in ingestion.nodes} == {"ingestion.lattice.ingest"}
+    assert ingestion.all_outputs() == {"lattice.raw_specimens", "lattice.features", "lattice.rejected", "lattice.overview"}
+    assert {n.name for n in ingestion.nodes} == {"ingestion.lattice.ingest", "ingestion.lattice.plot_overview"}
     full = ingestion + create_data_processing_pipeline(dataset="lattice")
     assert full.inputs() == {"lattice.raw_manifest", "params:lattice_ingestion", "params:data_processing_lattice"}
 
@@ -313,6 +313,7 @@ def test_catalog_has_the_lattice_entries_with_layers():
         "{dataset}.raw_specimens": "02_intermediate",
         "{dataset}.features": "02_intermediate",
         "{dataset}.rejected": "08_reporting",
+        "{dataset}.overview": "08_reporting",
         "lattice.sample_images_figure": "08_reporting",
         "lattice.stress_strain_figure": "08_reporting",
     }
@@ -325,6 +326,9 @@ def test_catalog_has_the_lattice_entries_with_layers():
         assert described["raw_specimens"]["filepath"] == f"data/02_intermediate/{dataset}/specimens.npz"
         assert described["features"]["members"] == ["features.csv", "specimens.npz"]  # one unit (issue 24, item 2)
         assert str(described["rejected"]["filepath"]) == f"data/08_reporting/{dataset}/rejected.csv"
+        overview = catalog[f"{dataset}.overview"]  # a figure logged to MLflow like the others
+        assert type(overview).__name__ == "MlflowMatplotlibDataset" and overview.artifact_path == f"figures/{dataset}"
+        assert str(overview._describe()["filepath"]) == f"data/08_reporting/{dataset}/overview.png"
 
 
 def test_synthetic_ingestion_and_data_processing_through_sequential_runner(tmp_path):
@@ -366,7 +370,12 @@ def test_synthetic_ingestion_and_data_processing_through_sequential_runner(tmp_p
             "lattice.rejected",
             "lattice.sample_images_figure",
             "lattice.stress_strain_figure",
+            "lattice.overview",
         } <= set(outputs)
+        # the overview: up to 4 images of each joint outcome of the 60 specimens
+        per_outcome = pd.read_csv(tmp_path / "01_raw" / "lattice" / "specimens.csv").groupby(FEATURES).size()
+        overview = outputs["lattice.overview"].load()
+        assert len(per_outcome) == 8 and sum(bool(ax.images) for ax in overview.get_axes()) == per_outcome.clip(upper=4).sum()
         assert (tmp_path / "01_raw" / "lattice" / "specimens.csv").is_file()
         assert outputs["lattice.rejected"].load().empty
         assert outputs["lattice.true_dag"].load()["edges"] == [["family", "defect"], ["thickness", "defect"]]

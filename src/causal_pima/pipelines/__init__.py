@@ -11,6 +11,7 @@ patterns), and node names stay unique when data sets are run together
 
 from __future__ import annotations
 
+import importlib.resources
 import warnings
 from collections.abc import Iterable, Mapping
 
@@ -20,6 +21,19 @@ from kedro.pipeline import Node, Pipeline
 # warning that "dataset names contain '.'" came with every run and every notebook session and said nothing
 # a user could act on (issue 23, item 8). Only this message is silenced.
 warnings.filterwarnings("ignore", message=r"One or more dataset names contain '\.' characters", category=UserWarning)
+
+
+PIPELINES_PACKAGE = "causal_pima.pipelines"
+
+
+def pipeline_folders() -> list[str]:
+    """The names of this package's pipeline folders (a sub-package not starting with ``.`` or ``_``), sorted;
+    read from the files, so nothing is imported (``causal-pima --help`` lists them cheaply)."""
+    package = importlib.resources.files(PIPELINES_PACKAGE)
+    return sorted(
+        entry.name for entry in package.iterdir()
+        if entry.is_dir() and not entry.name.startswith((".", "_")) and entry.joinpath("__init__.py").is_file()
+    )
 
 
 def stage_pipeline(

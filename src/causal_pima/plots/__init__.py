@@ -27,6 +27,7 @@ from causal_pima.plots.models import (
     reconstruction_figure,
     training_history_figure,
 )
+from causal_pima.plots.overview import manifest_overview_figure
 
 __all__ = [
     "DETERMINED_LABEL",
@@ -41,6 +42,7 @@ __all__ = [
     "do_row_labels",
     "lattice_sample_images_figure",
     "latent_projection_figure",
+    "manifest_overview_figure",
     "node_marginals_figure",
     "physics_curves_figure",
     "reconstruction_figure",

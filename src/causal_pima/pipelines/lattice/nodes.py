@@ -1,4 +1,5 @@
-"""Nodes of the ``lattice`` ingestion pipeline (a thin wrapper of ``causal_pima.data.specimens``)."""
+"""Nodes of the ``lattice`` ingestion pipeline (a thin wrapper of ``causal_pima.data.specimens``; the
+overview figure is :func:`causal_pima.plots.manifest_overview_figure`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pandas as pd
 
 from causal_pima.core.readout import resolve_n_nodes
 from causal_pima.data.specimens import raw_specimen_set as ingest  # the ingestion node
+from causal_pima.plots import manifest_overview_figure as plot_overview  # the overview figure node
 
-__all__ = ["check_n_nodes", "ingest"]
+__all__ = ["check_n_nodes", "ingest", "plot_overview"]
 
 
 def check_n_nodes(features: pd.DataFrame, causal_pima_params: Mapping[str, Any], params_name: str = "causal_pima_lattice") -> None:
