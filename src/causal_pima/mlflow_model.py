@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+import causal_pima
 from causal_pima.core.model import CURVE, IMAGE, CausalPIMA
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import posterior_table
@@ -230,7 +230,7 @@ def example_frame(model: CausalPIMA, specimens: Mapping[str, np.ndarray], rows: 
 
 def model_requirements(wheel: Path | None) -> list[str]:
     """``requirements.txt``: the package (``code/<wheel>``, else pinned), then mlflow, torch, numpy, pandas pinned."""
-    package = f"code/{wheel.name}" if wheel is not None else f"causal_pima=={version('causal_pima')}"
+    package = f"code/{wheel.name}" if wheel is not None else f"causal_pima=={causal_pima.__version__}"
     return [package, f"mlflow=={mlflow.__version__}", f"torch=={torch.__version__.split('+')[0]}",
             f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
 
