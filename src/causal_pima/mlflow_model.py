@@ -1,32 +1,48 @@
-"""The fitted causalPIMA model as an MLflow model (pyfunc flavour).
+"""The fitted causalPIMA model as a portable MLflow model (pyfunc flavour, ``loader_module``).
 
 :func:`log_fitted_model` logs a checkpoint file (``model.checkpoint()``, as the catalog's
-``{dataset}.fitted_model`` writes it) as an MLflow model with an ``MLmodel`` file, a signature and
-the checkpoint as its one artifact. Loaded with ``mlflow.pyfunc.load_model(uri)`` it predicts from
-a batch of specimens:
+``{dataset}.fitted_model`` writes it) as an MLflow model. The model folder holds:
 
-- input: a pandas DataFrame, one row per specimen, with an ``image`` column (each cell the image
-  flattened in ``C, H, W`` order, ``C * H * W`` numbers) and/or a ``curve`` column (each cell the
-  curve on the model's scale, as in the model-input sets: standardised, after the asinh transform
-  when the data set's ``curve_transform`` chose it (``core.curve_scale.to_model_scale`` with the
-  set's ``curve_mean``, ``curve_std``, ``curve_asinh_scale``), ``L`` numbers). Both columns are optional: a
-  specimen seen in one modality only is placed from that modality (the product of experts).
-  :func:`specimen_frame` builds the frame from arrays ``[N, C, H, W]`` and ``[N, L]``.
-- output: a DataFrame, one row per specimen: ``outcome`` (the most likely joint outcome, the index
-  ``k`` of ``gamma``), ``gamma_0 .. gamma_{K-1}`` (responsibilities) and ``q_N0 .. q_N{d-1}``
-  (node probabilities ``q(N_j = 1 | x)``): the columns of :func:`causal_pima.core.readout.posterior_table`.
+- ``data/fitted_model.pt``: the checkpoint (plain tensors and config, no pickled object);
+- ``code/causal_pima-<version>-py3-none-any.whl``: the project's own wheel
+  (:func:`causal_pima.package_wheel.project_wheel`, built from the running source, cached by its hash);
+- ``requirements.txt``: that wheel by its path inside the model folder, then ``mlflow``, ``torch``,
+  ``numpy`` and ``pandas`` pinned to the versions that logged it (``python_env.yaml`` reads it), so
+  ``mlflow models serve`` / ``pip install -r requirements.txt`` installs everything outside the
+  project. ``causal_pima==<version>`` instead of the wheel when the package runs from an installed
+  wheel (no source tree to build from);
+- ``MLmodel``: ``loader_module: causal_pima.mlflow_model`` (:func:`_load_pyfunc`), no path of this
+  machine; the signature, a 2-specimen input example, the node-to-feature map (``model_config``) and
+  the input shapes (``metadata.input_shapes``).
 
-The :class:`~causal_pima.core.model.CausalPIMA` object itself:
-``mlflow.pyfunc.load_model(uri).unwrap_python_model().model``, or
-``CausalPIMA.from_checkpoint(torch.load(path, weights_only=True))`` on the artifact file.
+Input: a pandas DataFrame, one row per specimen, with an ``image`` column (each cell the image
+flattened in ``C, H, W`` order, ``C * H * W`` numbers) and/or a ``curve`` column (each cell the
+curve on the model's scale, as in the model-input sets: standardised, after the asinh transform when
+the data set's ``curve_transform`` chose it, ``L`` numbers). Both columns are optional: a specimen
+seen in one modality only is placed from that modality (the product of experts); that is why the
+signature is column-based (``Array(double)``, ``required: false``; an MLflow tensor spec is always
+required) and the shapes ``[C, H, W]`` and ``[L]`` are in ``metadata.input_shapes``.
+:func:`specimen_frame` builds the frame from arrays ``[N, C, H, W]`` and ``[N, L]``.
 
-The model is logged "from code" (``mlflow_model_code.py``, no pickled Python object); loading it
-needs ``causal_pima`` importable (the project's environment).
+Output: a DataFrame, one row per specimen (:func:`output_columns`):
+
+- ``outcome``: the most likely joint outcome, the index ``k`` of ``gamma`` (bit ``j`` of ``k`` is node ``j``);
+- ``gamma_0 .. gamma_{K-1}``: the responsibilities (they sum to 1);
+- ``p_<feature>``: the probability that the feature is 1, ``q(N_j = 1 | x)`` of its node, or
+  ``1 - q`` when the node is flipped (its 1 is the feature's 0);
+- ``outcome_<feature>``: the feature's 0/1 value in the outcome ``outcome`` (flip applied).
+
+``<feature>`` is the true feature that the evaluation matched the node to (``dag_metrics.json``
+``matching``, passed as ``node_features``); a node without a feature (no labels, or more nodes than
+features) keeps its node name: ``p_N2``, ``outcome_N2``.
+
+The :class:`~causal_pima.core.model.CausalPIMA` object: ``mlflow.pyfunc.load_model(uri).get_raw_model()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +51,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+import causal_pima
 from causal_pima.core.model import CURVE, IMAGE, CausalPIMA
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import posterior_table
 from causal_pima.datasets.torch_checkpoint_dataset import safe_torch_load
 
-CHECKPOINT_ARTIFACT = "checkpoint"
-MODEL_CODE = Path(__file__).with_name("mlflow_model_code.py")
+CHECKPOINT_FILE = "fitted_model.pt"
+LOADER_MODULE = __name__
+# a model-input set's arrays (causal_pima.model_input) -> the pyfunc input column
+SET_ARRAYS = {IMAGE: "images", CURVE: "curves"}
 
 
 def load_checkpoint_model(path: str | Path) -> CausalPIMA:
@@ -63,7 +82,8 @@ def specimen_frame(images: np.ndarray | None = None, curves: np.ndarray | None =
     return pd.DataFrame(columns)
 
 
-def _input_shapes(model: CausalPIMA) -> dict[str, tuple[int, ...]]:
+def input_shapes(model: CausalPIMA) -> dict[str, tuple[int, ...]]:
+    """``{"image": (C, H, W), "curve": (L,)}`` for the model's modalities (one cell's shape, unflattened)."""
     config = model.config
     shapes = {IMAGE: tuple(config.image_shape) if config.image_shape is not None else None, CURVE: (int(config.curve_length),)}
     return {m: shapes[m] for m in model.modalities}
@@ -95,7 +115,7 @@ def frame_tensors(model: CausalPIMA, frame: pd.DataFrame) -> dict[str, torch.Ten
     if len(frame) == 0:
         raise ValueError("the input has no rows: give one row per specimen (causal_pima.mlflow_model.specimen_frame)")
     out = {}
-    for modality, shape in _input_shapes(model).items():
+    for modality, shape in input_shapes(model).items():
         if modality not in frame.columns:
             continue
         size = int(np.prod(shape))
@@ -106,68 +126,168 @@ def frame_tensors(model: CausalPIMA, frame: pd.DataFrame) -> dict[str, torch.Ten
     return out
 
 
-def predict_frame(model: CausalPIMA, frame: pd.DataFrame) -> pd.DataFrame:
-    """``outcome``, ``gamma_k`` and ``q_Nj`` per row of ``frame`` (the pyfunc output)."""
+def node_labels(n_nodes: int, node_features: Mapping[str, Mapping[str, Any]] | None = None) -> list[tuple[str, bool]]:
+    """``(name, flipped)`` per node: the matched feature (``node_features``, the report's ``matching``:
+    node name -> ``{"feature", "flipped"}``) or the node's own name ``N<j>`` (not flipped).
+
+    Raises ValueError when two nodes would get the same name, or ``node_features`` names a node the
+    model does not have.
+    """
+    node_features = dict(node_features or {})
+    nodes = node_names(n_nodes)
+    unknown = sorted(set(node_features) - set(nodes))
+    if unknown:
+        raise ValueError(f"node_features names nodes {unknown} that a model with {n_nodes} nodes ({nodes}) does not have")
+    labels = [(str(node_features[n]["feature"]), bool(node_features[n]["flipped"])) if n in node_features else (n, False)
+              for n in nodes]
+    names = [name for name, _ in labels]
+    if len(set(names)) != len(names):
+        raise ValueError(f"node_features gives two nodes the same name: {names}")
+    return labels
+
+
+def output_columns(n_nodes: int, node_features: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """``outcome``, ``gamma_0 .. gamma_{2**d - 1}``, ``p_<name>`` per node, ``outcome_<name>`` per node."""
+    names = [name for name, _ in node_labels(n_nodes, node_features)]
+    return ["outcome", *[f"gamma_{k}" for k in range(2**n_nodes)], *[f"p_{n}" for n in names], *[f"outcome_{n}" for n in names]]
+
+
+def predict_frame(model: CausalPIMA, frame: pd.DataFrame, node_features: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """The pyfunc output (:func:`output_columns`) per row of ``frame`` (:func:`specimen_frame`)."""
+    labels = node_labels(model.config.n_nodes, node_features)
     tensors = frame_tensors(model, frame)
     table = posterior_table(model.eval(), {"input": (np.arange(len(frame)), tensors)})
-    return table.drop(columns=["specimen_id", "split"])
+    outcome = table["outcome"].to_numpy()
+    bits = model.outcomes.long().cpu().numpy()[outcome]  # [N, d]: the nodes' values in the outcome
+    out = table[["outcome", *[c for c in table.columns if c.startswith("gamma_")]]].copy()
+    for j, (name, flipped) in enumerate(labels):
+        q = table[f"q_N{j}"].to_numpy()
+        out[f"p_{name}"] = 1.0 - q if flipped else q
+    for j, (name, flipped) in enumerate(labels):
+        out[f"outcome_{name}"] = bits[:, j] ^ int(flipped)
+    out.index = frame.index
+    return out
+
+
+class CausalPIMAPredictor:
+    """What :func:`_load_pyfunc` returns: ``predict(frame)`` -> :func:`predict_frame`; ``get_raw_model()``."""
+
+    def __init__(self, model: CausalPIMA, node_features: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.model = model.eval()
+        self.node_features = dict(node_features or {})
+
+    def predict(self, model_input: pd.DataFrame | Mapping[str, Any], params: dict[str, Any] | None = None) -> pd.DataFrame:
+        if isinstance(model_input, Mapping):  # a dict of columns
+            model_input = pd.DataFrame(model_input)
+        return predict_frame(self.model, model_input, self.node_features)
+
+    def get_raw_model(self) -> CausalPIMA:
+        return self.model
+
+
+def _load_pyfunc(data_path: str, model_config: Mapping[str, Any] | None = None) -> CausalPIMAPredictor:
+    """MLflow's entry point (``loader_module``): ``data_path`` is the model's ``data/fitted_model.pt``."""
+    node_features = (model_config or {}).get("node_features")
+    return CausalPIMAPredictor(load_checkpoint_model(data_path), node_features)
 
 
 class CausalPIMAPyfunc(mlflow.pyfunc.PythonModel):
-    """pyfunc wrapper: specimens in (:func:`specimen_frame`), node probabilities and outcome out."""
+    """The pyfunc class of models logged "from code" by earlier releases (their ``mlflow_model_code.py``
+    imports it); such a model still loads and predicts with node names (``p_N0``, ``outcome_N0``)."""
 
     def __init__(self) -> None:
         self.model: CausalPIMA | None = None
 
     def load_context(self, context: Any) -> None:
-        self.model = load_checkpoint_model(context.artifacts[CHECKPOINT_ARTIFACT])
+        self.model = load_checkpoint_model(context.artifacts["checkpoint"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if self.model is None:
             raise RuntimeError("the model is not loaded: load it with mlflow.pyfunc.load_model")
-        if isinstance(model_input, dict):  # a dict of columns, e.g. when the unwrapped model is called
-            model_input = pd.DataFrame(model_input)
-        return predict_frame(self.model, model_input)
+        return CausalPIMAPredictor(self.model).predict(model_input)
 
 
-def model_signature(model: CausalPIMA) -> mlflow.models.ModelSignature:
-    """Input: optional ``image`` and ``curve`` array columns; output: ``outcome``, ``gamma_k``, ``q_Nj``."""
+def model_signature(model: CausalPIMA, node_features: Mapping[str, Mapping[str, Any]] | None = None) -> mlflow.models.ModelSignature:
+    """Input: optional ``image`` and ``curve`` array columns; output: :func:`output_columns`."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, DataType, Schema
     from mlflow.types.schema import Array
 
     inputs = Schema([ColSpec(Array(DataType.double), m, required=False) for m in model.modalities])
-    outputs = [ColSpec(DataType.long, "outcome")]
-    outputs += [ColSpec(DataType.float, f"gamma_{k}") for k in range(model.outcomes.shape[0])]
-    outputs += [ColSpec(DataType.float, f"q_{n}") for n in node_names(model.config.n_nodes)]
+    types = {"outcome": DataType.long, "gamma": DataType.float, "p": DataType.float}
+    outputs = [ColSpec(types.get(c.split("_")[0], DataType.long), c) for c in output_columns(model.config.n_nodes, node_features)]
     return ModelSignature(inputs=inputs, outputs=Schema(outputs))
 
 
-def _requirements() -> list[str]:
-    return [f"mlflow=={mlflow.__version__}", f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
+def example_frame(model: CausalPIMA, specimens: Mapping[str, np.ndarray], rows: int = 2) -> pd.DataFrame:
+    """The first ``rows`` specimens of a model-input set (``images [N, C, H, W]``, ``curves [N, L]``) as pyfunc input."""
+    missing = [SET_ARRAYS[m] for m in model.modalities if SET_ARRAYS[m] not in specimens]
+    if missing:
+        raise ValueError(f"the example specimens have no {missing} array(s) for the model's modalities {list(model.modalities)}")
+    arrays = {m: np.asarray(specimens[SET_ARRAYS[m]][:rows]) for m in model.modalities}
+    return specimen_frame(arrays.get(IMAGE), arrays.get(CURVE))
+
+
+def model_requirements(wheel: Path | None) -> list[str]:
+    """``requirements.txt``: the package (``code/<wheel>``, else pinned), then mlflow, torch, numpy, pandas pinned."""
+    package = f"code/{wheel.name}" if wheel is not None else f"causal_pima=={causal_pima.__version__}"
+    return [package, f"mlflow=={mlflow.__version__}", f"torch=={torch.__version__.split('+')[0]}",
+            f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
+
+
+def _package_wheel() -> Path | None:
+    from causal_pima.package_wheel import project_wheel, source_root
+
+    return project_wheel() if source_root() is not None else None
 
 
 def log_fitted_model(
-    checkpoint_path: str | Path, name: str, registered_model_name: str | None = None, example_rows: int = 2
+    checkpoint_path: str | Path,
+    name: str,
+    specimens: Mapping[str, np.ndarray],
+    node_features: Mapping[str, Mapping[str, Any]] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    registered_model_name: str | None = None,
+    metrics_dataset: Any = None,
 ) -> mlflow.models.model.ModelInfo:
-    """Log the checkpoint file at ``checkpoint_path`` as a pyfunc model ``name`` in the active run.
+    """Log the checkpoint at ``checkpoint_path`` as the MLflow model ``name`` in the active run.
 
-    Load it back with ``mlflow.pyfunc.load_model(f"runs:/{run_id}/{name}")`` (or ``info.model_uri``).
+    ``specimens``: a model-input set whose first 2 specimens are the input example;
+    ``node_features``: the report's ``matching`` (output columns in feature names);
+    ``metrics``: headline metrics, logged as the model's metrics (MLflow ``LoggedModel``, measured on
+    ``metrics_dataset``, an ``mlflow.data`` dataset) and as tags of the registered version;
+    ``registered_model_name``: register the model under that name. Load it back with
+    ``mlflow.pyfunc.load_model(info.model_uri)`` or ``f"runs:/{run_id}/{name}"``.
     """
     model = load_checkpoint_model(checkpoint_path)
-    example = {m: np.zeros((example_rows, *shape), dtype=np.float64) for m, shape in _input_shapes(model).items()}
-    return mlflow.pyfunc.log_model(
-        name=name,
-        python_model=str(MODEL_CODE),
-        artifacts={CHECKPOINT_ARTIFACT: str(checkpoint_path)},
-        signature=model_signature(model),
-        input_example=specimen_frame(example.get(IMAGE), example.get(CURVE)),
-        pip_requirements=_requirements(),
-        registered_model_name=registered_model_name,
-    )
+    node_labels(model.config.n_nodes, node_features)  # refuse a bad map before anything is logged
+    wheel = _package_wheel()
+    with tempfile.TemporaryDirectory(prefix="causal_pima_model_") as staging:
+        checkpoint = Path(staging) / CHECKPOINT_FILE  # data/fitted_model.pt in the model, whatever the file's name
+        checkpoint.write_bytes(Path(checkpoint_path).read_bytes())
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            loader_module=LOADER_MODULE,
+            data_path=str(checkpoint),
+            code_paths=[str(wheel)] if wheel is not None else None,
+            signature=model_signature(model, node_features),
+            input_example=example_frame(model, specimens),
+            pip_requirements=model_requirements(wheel),
+            model_config={"node_features": {n: dict(v) for n, v in (node_features or {}).items()}},
+            metadata={"input_shapes": {m: list(s) for m, s in input_shapes(model).items()}},
+            registered_model_name=registered_model_name,
+        )
+    if metrics:
+        mlflow.log_metrics(dict(metrics), model_id=info.model_id, dataset=metrics_dataset)
+        if info.registered_model_version is not None:
+            client = mlflow.MlflowClient()
+            for key, value in metrics.items():
+                client.set_model_version_tag(registered_model_name, str(info.registered_model_version), key, f"{value:g}")
+    return info
 
 
 __all__: Sequence[str] = (
-    "CHECKPOINT_ARTIFACT", "CausalPIMAPyfunc", "frame_tensors", "load_checkpoint_model", "log_fitted_model",
-    "model_signature", "predict_frame", "specimen_frame",
+    "CHECKPOINT_FILE", "CausalPIMAPredictor", "CausalPIMAPyfunc", "example_frame", "frame_tensors", "input_shapes",
+    "load_checkpoint_model", "log_fitted_model", "model_requirements", "model_signature", "node_labels",
+    "output_columns", "predict_frame", "specimen_frame",
 )

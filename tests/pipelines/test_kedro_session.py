@@ -75,7 +75,8 @@ def test_default_run_writes_metrics_figures_and_an_mlflow_run(project):
     assert {"figures", "dag", "model", "metrics"} <= artifacts
     model_files = [a.path for a in client.list_artifacts(run.info.run_id, "model/circles")]
     assert "model/circles/fitted_model.pt" in model_files
-    # ... and an MLflow model that pyfunc loads and that predicts node probabilities (README "Reload the model")
+    # ... and an MLflow model that pyfunc loads and that predicts in feature names (README "Reload the model"),
+    # registered with the headline metrics, and the model-input sets as the run's input datasets
     import numpy as np
 
     from causal_pima.core.model import CausalPIMA
@@ -85,14 +86,28 @@ def test_default_run_writes_metrics_figures_and_an_mlflow_run(project):
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     try:
         loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/causal_pima_circles")
+        version = client.get_model_version("causal_pima_circles", "1")
+        (logged,) = mlflow.search_logged_models(filter_string=f"source_run_id = '{run.info.run_id}'", output_format="list")
+        model_metrics = {m.key: (m.value, m.dataset_name) for m in logged.metrics}
+        inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
     finally:
         mlflow.set_tracking_uri(previous)
-    model = loaded.unwrap_python_model().model
+    model = loaded.get_raw_model()
     assert isinstance(model, CausalPIMA)
     curves = np.random.default_rng(0).normal(size=(3, model.config.curve_length))
     prediction = loaded.predict(specimen_frame(curves=curves))
-    q = prediction.filter(like="q_N").to_numpy()
-    assert q.shape == (3, model.config.n_nodes) and ((q >= 0) & (q <= 1)).all()
+    matching = metrics["matching"]
+    names = [matching[f"N{j}"]["feature"] if f"N{j}" in matching else f"N{j}" for j in range(model.config.n_nodes)]
+    assert sorted(names) == ["hue", "radius", "shift"]  # 3 nodes for 3 features: each named by its feature
+    p = prediction[[f"p_{n}" for n in names]].to_numpy()
+    assert p.shape == (3, 3) and ((p >= 0) & (p <= 1)).all()
+    assert set(prediction[[f"outcome_{n}" for n in names]].to_numpy().ravel()) <= {0, 1}
+    assert version.run_id == run.info.run_id and version.tags["circles/eval/shd"] == f"{metrics['shd']:g}"
+    assert model_metrics["circles/eval/node_accuracy"] == (pytest.approx(metrics["node_accuracy"]), "circles.test_set")
+    contexts = {i.dataset.name: {t.key: t.value for t in i.tags}["mlflow.data.context"] for i in inputs}
+    assert contexts == {"circles.train_set": "training", "circles.val_set": "validation", "circles.test_set": "testing"}
+    assert {json.loads(i.dataset.source)["uri"] for i in inputs} == {str((project / f"data/05_model_input/circles/{s}").resolve())
+                                                                     for s in ("train", "val", "test")}
 
 
 @pytest.mark.slow
