@@ -55,7 +55,7 @@ from causal_pima.core.initialisation import ASSIGNERS, CLUSTERERS
 from causal_pima.core.model import ModelConfig
 from causal_pima.core.physics import PHYSICS_LAWS
 from causal_pima.core.prior import MEAN_STRUCTURES
-from causal_pima.core.training import (
+from causal_pima.core.training_config import (
     CLUSTER_SPACES,
     FitConfig,
     InitConfig,

@@ -21,7 +21,9 @@ from causal_pima.core import distributed
 from causal_pima.core.batching import n_rows, specimen_data
 from causal_pima.core.budget import epochs_for_budget
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
+from causal_pima.core.compute import ComputeConfig
 from causal_pima.core.diagnostics import fit_diagnostics
+from causal_pima.core.epoch_loop import EpochCallback
 from causal_pima.core.launch import TrainingJob, join_torchrun_group, run_data_parallel
 from causal_pima.core.model import CausalPIMA, ModelConfig, NetworkConfig, PoEVAE
 from causal_pima.core.outcome_support import outcome_support
@@ -31,12 +33,7 @@ from causal_pima.core.readout import (
     model_from_pretrained,
     resolve_n_nodes,
 )
-from causal_pima.core.training import (
-    ComputeConfig,
-    EpochCallback,
-    FitConfig,
-    PretrainConfig,
-)
+from causal_pima.core.training_config import FitConfig, PretrainConfig
 
 logger = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from causal_pima.core.causal_fit import plan_fit, pretrain_from_data, run_fit
+from causal_pima.core.evaluate import encode_dataset, evaluate
 from causal_pima.core.model import CausalPIMA, PoEVAE
 from causal_pima.core.node_count import candidate_node_counts, fit_node_count
 from causal_pima.core.outcomes import joint_outcomes
@@ -39,7 +40,6 @@ from causal_pima.core.readout import (
     model_metrics,
     posterior_table,
 )
-from causal_pima.core.training import encode_dataset, evaluate
 from causal_pima.data.circles_set import generate_features, render_specimens
 from causal_pima.data.lattice import generate_raw
 from causal_pima.data.processing import (
