@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from speed import NETWORKS, random_data, time_epoch  # the sibling benchmark script's networks
 
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics
 from causal_pima.core.table_search import search_tables
 

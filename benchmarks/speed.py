@@ -32,7 +32,8 @@ import torch
 from causal_pima.core.batching import as_batches
 from causal_pima.core.dag import mixture_log_weights
 from causal_pima.core.evaluate import objective
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics, responsibilities
 
 NETWORKS = {

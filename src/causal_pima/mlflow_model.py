@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from causal_pima.core.model import CURVE, IMAGE, CausalPIMA
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import CURVE, IMAGE
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import posterior_table
 from causal_pima.datasets.torch_checkpoint_dataset import safe_torch_load

@@ -52,7 +52,7 @@ from pydantic.fields import FieldInfo
 
 from causal_pima.core.dag import CONDITIONALS
 from causal_pima.core.initialisation import ASSIGNERS, CLUSTERERS
-from causal_pima.core.model import ModelConfig
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.physics import PHYSICS_LAWS
 from causal_pima.core.prior import MEAN_STRUCTURES
 from causal_pima.core.training_config import (

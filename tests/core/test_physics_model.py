@@ -23,7 +23,8 @@ from causal_pima.core.curve_scale import transform
 from causal_pima.core.diagnostics import fit_diagnostics
 from causal_pima.core.epoch_loop import parameter_groups
 from causal_pima.core.mixture_update import mixture_update
-from causal_pima.core.model import CURVE, IMAGE, CausalPIMA
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import CURVE, IMAGE
 from causal_pima.core.outcomes import outcome_index
 from causal_pima.core.physics import PlateauDensificationLaw, initial_parameters_from_curves
 from causal_pima.core.prediction import cross_modal_prediction, reconstruction_rmse

@@ -178,7 +178,8 @@ def test_checkpoints_hold_cpu_tensors_and_load_with_map_location(circles_train, 
 
 # ---------------------------------------------------------------------------- DDP's unused parameters
 def _tiny_models():
-    from causal_pima.core.model import CausalPIMA, ModelConfig, PoEVAE
+    from causal_pima.core.model import CausalPIMA, PoEVAE
+    from causal_pima.core.model_config import ModelConfig
     from tests.pipelines.test_node_units import GRID, TINY
 
     torch.manual_seed(0)

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from causal_pima.core.batching import specimen_tensors
 from causal_pima.core.causal_fit import plan_fit
-from causal_pima.core.model import NETWORK_PREFIXES, CausalPIMA, ModelConfig, NetworkConfig
+from causal_pima.core.model import NETWORK_PREFIXES, CausalPIMA
+from causal_pima.core.model_config import ModelConfig, NetworkConfig
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.core.readout import physics_parameter_table
 from causal_pima.core.training import pretrain

@@ -25,7 +25,8 @@ from causal_pima.core.compute import ComputeConfig
 from causal_pima.core.diagnostics import fit_diagnostics
 from causal_pima.core.epoch_loop import EpochCallback
 from causal_pima.core.launch import TrainingJob, join_torchrun_group, run_data_parallel
-from causal_pima.core.model import CausalPIMA, ModelConfig, NetworkConfig, PoEVAE
+from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.model_config import ModelConfig, NetworkConfig
 from causal_pima.core.outcome_support import outcome_support
 from causal_pima.core.readout import (
     PRIOR_KEYS,

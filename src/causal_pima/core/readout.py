@@ -22,7 +22,8 @@ from causal_pima.core.compute import model_device
 from causal_pima.core.dag import edges_above_threshold, tables_from_logits
 from causal_pima.core.equivalence import equivalence_class_record
 from causal_pima.core.evaluate import evaluate
-from causal_pima.core.model import CURVE, IMAGE, CausalPIMA, ModelConfig, PhysicsConfig, PriorConfig
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import CURVE, IMAGE, ModelConfig, PhysicsConfig, PriorConfig
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.prediction import cross_modal_prediction, reconstruction_rmse
 

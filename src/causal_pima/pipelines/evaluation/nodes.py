@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from causal_pima.core.batching import specimen_data
 from causal_pima.core.causal_fit import compute_settings
 from causal_pima.core.compute import on_device
-from causal_pima.core.model import IMAGE, CausalPIMA
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import IMAGE
 from causal_pima.core.outcomes import node_name
 from causal_pima.core.prediction import sample_interventional_latents
 from causal_pima.core.readout import (
