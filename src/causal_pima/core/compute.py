@@ -78,6 +78,8 @@ def on_device(model: torch.nn.Module, compute: ComputeConfig | None) -> Iterator
 
 
 def start_on_device(model: torch.nn.Module, compute: ComputeConfig | None) -> tuple[ComputeConfig, torch.device]:
+    """Move ``model`` to ``compute``'s device (the CPU without one) for a training loop; returns the
+    compute settings and the device (``cuda`` made ``cuda:<current>`` under a process group)."""
     compute = compute or ComputeConfig(device="cpu")
     device = compute.resolved_device()
     if compute.mixed_precision and device.type != "cuda":

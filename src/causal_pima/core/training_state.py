@@ -55,6 +55,7 @@ def training_state(
 
 
 def restore_rng(state: Mapping[str, Any], device: torch.device, generator: torch.Generator) -> None:
+    """The random streams of a :func:`training_state` snapshot back in place (global, shuffling, CUDA)."""
     torch.set_rng_state(state["rng_state"])
     generator.set_state(state["generator_state"])
     if device.type == "cuda" and "cuda_rng_state" in state:
