@@ -39,7 +39,8 @@ import yaml
 from causal_pima.core.batching import specimen_data, specimen_tensors
 from causal_pima.core.launch import TrainingJob, run_data_parallel
 from causal_pima.core.model import CausalPIMA, PoEVAE
-from causal_pima.core.training import FitConfig, PretrainConfig, fit, pretrain
+from causal_pima.core.training import fit, pretrain
+from causal_pima.core.training_config import FitConfig, PretrainConfig
 from causal_pima.data.circles_set import generate_features, render_specimens
 from causal_pima.data.processing import (
     build_model_input,

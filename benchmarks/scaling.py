@@ -7,7 +7,7 @@ Prints, measured in one run (markdown tables):
    (median of 3) and the number of family fits ``d * 2**(d-1)``;
 2. the E-step over N latents (KL to all K = 2**d components, responsibilities, sufficient statistics
    and outcome counts) for d = 3..10 at N = 100,000, latent dimension 8: peak extra resident memory
-   and time, batched (512 specimens at a time, as ``core.training``) against the whole ``[N, K]``
+   and time, batched (512 specimens at a time, as ``core.mixture_update``) against the whole ``[N, K]``
    matrix at once. Each measurement runs in a fresh process; memory is its peak RSS (``ru_maxrss``)
    minus the RSS after the latents were made;
 3. one training epoch (gradient steps) of a plain PoE VAE and of causalPIMA with table conditionals
@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from speed import NETWORKS, random_data, time_epoch  # the sibling benchmark script's networks
 
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics
 from causal_pima.core.table_search import search_tables
 

@@ -31,9 +31,10 @@ import torch
 
 from causal_pima.core.batching import as_batches
 from causal_pima.core.dag import mixture_log_weights
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.evaluate import objective
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics, responsibilities
-from causal_pima.core.training import objective
 
 NETWORKS = {
     "image_shape": (3, 32, 32),

@@ -71,7 +71,8 @@ def test_a_truncated_checkpoint_names_the_file_on_load(tmp_path):
 
 
 def test_a_fit_whose_checkpoint_cannot_be_written_stops_with_that_message(tmp_path, monkeypatch):
-    from causal_pima.core.model import CausalPIMA, ModelConfig
+    from causal_pima.core.model import CausalPIMA
+    from causal_pima.core.model_config import ModelConfig
     from causal_pima.pipelines.causal_pima.nodes import fit_causal_pima
     from tests.test_resume_fingerprint import PARAMS, TINY, tiny_set
 

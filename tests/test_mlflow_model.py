@@ -25,7 +25,8 @@ import torch
 
 import causal_pima
 from causal_pima.core.batching import specimen_tensors
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.readout import posterior_table
 from causal_pima.datasets import CausalPIMADataset
 from causal_pima.mlflow_model import (

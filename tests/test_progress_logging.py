@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from causal_pima.core.callbacks import EpochLogger, ProgressBar
-from causal_pima.core.training import EpochRecord
+from causal_pima.core.epoch_loop import EpochRecord
 from causal_pima.log_config import NoiseFilter, tidy_console_logging
 
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 import yaml
 
-from causal_pima.core.model import CausalPIMA, ModelConfig, PoEVAE
+from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.datasets.torch_checkpoint_dataset import CheckpointLocation, TorchCheckpointDataset
 from causal_pima.pipelines.causal_pima import create_pipeline
 from causal_pima.pipelines.causal_pima.nodes import fit_causal_pima

@@ -52,7 +52,8 @@ import pandas as pd
 import torch
 
 import causal_pima
-from causal_pima.core.model import CURVE, IMAGE, CausalPIMA
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import CURVE, IMAGE
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import posterior_table
 from causal_pima.datasets.torch_checkpoint_dataset import safe_torch_load

@@ -9,7 +9,7 @@ import numpy as np
 
 from causal_pima.core.batching import specimen_tensors
 from causal_pima.core.curve_scale import to_physical
-from causal_pima.core.model import CURVE, IMAGE, ModelConfig
+from causal_pima.core.model_config import CURVE, IMAGE, ModelConfig
 
 __all__ = ["baseline_curve", "curve_asinh_scale", "model_config_from_data", "physical_curves", "specimen_tensors"]  # specimen_tensors lives in core.batching
 

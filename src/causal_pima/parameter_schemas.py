@@ -52,10 +52,10 @@ from pydantic.fields import FieldInfo
 
 from causal_pima.core.dag import CONDITIONALS
 from causal_pima.core.initialisation import ASSIGNERS, CLUSTERERS
-from causal_pima.core.model import ModelConfig
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.physics import PHYSICS_LAWS
 from causal_pima.core.prior import MEAN_STRUCTURES
-from causal_pima.core.training import (
+from causal_pima.core.training_config import (
     CLUSTER_SPACES,
     FitConfig,
     InitConfig,
@@ -66,12 +66,13 @@ from causal_pima.data.circles import KNOWN_FEATURES, CirclesRenderConfig
 from causal_pima.data.lattice import LATTICE_FEATURES, LatticeConfig
 from causal_pima.data.scm import BinarySCM
 from causal_pima.data.specimens import IngestionConfig
+from causal_pima.pipelines.benchmark.methods import METHODS
 from causal_pima.pipelines.parameters import DEFAULT_DATASET, OVERRIDES_SUFFIX, SHARED_STAGES
 
 SPLITS = ("train", "val", "test")
 # fewest specimens per split that the later stages can use (curve statistics need 2 training specimens)
 MIN_SPLIT_SIZE = {"train": 2, "val": 1, "test": 1}
-BENCHMARK_METHODS = ("causal_pima", "pima", "image_only", "two_stage", "causal_pima_auto_d")  # benchmark.nodes.METHODS
+BENCHMARK_METHODS = tuple(METHODS)  # the benchmark methods' names, listed in pipelines/benchmark/methods.py
 
 
 class FieldProblem(ValueError):

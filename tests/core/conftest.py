@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.data.circles import CirclesRenderConfig, render_circles
 from causal_pima.data.scm import BinarySCM
 

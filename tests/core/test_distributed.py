@@ -18,8 +18,9 @@ import torch.multiprocessing as mp
 
 from causal_pima.core import distributed
 from causal_pima.core.launch import _free_port
-from causal_pima.core.model import CausalPIMA, ModelConfig, PoEVAE
-from causal_pima.core.training import mixture_update, soft_outcome_counts
+from causal_pima.core.mixture_update import mixture_update, soft_outcome_counts
+from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.datasets.torch_checkpoint_dataset import TorchCheckpointDataset
 from causal_pima.pipelines.causal_pima.nodes import fit_causal_pima
 

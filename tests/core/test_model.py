@@ -11,9 +11,10 @@ import torch
 from torch.distributions import Normal
 
 from causal_pima.core.elbo import prior_term
-from causal_pima.core.model import CausalPIMA, ModelConfig, PoEVAE
+from causal_pima.core.evaluate import objective
+from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.networks import CurveEncoder
-from causal_pima.core.training import objective
 
 from .conftest import SMALL_MODEL, small_config, small_model
 

@@ -14,15 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from causal_pima.core.model import (
-    NETWORK_PREFIXES,
-    CausalPIMA,
-    ModelConfig,
-    NetworkConfig,
-    PhysicsConfig,
-    PoEVAE,
-    PriorConfig,
-)
+from causal_pima.core.model import NETWORK_PREFIXES, CausalPIMA, PoEVAE
+from causal_pima.core.model_config import ModelConfig, NetworkConfig, PhysicsConfig, PriorConfig
 
 GOLDEN = torch.load(Path(__file__).parent / "data" / "pre_split_model.pt", weights_only=True)
 KINDS = sorted(GOLDEN["models"])

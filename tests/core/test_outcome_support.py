@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from causal_pima.core.mixture_update import soft_outcome_counts
 from causal_pima.core.outcome_support import outcome_support, separations
-from causal_pima.core.training import soft_outcome_counts
 
 from .conftest import small_model
 

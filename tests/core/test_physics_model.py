@@ -18,26 +18,20 @@ import pandas as pd
 import pytest
 import torch
 
-from causal_pima.core import training
+from causal_pima.core import prior_initialisation
 from causal_pima.core.curve_scale import transform
 from causal_pima.core.diagnostics import fit_diagnostics
-from causal_pima.core.model import CURVE, IMAGE, CausalPIMA
+from causal_pima.core.epoch_loop import parameter_groups
+from causal_pima.core.mixture_update import mixture_update
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import CURVE, IMAGE
 from causal_pima.core.outcomes import outcome_index
 from causal_pima.core.physics import PlateauDensificationLaw, initial_parameters_from_curves
 from causal_pima.core.prediction import cross_modal_prediction, reconstruction_rmse
+from causal_pima.core.prior_initialisation import initialise_physics, initialise_prior
 from causal_pima.core.structure import forward_edge_mask
-from causal_pima.core.training import (
-    FitConfig,
-    InitConfig,
-    PretrainConfig,
-    StructureConfig,
-    _parameter_groups,
-    fit,
-    initialise_physics,
-    initialise_prior,
-    mixture_update,
-    pretrain,
-)
+from causal_pima.core.training import fit, pretrain
+from causal_pima.core.training_config import FitConfig, InitConfig, PretrainConfig, StructureConfig
 from causal_pima.data.lattice import (
     LatticeConfig,
     generate_lattice,
@@ -512,7 +506,7 @@ def test_parameter_groups_fit_the_physics_expert_at_its_own_rate(lattice_sets):
     physics_ids = {id(p) for p in model.physics.parameters()}
     assert physics_ids == {id(model.physics.raw_parameters), id(model.physics.log_noise_scale)}
 
-    groups = _parameter_groups(model, 1e-3, 2e-2, dag_lr=1e-2, physics_lr=5e-3)
+    groups = parameter_groups(model, 1e-3, 2e-2, dag_lr=1e-2, physics_lr=5e-3)
     physics_groups = [g for g in groups if {id(p) for p in g["params"]} & physics_ids]
     assert len(physics_groups) == 1 and physics_groups[0]["lr"] == 5e-3
     assert {id(p) for p in physics_groups[0]["params"]} == physics_ids
@@ -521,7 +515,7 @@ def test_parameter_groups_fit_the_physics_expert_at_its_own_rate(lattice_sets):
     assert sorted(grouped) == sorted(id(p) for p in model.parameters())
 
     # pretraining (no DAG / physics rates) leaves the physics expert alone
-    pretraining = _parameter_groups(model, 1e-3, 2e-2)
+    pretraining = parameter_groups(model, 1e-3, 2e-2)
     assert not {id(p) for g in pretraining for p in g["params"]} & physics_ids
 
 
@@ -577,7 +571,7 @@ def test_initialise_prior_starts_the_physics_from_cluster_mean_curves(
         seen.append(outcome.clone())
         return initialise_physics(model_, curves, outcome)
 
-    monkeypatch.setattr(training, "initialise_physics", spy)
+    monkeypatch.setattr(prior_initialisation, "initialise_physics", spy)
     result = initialise_prior(model, train, val, InitConfig(), StructureConfig(steps=50), seed=0)
     assert len(seen) == 1
     outcome = seen[0]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from causal_pima.core import training
+from causal_pima.core import training_state
 from causal_pima.core.batching import (
     SpecimenRows,
     as_batches,
@@ -23,14 +23,9 @@ from causal_pima.core.batching import (
     read_batches,
     specimen_data,
 )
-from causal_pima.core.training import (
-    ComputeConfig,
-    FitConfig,
-    PretrainConfig,
-    fit,
-    pretrain,
-    resolve_device,
-)
+from causal_pima.core.compute import ComputeConfig, resolve_device
+from causal_pima.core.training import fit, pretrain
+from causal_pima.core.training_config import FitConfig, PretrainConfig
 from causal_pima.datasets import ArrayFolderDataset, TorchCheckpointDataset
 
 from .conftest import small_model
@@ -148,7 +143,7 @@ def test_explicit_cpu_device_is_the_default_loop_number_for_number(circles_train
     pretrain(base, circles_train, circles_val, PretrainConfig(epochs=1, batch_size=64))
     plain, explicit = copy.deepcopy(base), copy.deepcopy(base)
     result_a = fit(plain, circles_train, circles_val, config)
-    with caplog.at_level("WARNING", logger="causal_pima.core.training"):
+    with caplog.at_level("WARNING", logger="causal_pima.core.compute"):
         result_b = fit(explicit, circles_train, circles_val, config, compute=ComputeConfig(device="cpu", mixed_precision=True))
     assert "mixed_precision is true but the device is cpu" in caplog.text
     assert _without_seconds(result_a["history"]) == _without_seconds(result_b["history"])
@@ -174,7 +169,7 @@ def test_checkpoints_hold_cpu_tensors_and_load_with_map_location(circles_train, 
 
     state = kept[-1]
     assert all(t.device.type == "cpu" for t in tensors(state))
-    assert training._to_cpu({"a": [torch.ones(2)]})["a"][0].device.type == "cpu"
+    assert training_state.to_cpu({"a": [torch.ones(2)]})["a"][0].device.type == "cpu"
     store = TorchCheckpointDataset(filepath=str(tmp_path / "fit.pt"))
     store.save(state)
     loaded = store.load()  # torch.load(map_location="cpu"): a checkpoint written on a GPU loads here too
@@ -183,7 +178,8 @@ def test_checkpoints_hold_cpu_tensors_and_load_with_map_location(circles_train, 
 
 # ---------------------------------------------------------------------------- DDP's unused parameters
 def _tiny_models():
-    from causal_pima.core.model import CausalPIMA, ModelConfig, PoEVAE
+    from causal_pima.core.model import CausalPIMA, PoEVAE
+    from causal_pima.core.model_config import ModelConfig
     from tests.pipelines.test_node_units import GRID, TINY
 
     torch.manual_seed(0)

@@ -8,24 +8,16 @@ import copy
 import pytest
 import torch
 
-from causal_pima.core import training
+from causal_pima.core import prior_initialisation, training
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
+from causal_pima.core.epoch_loop import EpochRecord, TrainingDivergedError
+from causal_pima.core.evaluate import encode_dataset, evaluate, objective
+from causal_pima.core.mixture_update import mixture_update
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.prior import SufficientStatistics, responsibilities
 from causal_pima.core.structure import StructureSearchResult
-from causal_pima.core.training import (
-    EpochRecord,
-    FitConfig,
-    InitConfig,
-    PretrainConfig,
-    StructureConfig,
-    TrainingDivergedError,
-    encode_dataset,
-    evaluate,
-    fit,
-    mixture_update,
-    pretrain,
-)
+from causal_pima.core.training import fit, pretrain
+from causal_pima.core.training_config import FitConfig, InitConfig, PretrainConfig, StructureConfig
 
 from .conftest import modalities, small_model
 
@@ -130,6 +122,8 @@ def fitted(pretrained, circles_train, circles_val):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(training, "initialise_prior", counting_init)
+        # the initial search runs inside the prior's initialisation, the final one in the fit
+        mp.setattr(prior_initialisation, "run_structure_search", counting_search)
         mp.setattr(training, "run_structure_search", counting_search)
         model = _clone(pretrained[1])
         result = fit(model, circles_train, circles_val, FIT)
@@ -379,7 +373,7 @@ def test_nan_raises_training_diverged_with_last_good_checkpoint(
     for key, value in poison.snapshots[1].items():
         assert torch.equal(last_good["model"]["state_dict"][key], value), key
     restored = CausalPIMA.from_checkpoint(last_good["model"])
-    terms = training.objective(restored, "standard" if phase == "pretraining" else "mixture")(circles_val)
+    terms = objective(restored, "standard" if phase == "pretraining" else "mixture")(circles_val)
     assert all(torch.isfinite(v) for v in terms.values())
 
 
@@ -463,7 +457,7 @@ def test_clustering_points_fused_is_the_fused_latent_means(circles_train):
     model = small_model(0)
     data = modalities(circles_train)
     mu, _ = encode_dataset(model, data)
-    points = training.clustering_points(model, data, mu, "fused")
+    points = prior_initialisation.clustering_points(model, data, mu, "fused")
     assert points.dtype.name == "float64"
     torch.testing.assert_close(torch.as_tensor(points), mu.double(), rtol=0, atol=0)
 
@@ -474,7 +468,7 @@ def test_clustering_points_stack_fused_and_each_modality_at_equal_spread(circles
     model = small_model(0)
     data = modalities(circles_train)
     mu, _ = encode_dataset(model, data)
-    points = training.clustering_points(model, data, mu, "fused_and_modalities")
+    points = prior_initialisation.clustering_points(model, data, mu, "fused_and_modalities")
     d = mu.shape[1]
     assert points.shape == (len(mu), d * (1 + len(model.modalities)))
     expected = [mu.double()] + [encode_dataset(model, {m: data[m]})[0].double() for m in model.modalities]
@@ -493,6 +487,6 @@ def test_clustering_points_with_one_modality_and_unknown_spaces(circles_train):
     mu, _ = encode_dataset(model, data)
     one = {name: data[name] for name in model.modalities[:1]}
     mu_one, _ = encode_dataset(model, one)
-    torch.testing.assert_close(torch.as_tensor(training.clustering_points(model, one, mu_one, "fused_and_modalities")), mu_one.double(), rtol=0, atol=0)
+    torch.testing.assert_close(torch.as_tensor(prior_initialisation.clustering_points(model, one, mu_one, "fused_and_modalities")), mu_one.double(), rtol=0, atol=0)
     with pytest.raises(ValueError, match="init.cluster_on must be one of"):
-        training.clustering_points(model, data, mu, "modalities_only")
+        prior_initialisation.clustering_points(model, data, mu, "modalities_only")

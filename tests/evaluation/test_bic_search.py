@@ -1,4 +1,5 @@
-"""Known-answer tests for the exact BIC structure search (two-stage baseline)."""
+"""Known-answer tests for the exact BIC structure search (two-stage baseline): causalPIMA's table search
+(core.table_search) on the outcome counts of hard node values, with the BIC penalty."""
 
 from __future__ import annotations
 
@@ -8,9 +9,15 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from causal_pima.core.table_search import search_tables
 from causal_pima.data.scm import BinarySCM
 from causal_pima.evaluation import cpdag_shd
-from causal_pima.evaluation.bic_search import exhaustive_bic_search, family_bic, mle_tables
+from causal_pima.evaluation.bic_search import (
+    exhaustive_bic_search,
+    family_bic,
+    mle_tables,
+    outcome_counts,
+)
 
 # 0 -> 2 <- 1, strong table
 COLLIDER = BinarySCM(
@@ -96,12 +103,13 @@ def test_exhaustive_search_recovers_markov_equivalence_class(scm):
     assert bic_again == bic
 
 
-def test_collider_is_exact_and_equivalent_graphs_prefer_low_to_high_edges():
+def test_collider_is_exact_and_equivalent_graphs_prefer_high_to_low_edges():
     adjacency, _ = exhaustive_bic_search(sample(COLLIDER))
     np.testing.assert_array_equal(adjacency, COLLIDER.adjacency())  # a collider's class is one DAG
-    # chain class {0->1->2, 0<-1<-2, 0<-1->2}: tie-break picks the smallest sorted edge list
+    # chain class {0->1->2, 0<-1<-2, 0<-1->2}: the table search builds the order from its last node
+    # back and the lowest node index takes the last place among ties, so 2 -> 1 -> 0
     adjacency, _ = exhaustive_bic_search(sample(CHAIN))
-    np.testing.assert_array_equal(adjacency, CHAIN.adjacency())
+    np.testing.assert_array_equal(adjacency, CHAIN.adjacency().T)
 
 
 def test_independent_nodes_give_empty_graph():
@@ -111,20 +119,31 @@ def test_independent_nodes_give_empty_graph():
     assert bic == pytest.approx(sum(family_bic(data, j, []) for j in range(4)))
 
 
-def test_max_parents_caps_in_degree():
-    data = sample(COLLIDER)
-    adjacency, bic = exhaustive_bic_search(data, max_parents=1)
-    assert adjacency.sum(axis=0).max() <= 1
-    assert bic < exhaustive_bic_search(data)[1]
-    empty, _ = exhaustive_bic_search(data, max_parents=0)
-    assert empty.sum() == 0
+def test_outcome_counts_hand_computed():
+    # rows (x0, x1): (0, 0) x3, (0, 1) x1, (1, 1) x4 -> outcomes k = x0 + 2 x1: 0 x3, 2 x1, 3 x4
+    np.testing.assert_array_equal(outcome_counts(tiny_table()), [3.0, 0.0, 1.0, 4.0])
 
 
-def test_search_rejects_too_many_nodes():
-    with pytest.raises(ValueError, match="d = 6"):
-        exhaustive_bic_search(np.zeros((10, 6), dtype=int))
-    with pytest.raises(ValueError, match="max_parents"):
-        exhaustive_bic_search(np.zeros((10, 2), dtype=int), max_parents=-1)
+def test_search_is_the_table_search_on_outcome_counts_beyond_five_nodes():
+    # six nodes (the old exhaustive search stopped at five): 0 -> 1 -> 2 <- 3, 2 -> 4, 5 alone
+    six = BinarySCM(
+        {"N0": [], "N1": ["N0"], "N2": ["N1", "N3"], "N3": [], "N4": ["N2"], "N5": []},
+        {"N0": [0.5], "N1": [0.2, 0.8], "N2": [0.1, 0.6, 0.7, 0.95], "N3": [0.4], "N4": [0.25, 0.8], "N5": [0.3]},
+    )
+    data = sample(six)
+    adjacency, bic = exhaustive_bic_search(data)
+    assert cpdag_shd(six.adjacency(), adjacency) == 0
+    assert adjacency[1, 2] == adjacency[3, 2] == adjacency[2, 4] == 1  # compelled by the v-structure
+    found = search_tables(outcome_counts(data), complexity=0.5 * np.log(len(data)))
+    assert found.parents == {j: sorted(np.flatnonzero(adjacency[:, j]).tolist()) for j in range(6)}
+    assert bic == found.score == pytest.approx(total_bic(data, adjacency), abs=1e-8)
+
+
+def test_search_rejects_non_binary_data():
+    with pytest.raises(ValueError, match="binary"):
+        exhaustive_bic_search(np.full((10, 2), 2))
+    with pytest.raises(ValueError, match=r"2-D \[N, d\]"):
+        exhaustive_bic_search(np.zeros(10, dtype=int))
 
 
 def all_dags(d: int) -> list[np.ndarray]:
@@ -140,10 +159,15 @@ def all_dags(d: int) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    ("scm", "n", "n_dags"),
-    [(COLLIDER, 300, 25), (CHAIN, 2000, 25), (FORK, 60, 25), (DIAMOND, 400, 543)],
+    ("scm", "n", "n_dags", "n_tied", "chosen"),
+    [
+        (COLLIDER, 300, 25, 1, [(0, 2), (1, 2)]),
+        (CHAIN, 2000, 25, 3, [(1, 0), (2, 1)]),
+        (FORK, 60, 25, 3, [(0, 1), (2, 0)]),
+        (DIAMOND, 400, 543, 3, [(0, 1), (1, 3), (2, 0), (2, 3)]),
+    ],
 )
-def test_search_agrees_with_brute_force_enumeration(scm, n, n_dags):
+def test_search_agrees_with_brute_force_enumeration(scm, n, n_dags, n_tied, chosen):
     # small samples: optimum not always the truth; chain / fork / diamond optima are 3-way ties
     data = sample(scm, n=n, seed=3)
     dags = all_dags(len(scm.features))
@@ -151,14 +175,11 @@ def test_search_agrees_with_brute_force_enumeration(scm, n, n_dags):
     scores = np.array([total_bic(data, a) for a in dags])
     adjacency, bic = exhaustive_bic_search(data)
     assert bic == pytest.approx(scores.max(), abs=1e-9)
-    # the same tie-break over the brute-force optima: fewest edges, then smallest sorted edge list
     tied = [a for a, s in zip(dags, scores, strict=True) if s >= scores.max() - 1e-6]
-
-    def key(a):
-        edges = sorted(zip(*np.nonzero(a), strict=True))
-        return len(edges), [(int(i), int(j)) for i, j in edges]
-
-    np.testing.assert_array_equal(adjacency, min(tied, key=key))
+    assert len(tied) == n_tied and any((adjacency == a).all() for a in tied)
+    # which tied optimum: the table search's tie-break (lowest node index last in the order where
+    # sinks tie), e.g. the chain's class gives 2 -> 1 -> 0
+    assert sorted((int(i), int(j)) for i, j in zip(*np.nonzero(adjacency), strict=True)) == chosen
 
 
 # ------------------------------------------------------------------ tables

@@ -16,7 +16,9 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
+from causal_pima.parameter_schemas import BENCHMARK_METHODS
 from causal_pima.pipelines.benchmark import nodes
+from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS
 from causal_pima.pipelines.benchmark.pipeline import create_pipeline, group_namespace, row_dataset
 from causal_pima.pipelines.benchmark.shape import (
     BenchmarkShapeError,
@@ -229,6 +231,20 @@ def test_bad_entries_are_left_out_and_a_run_with_other_lists_stops():
     remember_built(shape)
     with pytest.raises(BenchmarkShapeError, match="'a.b' cannot name a namespace"):
         run_with({"configurations": ["collider"], "seeds": [0], "methods": ["pima"]})
+
+
+def test_the_methods_are_listed_once_and_each_has_its_pretraining_and_runner():
+    names = ("causal_pima", "pima", "image_only", "two_stage", "causal_pima_auto_d")
+    assert tuple(METHODS) == BENCHMARK_METHODS == names  # the schema's choices are the registry's
+    assert shape_from_parameters({"configurations": ["collider"], "seeds": [0]}).methods == names  # the default list
+    assert {name: (m.pretraining, m.runner) for name, m in METHODS.items()} == {
+        "causal_pima": ("image_curve", "causal_pima"), "pima": ("image_curve", "causal_pima"),
+        "image_only": ("image", "causal_pima"), "two_stage": ("image_curve", "two_stage"),
+        "causal_pima_auto_d": ("image_curve", "causal_pima")}
+    assert set(PRETRAININGS) == {"image_curve", "image"} and set(nodes.RUNNERS) == {"causal_pima", "two_stage"}
+    assert METHODS["pima"].prior == {"mixture_weights": "free"} and METHODS["causal_pima_auto_d"].prior == {"n_nodes": "auto"}
+    with pytest.raises(ValueError, match="unknown benchmark method 'magic'; choose from"):
+        nodes.run_method({}, {}, {}, {}, "collider", 0, "magic")
 
 
 def test_a_failure_is_recorded_in_the_row():

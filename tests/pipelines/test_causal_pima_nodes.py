@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.readout import learned_dag_record, resolve_n_nodes
 from causal_pima.core.structure import search_table_structure
 from causal_pima.pipelines.causal_pima.nodes import FitCollapsedError, fit_causal_pima

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from causal_pima.core.causal_fit import DistributedConfig, compute_settings
-from causal_pima.core.model import CausalPIMA, ModelConfig
-from causal_pima.core.training import ComputeConfig
+from causal_pima.core.compute import ComputeConfig
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.data.scm import true_dag_record
 from causal_pima.datasets import ArrayFolderDataset
 from causal_pima.parameter_schemas import InvalidParametersError, validate_parameters

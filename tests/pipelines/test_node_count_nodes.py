@@ -11,7 +11,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from causal_pima.core.model import CausalPIMA, ModelConfig
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.readout import resolve_n_nodes
 from causal_pima.pipelines.causal_pima.node_count import (
     choose_node_count_fit,

@@ -14,10 +14,12 @@ from matplotlib.figure import Figure
 
 from causal_pima.core.batching import specimen_tensors
 from causal_pima.core.causal_fit import plan_fit
-from causal_pima.core.model import NETWORK_PREFIXES, CausalPIMA, ModelConfig, NetworkConfig
+from causal_pima.core.model import NETWORK_PREFIXES, CausalPIMA
+from causal_pima.core.model_config import ModelConfig, NetworkConfig
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.core.readout import physics_parameter_table
-from causal_pima.core.training import PretrainConfig, pretrain
+from causal_pima.core.training import pretrain
+from causal_pima.core.training_config import PretrainConfig
 from causal_pima.data.scm import BinarySCM, true_dag_record
 from causal_pima.datasets import CausalPIMADataset
 from causal_pima.evaluation.report import metrics_history, scalar_metrics, split_node_marginals

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from causal_pima.core.model import CURVE, IMAGE
+from causal_pima.core.model_config import CURVE, IMAGE
 
 Batch = dict[str, Tensor]
 Rows = Mapping[str, Any]  # {name: [N, ...]} torch tensors, numpy arrays or np.memmap

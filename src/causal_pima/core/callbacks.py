@@ -8,7 +8,7 @@ import time
 
 from tqdm.auto import tqdm
 
-from causal_pima.core.training import EpochRecord
+from causal_pima.core.epoch_loop import EpochRecord
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,13 @@ from causal_pima.core import distributed
 from causal_pima.core.batching import n_rows, specimen_data
 from causal_pima.core.budget import epochs_for_budget
 from causal_pima.core.callbacks import KeepLastCheckpoint, ProgressBar
+from causal_pima.core.compute import ComputeConfig
 from causal_pima.core.diagnostics import fit_diagnostics
 from causal_pima.core.elbo_gap import elbo_gap
+from causal_pima.core.epoch_loop import EpochCallback
 from causal_pima.core.launch import TrainingJob, join_torchrun_group, run_data_parallel
-from causal_pima.core.model import CausalPIMA, ModelConfig, NetworkConfig, PoEVAE
+from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.model_config import ModelConfig, NetworkConfig
 from causal_pima.core.outcome_support import outcome_support
 from causal_pima.core.readout import (
     PRIOR_KEYS,
@@ -32,12 +35,7 @@ from causal_pima.core.readout import (
     model_from_pretrained,
     resolve_n_nodes,
 )
-from causal_pima.core.training import (
-    ComputeConfig,
-    EpochCallback,
-    FitConfig,
-    PretrainConfig,
-)
+from causal_pima.core.training_config import FitConfig, PretrainConfig
 
 logger = logging.getLogger(__name__)
 

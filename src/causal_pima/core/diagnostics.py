@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from causal_pima.core.batching import as_batches
-from causal_pima.core.model import CURVE, CausalPIMA
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import CURVE
 
 
 @torch.no_grad()

@@ -26,16 +26,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from causal_pima.core.batching import by_reference
-from causal_pima.core.training import (
-    ComputeConfig,
-    EpochCallback,
-    EpochRecord,
-    FitConfig,
-    PretrainConfig,
-    TrainingDivergedError,
-    fit,
-    pretrain,
-)
+from causal_pima.core.compute import ComputeConfig
+from causal_pima.core.epoch_loop import EpochCallback, EpochRecord, TrainingDivergedError
+from causal_pima.core.training import fit, pretrain
+from causal_pima.core.training_config import FitConfig, PretrainConfig
 
 logger = logging.getLogger(__name__)
 

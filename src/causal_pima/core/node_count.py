@@ -41,14 +41,12 @@ from torch import Tensor
 from causal_pima.core.batching import Rows, as_batches, n_rows, specimen_data
 from causal_pima.core.causal_fit import FitCollapsedError, plan_fit, run_fit
 from causal_pima.core.clusterers import hdbscan_clusters
-from causal_pima.core.model import CURVE, CausalPIMA, ModelConfig, PoEVAE
+from causal_pima.core.epoch_loop import TrainingDivergedError
+from causal_pima.core.evaluate import component_scores, encode_dataset
+from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.model_config import CURVE, ModelConfig
 from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics
-from causal_pima.core.training import (
-    TrainingDivergedError,
-    clustering_points,
-    component_scores,
-    encode_dataset,
-)
+from causal_pima.core.prior_initialisation import clustering_points
 
 logger = logging.getLogger(__name__)
 

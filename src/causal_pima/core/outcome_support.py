@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from causal_pima.core.mixture_update import soft_outcome_counts
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.outcomes import joint_outcomes, node_names
-from causal_pima.core.training import soft_outcome_counts
 
 # outcomes listed by name in a warning (the report lists all)
 LISTED = 8

@@ -313,6 +313,49 @@ class PhysicsCurveExpert(nn.Module):
         return torch.log(position) - torch.log1p(-position)
 
 
+def _plateau_estimates(
+    strain: np.ndarray, stress: np.ndarray, beyond: np.ndarray, modulus: np.ndarray, default_k: float,
+    densification_default: float,
+) -> dict[str, np.ndarray]:
+    """``plateau_densification`` estimates ``{name: [K]}`` from ``stress [K, L]`` on ``strain [L]`` (see
+    :func:`initial_parameters_from_curves`); ``beyond``: the grid indices past three positive steps."""
+    plateau = np.empty(len(stress))
+    densification = np.empty(len(stress))
+    stiffness = np.full(len(stress), default_k)
+    for k, curve in enumerate(stress):
+        tail = curve[beyond]
+        floor = tail.min()
+        plateau[k] = np.median(tail[tail <= floor + 0.25 * abs(floor)])
+        above = np.flatnonzero(tail > 1.5 * plateau[k])
+        if above.size >= 2 and plateau[k] > 0:
+            strains_above = strain[beyond][above]
+            slope = np.polyfit(strains_above, np.log(tail[above] / plateau[k]), 1)[0]
+            stiffness[k] = slope if slope > 0 else default_k
+        densification[k] = (
+            strain[beyond][above[0]] - math.log(1.5) / stiffness[k] if above.size else densification_default
+        )
+    return {
+        "modulus": modulus,
+        "plateau_stress": plateau,
+        "densification_strain": densification,
+        "densification_stiffness": stiffness,
+    }
+
+
+def _bilinear_estimates(
+    strain: np.ndarray, stress: np.ndarray, beyond: np.ndarray, modulus: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``bilinear`` estimates ``{name: [K]}``: a line through the points past three grid steps gives the
+    hardening slope; it meets the elastic line at the yield point."""
+    slope, intercept = np.polyfit(strain[beyond], stress[:, beyond].T, 1)  # [K] each
+    yield_strain = intercept / np.maximum(modulus - slope, 1e-12)
+    return {
+        "yield_strain": yield_strain,
+        "yield_stress": modulus * yield_strain,
+        "hardening_slope": slope,
+    }
+
+
 def initial_parameters_from_curves(
     law: str | PhysicsLaw,
     grid: Tensor | np.ndarray | Sequence[float],
@@ -356,42 +399,15 @@ def initial_parameters_from_curves(
     modulus = 0.95 * np.max(stress[:, first] / strain[first], axis=1)  # [K]
     beyond = positive[3:]  # past three grid steps
 
-    estimates: dict[str, np.ndarray] = {}
     if law.name == "plateau_densification":
         names = law.parameter_names
         default_k = math.sqrt(
             lower[names.index("densification_stiffness")]
             * upper[names.index("densification_stiffness")]
         )
-        plateau = np.empty(len(stress))
-        densification = np.empty(len(stress))
-        stiffness = np.full(len(stress), default_k)
-        for k, curve in enumerate(stress):
-            tail = curve[beyond]
-            floor = tail.min()
-            plateau[k] = np.median(tail[tail <= floor + 0.25 * abs(floor)])
-            above = np.flatnonzero(tail > 1.5 * plateau[k])
-            if above.size >= 2 and plateau[k] > 0:
-                strains_above = strain[beyond][above]
-                slope = np.polyfit(strains_above, np.log(tail[above] / plateau[k]), 1)[0]
-                stiffness[k] = slope if slope > 0 else default_k
-            densification[k] = (
-                strain[beyond][above[0]] - math.log(1.5) / stiffness[k] if above.size else upper[2]
-            )
-        estimates = {
-            "modulus": modulus,
-            "plateau_stress": plateau,
-            "densification_strain": densification,
-            "densification_stiffness": stiffness,
-        }
+        estimates = _plateau_estimates(strain, stress, beyond, modulus, default_k, upper[2])
     else:
-        slope, intercept = np.polyfit(strain[beyond], stress[:, beyond].T, 1)  # [K] each
-        yield_strain = intercept / np.maximum(modulus - slope, 1e-12)
-        estimates = {
-            "yield_strain": yield_strain,
-            "yield_stress": modulus * yield_strain,
-            "hardening_slope": slope,
-        }
+        estimates = _bilinear_estimates(strain, stress, beyond, modulus)
     # Clip strictly inside the ranges (the sigmoid map cannot reach its bounds).
     margin = 1e-3 * (upper - lower)
     return {

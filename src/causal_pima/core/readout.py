@@ -17,12 +17,15 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from causal_pima.core.batching import as_batches
+from causal_pima.core.compute import model_device
 from causal_pima.core.dag import edges_above_threshold, tables_from_logits
 from causal_pima.core.equivalence import equivalence_class_record
-from causal_pima.core.model import CURVE, IMAGE, CausalPIMA, ModelConfig, PhysicsConfig, PriorConfig
+from causal_pima.core.evaluate import evaluate
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import CURVE, IMAGE, ModelConfig, PhysicsConfig, PriorConfig
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.prediction import cross_modal_prediction, reconstruction_rmse
-from causal_pima.core.training import as_batches, evaluate, model_device
 
 logger = logging.getLogger(__name__)
 

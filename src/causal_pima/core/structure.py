@@ -96,6 +96,24 @@ def _mean_log_likelihood(
     return (frequencies * mixture_log_weights(weights * mask, biases)).sum()
 
 
+def _order_counts(counts: np.ndarray | Tensor, order: Sequence[int]) -> tuple[Tensor, int]:
+    """``counts`` as float64 CPU ``[2**d]`` with ``d = len(order)``, and ``d``.
+
+    Raises:
+        ValueError: another shape, a negative count or no mass.
+    """
+    counts = torch.as_tensor(counts).detach().to(dtype=torch.float64, device="cpu")
+    n_outcomes = counts.shape[0]
+    d = int(round(math.log2(n_outcomes))) if n_outcomes > 0 else -1
+    if counts.ndim != 1 or 2**d != n_outcomes or d != len(order):
+        raise ValueError(
+            f"counts must be [2**d] with d = len(order) = {len(order)}, got {tuple(counts.shape)}"
+        )
+    if (counts < 0).any() or counts.sum() <= 0:
+        raise ValueError("counts must be non-negative with a positive sum")
+    return counts, d
+
+
 def fit_logistic_network(
     counts: np.ndarray | Tensor,
     order: Sequence[int],
@@ -124,15 +142,7 @@ def fit_logistic_network(
     Returns:
         ``(W [d, d], b [d])`` float64 numpy; ``W`` is the adjacency (zero outside the free edges).
     """
-    counts = torch.as_tensor(counts).detach().to(dtype=torch.float64, device="cpu")
-    n_outcomes = counts.shape[0]
-    d = int(round(math.log2(n_outcomes))) if n_outcomes > 0 else -1
-    if counts.ndim != 1 or 2**d != n_outcomes or d != len(order):
-        raise ValueError(
-            f"counts must be [2**d] with d = len(order) = {len(order)}, got {tuple(counts.shape)}"
-        )
-    if (counts < 0).any() or counts.sum() <= 0:
-        raise ValueError("counts must be non-negative with a positive sum")
+    counts, d = _order_counts(counts, order)
     if l1_weight < 0:
         raise ValueError(f"l1_weight must be >= 0, got {l1_weight}")
     frequencies = counts / counts.sum()

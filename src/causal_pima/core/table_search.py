@@ -108,6 +108,93 @@ class TableSearchResult:
         return sorted((i, j) for j, ps in self.parents.items() for i in ps)
 
 
+def _local_scores(
+    counts: np.ndarray, d: int, complexity: float
+) -> tuple[np.ndarray, dict[tuple[int, int], tuple[float, np.ndarray]]]:
+    """Penalised score ``local [d, 2**d]`` of every family (``-inf`` where the parent mask holds the
+    child) and its fit ``{(child, parent mask): (log-likelihood, table)}``."""
+    n_masks = 2**d
+    local = np.full((d, n_masks), -np.inf)
+    fitted: dict[tuple[int, int], tuple[float, np.ndarray]] = {}
+    for j in range(d):
+        for mask in range(n_masks):
+            if (mask >> j) & 1:
+                continue
+            parents = _mask_nodes(mask, d)
+            log_likelihood, table = family_log_likelihood(counts, j, parents)
+            fitted[(j, mask)] = (log_likelihood, table)
+            local[j, mask] = log_likelihood - complexity * 2 ** len(parents)
+    return local, fitted
+
+
+def _best_parent_sets(local: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """``best_in [d, 2**d]``: the best score of node ``j`` with parents inside candidate set ``C`` (``C``
+    without ``j``), and ``best_set`` the parent mask reaching it (a subset wins only when strictly better
+    by more than :data:`SCORE_TIE`)."""
+    n_masks = 2**d
+    best_in = np.full((d, n_masks), -np.inf)
+    best_set = np.zeros((d, n_masks), dtype=np.int64)
+    for j in range(d):
+        for mask in range(n_masks):
+            if (mask >> j) & 1:
+                continue
+            value, chosen = local[j, mask], mask
+            for i in _mask_nodes(mask, d):
+                sub = mask & ~(1 << i)
+                if best_in[j, sub] > value + SCORE_TIE * abs(value):
+                    value, chosen = best_in[j, sub], int(best_set[j, sub])
+            best_in[j, mask], best_set[j, mask] = value, chosen
+    return best_in, best_set
+
+
+def _best_order(best_in: np.ndarray, d: int) -> tuple[list[int], float]:
+    """The best DAG's topological order and score: ``best[V]``, the best score of a DAG over the node
+    set ``V``, is the best over its last node (sink) ``j`` of ``best[V - j] + best_in[j, V - j]``; the
+    lowest sink index wins ties."""
+    n_masks = 2**d
+    best = np.full(n_masks, -np.inf)
+    best[0] = 0.0
+    sink = np.zeros(n_masks, dtype=np.int64)
+    for mask in range(1, n_masks):
+        for j in _mask_nodes(mask, d):
+            rest = mask & ~(1 << j)
+            value = best[rest] + best_in[j, rest]
+            if value > best[mask] + SCORE_TIE * abs(value):
+                best[mask], sink[mask] = value, j
+    order: list[int] = []
+    mask = n_masks - 1
+    while mask:
+        order.append(int(sink[mask]))
+        mask &= ~(1 << int(sink[mask]))
+    order.reverse()
+    return order, float(best[n_masks - 1])
+
+
+def _parents_along(order: tuple[int, ...] | list[int], best_set: np.ndarray, d: int) -> dict[int, list[int]]:
+    """The best DAG consistent with a node order: each node's best parents among its predecessors."""
+    before, out = 0, {}
+    for j in order:
+        out[j] = _mask_nodes(int(best_set[j, before]), d)
+        before |= 1 << j
+    return out
+
+
+def _every_order(
+    best_in: np.ndarray, best_set: np.ndarray, d: int
+) -> tuple[dict[tuple[int, ...], float], dict[tuple[int, ...], dict[int, list[int]]]]:
+    """Every node order's best score and best DAG (``d!`` orders, lexicographic)."""
+    order_scores: dict[tuple[int, ...], float] = {}
+    order_parents: dict[tuple[int, ...], dict[int, list[int]]] = {}
+    for candidate in itertools.permutations(range(d)):
+        before, value = 0, 0.0
+        for j in candidate:
+            value += best_in[j, before]
+            before |= 1 << j
+        order_scores[candidate] = float(value)
+        order_parents[candidate] = _parents_along(candidate, best_set, d)
+    return order_scores, order_parents
+
+
 def search_tables(counts: np.ndarray, complexity: float | None = None, max_orders: int = 120) -> TableSearchResult:
     """Exact best DAG (table conditionals) for the penalised likelihood of soft outcome counts.
 
@@ -125,71 +212,14 @@ def search_tables(counts: np.ndarray, complexity: float | None = None, max_order
         complexity = 0.5 * math.log(max(counts.sum(), 2.0))
     if complexity < 0:
         raise ValueError(f"complexity must be >= 0, got {complexity}")
-    n_masks = 2**d
-    local = np.full((d, n_masks), -np.inf)
-    fitted: dict[tuple[int, int], tuple[float, np.ndarray]] = {}
-    for j in range(d):
-        for mask in range(n_masks):
-            if (mask >> j) & 1:
-                continue
-            parents = _mask_nodes(mask, d)
-            log_likelihood, table = family_log_likelihood(counts, j, parents)
-            fitted[(j, mask)] = (log_likelihood, table)
-            local[j, mask] = log_likelihood - complexity * 2 ** len(parents)
-
-    # best_in[j, C]: best parent set of j inside candidate set C (C without j)
-    best_in = np.full((d, n_masks), -np.inf)
-    best_set = np.zeros((d, n_masks), dtype=np.int64)
-    for j in range(d):
-        for mask in range(n_masks):
-            if (mask >> j) & 1:
-                continue
-            value, chosen = local[j, mask], mask
-            for i in _mask_nodes(mask, d):
-                sub = mask & ~(1 << i)
-                if best_in[j, sub] > value + SCORE_TIE * abs(value):
-                    value, chosen = best_in[j, sub], int(best_set[j, sub])
-            best_in[j, mask], best_set[j, mask] = value, chosen
-
-    # best[V]: best score of a DAG over the node set V; sink[V] its last node
-    best = np.full(n_masks, -np.inf)
-    best[0] = 0.0
-    sink = np.zeros(n_masks, dtype=np.int64)
-    for mask in range(1, n_masks):
-        for j in _mask_nodes(mask, d):
-            rest = mask & ~(1 << j)
-            value = best[rest] + best_in[j, rest]
-            if value > best[mask] + SCORE_TIE * abs(value):
-                best[mask], sink[mask] = value, j
-    order: list[int] = []
-    mask = n_masks - 1
-    while mask:
-        order.append(int(sink[mask]))
-        mask &= ~(1 << int(sink[mask]))
-    order.reverse()
-
-    def dag_of(order_: tuple[int, ...] | list[int]) -> dict[int, list[int]]:
-        before, out = 0, {}
-        for j in order_:
-            out[j] = _mask_nodes(int(best_set[j, before]), d)
-            before |= 1 << j
-        return out
-
-    parents = dag_of(order)
-    order_scores: dict[tuple[int, ...], float] = {}
-    order_parents: dict[tuple[int, ...], dict[int, list[int]]] = {}
-    if math.factorial(d) <= max_orders:
-        for candidate in itertools.permutations(range(d)):
-            before, value = 0, 0.0
-            for j in candidate:
-                value += best_in[j, before]
-                before |= 1 << j
-            order_scores[candidate] = float(value)
-            order_parents[candidate] = dag_of(candidate)
+    local, fitted = _local_scores(counts, d, complexity)
+    best_in, best_set = _best_parent_sets(local, d)
+    order, score = _best_order(best_in, d)
+    parents = _parents_along(order, best_set, d)
+    order_scores, order_parents = _every_order(best_in, best_set, d) if math.factorial(d) <= max_orders else ({}, {})
     tables, log_likelihood, n_parameters = {}, 0.0, 0
     for j, ps in parents.items():
-        mask = sum(1 << i for i in ps)
-        ll, table = fitted[(j, mask)]
+        ll, table = fitted[(j, sum(1 << i for i in ps))]
         tables[j] = table
         log_likelihood += ll
         n_parameters += 2 ** len(ps)
@@ -197,7 +227,7 @@ def search_tables(counts: np.ndarray, complexity: float | None = None, max_order
         order=order,
         parents={j: parents[j] for j in range(d)},
         tables={j: tables[j] for j in range(d)},
-        score=float(best[n_masks - 1]),
+        score=score,
         log_likelihood=log_likelihood,
         n_parameters=n_parameters,
         order_scores=order_scores,

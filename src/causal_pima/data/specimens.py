@@ -469,12 +469,19 @@ def prepare_specimens(
         "curves": np.stack(accepted_curves).astype(np.float32),
         "strain_grid": grid.astype(np.float32),
     }
+    return specimens, _accepted_labels(manifest, accepted_rows, accepted_ids, label_columns, manifest_name), rejected_table
+
+
+def _accepted_labels(
+    manifest: pd.DataFrame, accepted_rows: list[int], accepted_ids: np.ndarray, label_columns: list[str], manifest_name: str
+) -> pd.DataFrame:
+    """The labels table of the accepted manifest rows: ``specimen_id`` then every label column as int64."""
     labels = manifest.iloc[accepted_rows][label_columns].reset_index(drop=True)
     for column in label_columns:
         labels[column] = [_label_value(v, column, manifest_name) for v in labels[column]]
         labels[column] = labels[column].astype(np.int64)
     labels.insert(0, "specimen_id", accepted_ids)
-    return specimens, labels, rejected_table
+    return labels
 
 
 # ---------------------------------------------------------------------------------------- helpers

@@ -1,18 +1,13 @@
-"""Exact BIC structure learning for a few binary nodes (two-stage baseline, README "Benchmark").
+"""Exact BIC structure learning on hard binary node values (two-stage baseline, README "Benchmark").
 
 The two-stage baseline clusters plain-VAE latents into ``2**d`` joint outcomes and then learns a DAG
-over the ``d`` binary node values with a discrete Bayesian-network score. For ``d <= 5`` the
-BIC-optimal DAG is found exactly by dynamic programming over subsets (Silander & Myllymaki, 2006):
-
-1. local scores: :func:`family_bic` of every node with every parent set (optionally capped in size);
-2. best parent set of every node within every candidate set of predecessors;
-3. best DAG of every node subset ``S`` = best DAG of ``S - {s}`` plus node ``s`` (a sink) with its best
-   parents within ``S - {s}``, maximised over ``s``.
-
-BIC is score equivalent, so the optimum is at least a whole Markov equivalence class. Ties (within a
-relative tolerance of :data:`TIE_RTOL`) are kept through the recursion and broken deterministically
-at the end: fewer edges first, then the lexicographically smallest sorted edge list ``[(i, j), ...]``
-(so among equivalent graphs edges preferably run from lower to higher node index).
+over the ``d`` binary node values with a discrete Bayesian-network score. The search is causalPIMA's
+own exact one (:func:`causal_pima.core.table_search.search_tables`, dynamic programming over node
+subsets, Silander & Myllymaki 2006) on the outcome counts of the rows, with the BIC penalty
+``log(N) / 2`` per free table entry: so both methods are compared through the same search, with the
+same tie-break (BIC is score equivalent; among equally scored DAGs, in practice the members of one
+Markov equivalence class, the lowest node index is placed last in the order where it ties, see
+``core/table_search.py``).
 
 Conventions (project-wide): ``adjacency[i, j] = 1`` iff ``i -> j``; a node's table
 ``P(N_j = 1 | parents)`` is indexed by ``c = sum_p value(parents[p]) * 2**p`` over its parent list.
@@ -23,15 +18,10 @@ Plain numpy; no file I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import combinations
 
 import numpy as np
 
-# Largest number of nodes the exhaustive search accepts.
-MAX_NODES = 5
-# Two scores within TIE_RTOL * (1 + |score|) of each other count as tied (equivalent DAGs give the
-# same BIC up to floating-point rounding).
-TIE_RTOL = 1e-9
+from causal_pima.core.table_search import search_tables
 
 
 def _binary_data(data: np.ndarray) -> np.ndarray:
@@ -104,100 +94,41 @@ def family_bic(data: np.ndarray, child: int, parents: Sequence[int]) -> float:
     return _family_bic(data, int(child), parents)
 
 
-def _mask_nodes(mask: int, d: int) -> list[int]:
-    return [i for i in range(d) if mask >> i & 1]
+def outcome_counts(data: np.ndarray) -> np.ndarray:
+    """float64 ``[2**d]``: how many rows of the binary ``data [N, d]`` have each joint outcome
+    ``k = sum_j data[:, j] * 2**j`` (bit ``j`` of ``k`` = node ``j``, as in ``core.outcomes``)."""
+    data = _binary_data(data)
+    index = (data << np.arange(data.shape[1])).sum(axis=1)
+    return np.bincount(index, minlength=2 ** data.shape[1]).astype(np.float64)
 
 
-def _tied(score: float, best: float) -> bool:
-    return score >= best - TIE_RTOL * (1.0 + abs(best))
+def exhaustive_bic_search(data: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact BIC-optimal DAG over the ``d`` binary columns of ``data``.
 
-
-def _graph_key(parent_masks: tuple[int, ...]) -> tuple[int, list[tuple[int, int]]]:
-    """Tie-break key: (number of edges, sorted edge list)."""
-    d = len(parent_masks)
-    edges = sorted((i, j) for j in range(d) for i in _mask_nodes(parent_masks[j], d))
-    return len(edges), edges
-
-
-def exhaustive_bic_search(
-    data: np.ndarray, max_parents: int | None = None
-) -> tuple[np.ndarray, float]:
-    """Exact BIC-optimal DAG over the ``d <= 5`` binary columns of ``data``.
-
-    Dynamic programming over node subsets (module docstring); every DAG is reachable, so the result
-    is the maximum of the total BIC ``sum_j family_bic(data, j, parents_j)`` over all DAGs whose
-    nodes have at most ``max_parents`` parents. Among tied optima (in practice the Markov equivalence
-    class of the optimum): fewest edges, then the lexicographically smallest sorted edge list.
+    :func:`causal_pima.core.table_search.search_tables` on :func:`outcome_counts` with the BIC penalty
+    (``complexity = log(N) / 2``): the maximum of the total BIC ``sum_j family_bic(data, j, parents_j)``
+    over all DAGs, exactly. Among tied optima (in practice the Markov equivalence class of the optimum)
+    the table search's tie-break decides (module docstring).
 
     Args:
-        data: ``[N, d]`` binary node values, ``1 <= d <= 5``.
-        max_parents: cap on the in-degree (``None``: ``d - 1``, no cap).
+        data: ``[N, d]`` binary node values, ``d >= 1``.
 
     Returns:
         ``(adjacency, bic)``: int64 ``[d, d]`` with ``adjacency[i, j] = 1`` iff ``i -> j``, and the
         total BIC of that DAG.
 
     Raises:
-        ValueError: for ``d`` outside ``1..5`` (named in the message), non-binary data or a negative
-            ``max_parents``.
+        ValueError: data that are not a non-empty binary ``[N, d]`` array.
     """
     data = _binary_data(data)
-    d = data.shape[1]
-    if not 1 <= d <= MAX_NODES:
-        raise ValueError(f"exhaustive BIC search supports 1 <= d <= {MAX_NODES} nodes, got d = {d}")
-    if max_parents is None:
-        max_parents = d - 1
-    if isinstance(max_parents, bool) or int(max_parents) != max_parents or max_parents < 0:
-        raise ValueError(f"max_parents must be a non-negative integer or None, got {max_parents!r}")
-    max_parents = int(max_parents)
-
-    full = (1 << d) - 1
-    # 1. local scores local[j][mask] for parent sets within the cap (None: not allowed)
-    local: list[dict[int, float]] = []
-    for j in range(d):
-        others = [i for i in range(d) if i != j]
-        scores: dict[int, float] = {}
-        for size in range(min(max_parents, d - 1) + 1):
-            for subset in combinations(others, size):
-                scores[sum(1 << i for i in subset)] = _family_bic(data, j, list(subset))
-        local.append(scores)
-
-    # 2. near-best parent sets of node j within each candidate set (a mask not containing j)
-    best_parents: list[dict[int, tuple[float, list[int]]]] = []
-    for j in range(d):
-        table: dict[int, tuple[float, list[int]]] = {}
-        for candidates in range(full + 1):
-            if candidates >> j & 1:
-                continue
-            options = [(s, m) for m, s in local[j].items() if m & ~candidates == 0]
-            top = max(s for s, _ in options)
-            table[candidates] = (top, sorted(m for s, m in options if _tied(s, top)))
-        best_parents.append(table)
-
-    # 3. near-best DAGs of every node subset: {parent masks (tuple over all d nodes): score}
-    best_graphs: dict[int, dict[tuple[int, ...], float]] = {0: {(0,) * d: 0.0}}
-    for subset in range(1, full + 1):
-        candidates: dict[tuple[int, ...], float] = {}
-        for sink in _mask_nodes(subset, d):
-            rest = subset & ~(1 << sink)
-            parent_score, parent_masks = best_parents[sink][rest]
-            for graph, graph_score in best_graphs[rest].items():
-                for mask in parent_masks:
-                    new_graph = graph[:sink] + (mask,) + graph[sink + 1 :]
-                    score = graph_score + local[sink][mask]
-                    if score > candidates.get(new_graph, -np.inf):
-                        candidates[new_graph] = score
-        top = max(candidates.values())
-        best_graphs[subset] = {g: s for g, s in candidates.items() if _tied(s, top)}
-
-    finalists = best_graphs[full]
-    chosen = min(finalists, key=_graph_key)
+    n, d = data.shape
+    if d < 1:
+        raise ValueError(f"data must have at least one column (node), got shape {data.shape}")
+    found = search_tables(outcome_counts(data), complexity=0.5 * np.log(n), max_orders=0)
     adjacency = np.zeros((d, d), dtype=np.int64)
-    for j in range(d):
-        for i in _mask_nodes(chosen[j], d):
-            adjacency[i, j] = 1
-    total = float(sum(local[j][chosen[j]] for j in range(d)))
-    return adjacency, total
+    for j, parents in found.parents.items():
+        adjacency[parents, j] = 1
+    return adjacency, float(found.score)
 
 
 def _check_dag(adjacency: np.ndarray, d: int) -> np.ndarray:

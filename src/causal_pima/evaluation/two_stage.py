@@ -3,8 +3,8 @@
 Stage one (:func:`cluster_codes`): k-means with exactly ``K = 2**d`` clusters on the latent means,
 clusters given d-bit codes by the same assigners causalPIMA uses
 (:data:`causal_pima.core.initialisation.ASSIGNERS`). Stage two (:func:`two_stage_structure`): exact BIC
-structure search over the ``d`` binary node values (:mod:`causal_pima.evaluation.bic_search`) and
-smoothed MLE conditional tables. :func:`learned_dag_record` writes the result in the layout of the
+structure search over the ``d`` binary node values (:mod:`causal_pima.evaluation.bic_search`: causalPIMA's
+own exact table search on the outcome counts) and smoothed MLE conditional tables. :func:`learned_dag_record` writes the result in the layout of the
 causalPIMA pipeline's learned-DAG record so that the same evaluation code consumes both.
 
 Plain numpy / scikit-learn; no file I/O.
@@ -87,10 +87,8 @@ def two_stage_structure(
     assigner: str = "pca_signs_additive",
     seed: int = 0,
 ) -> TwoStageResult:
-    """Cluster the training latents into joint outcomes, then learn the BIC-optimal DAG on the codes.
-
-    ``n_nodes`` must be at most 5 (the exhaustive search's limit).
-    """
+    """Cluster the training latents into joint outcomes, then learn the BIC-optimal DAG on the codes
+    (:func:`causal_pima.evaluation.bic_search.exhaustive_bic_search`)."""
     outcome = cluster_codes(train_latents, n_nodes, assigner=assigner, seed=seed)
     codes = joint_outcomes(int(n_nodes))[outcome]  # [N, d]
     adjacency, bic = exhaustive_bic_search(codes)

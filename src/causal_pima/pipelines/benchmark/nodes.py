@@ -7,12 +7,8 @@ modalities, then :func:`run_method` once per method (one row each, a failure cau
 ``error``), and :func:`gather_rows` concatenates every row into the results table.
 :func:`benchmark_rows` runs the same functions in this process, without Kedro.
 
-Methods (same networks and epoch budget for all):
-- ``causal_pima``: the full model (image + curve, DAG prior);
-- ``pima``: free mixture weights, no DAG (what the DAG prior adds);
-- ``image_only``: causalPIMA on the image alone (what the second modality adds);
-- ``two_stage``: the pretrained plain VAE, K-means with 2^d clusters on its latent means, codes
-  assigned the same way, then an exhaustive BIC search over DAGs on the codes.
+The methods are listed once, in ``methods.py`` (:data:`~causal_pima.pipelines.benchmark.methods.METHODS`:
+the pretraining each starts from, its runner in :data:`RUNNERS` and its prior settings).
 
 Ground truth is used only inside the evaluation of each run.
 """
@@ -29,6 +25,7 @@ import pandas as pd
 import torch
 
 from causal_pima.core.causal_fit import plan_fit, pretrain_from_data, run_fit
+from causal_pima.core.evaluate import encode_dataset, evaluate
 from causal_pima.core.model import CausalPIMA, PoEVAE
 from causal_pima.core.node_count import candidate_node_counts, fit_node_count
 from causal_pima.core.outcomes import joint_outcomes
@@ -39,7 +36,6 @@ from causal_pima.core.readout import (
     model_metrics,
     posterior_table,
 )
-from causal_pima.core.training import encode_dataset, evaluate
 from causal_pima.data.circles_set import generate_features, render_specimens
 from causal_pima.data.lattice import generate_raw
 from causal_pima.data.processing import (
@@ -65,7 +61,8 @@ from causal_pima.evaluation.two_stage import (
     two_stage_structure,
 )
 from causal_pima.model_input import model_config_from_data, specimen_tensors
-from causal_pima.pipelines.benchmark.shape import AUTO_D, LATTICE, METHODS, shape_from_parameters
+from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, BenchmarkMethod
+from causal_pima.pipelines.benchmark.shape import LATTICE, shape_from_parameters
 from causal_pima.pipelines.benchmark.shape import configuration_parameters as parameter_groups
 
 logger = logging.getLogger(__name__)
@@ -155,16 +152,23 @@ def _two_stage(pretrained: PoEVAE, train, test, true_dag, seed: int) -> dict[str
     return {**metrics, "test_elbo": float(terms["elbo"])}
 
 
-MODALITIES = {"image_curve": ("image", "curve"), "image": ("image",)}  # pretraining name -> modalities
+def _run_causal_pima(method: BenchmarkMethod, data: Mapping[str, Any], pretrained: Mapping[str, Any],
+                     fit_params: Mapping[str, Any], benchmark: Mapping[str, Any], configuration: str, seed: int) -> dict[str, Any]:
+    """A causalPIMA fit from the pretrained networks with the method's prior settings, then its evaluation."""
+    fit = {**fit_params, **benchmark.get("causal_pima", {}), "resume": False, "seed": seed}
+    overrides = {"n_nodes": len(data["true_dag"]["features"]), **method.prior}
+    return _fit_and_evaluate(pretrained["model"].checkpoint(), pretrained["config"], data["train"], data["val"],
+                             data["test"], data["true_dag"], fit, overrides, parameter_groups(configuration)["causal_pima"])
 
 
-def pretraining_name(method: str) -> str:
-    """The shared pretraining a method starts from: ``image`` for ``image_only``, else ``image_curve``."""
-    return "image" if method == "image_only" else "image_curve"
+def _run_two_stage(method: BenchmarkMethod, data: Mapping[str, Any], pretrained: Mapping[str, Any],
+                   fit_params: Mapping[str, Any], benchmark: Mapping[str, Any], configuration: str, seed: int) -> dict[str, Any]:
+    """The two-stage baseline on the pretrained networks' latents."""
+    return _two_stage(pretrained["model"], data["train"], data["test"], data["true_dag"], seed)
 
 
-def _modalities(method: str) -> tuple[str, ...]:
-    return MODALITIES[pretraining_name(method)]
+# BenchmarkMethod.runner -> the function computing a row's metrics
+RUNNERS = {"causal_pima": _run_causal_pima, "two_stage": _run_two_stage}
 
 
 def _failure(stage: str, exc: BaseException) -> str:
@@ -265,6 +269,7 @@ def run_method(
     """
     if method not in METHODS:
         raise ValueError(f"unknown benchmark method {method!r}; choose from {list(METHODS)}")
+    runner = RUNNERS[METHODS[method].runner]
     seed = int(seed)
     row: dict[str, Any] = {"configuration": configuration, "seed": seed, "method": method, "error": ""}
     pre_seconds = float(pretrained.get("seconds", 0.0))
@@ -272,15 +277,8 @@ def run_method(
     try:
         if "error" in data or "error" in pretrained:
             row["error"] = data.get("error") or pretrained["error"]
-        elif method == "two_stage":
-            row.update(scalar_metrics(_two_stage(pretrained["model"], data["train"], data["test"], data["true_dag"], seed)))
         else:
-            fit = {**fit_params, **benchmark.get("causal_pima", {}), "resume": False, "seed": seed}
-            n_nodes = "auto" if method == AUTO_D else len(data["true_dag"]["features"])
-            overrides = {"n_nodes": n_nodes, **({"mixture_weights": "free"} if method == "pima" else {})}
-            metrics = _fit_and_evaluate(pretrained["model"].checkpoint(), pretrained["config"], data["train"], data["val"],
-                                        data["test"], data["true_dag"], fit, overrides, parameter_groups(configuration)["causal_pima"])
-            row.update(scalar_metrics(metrics))
+            row.update(scalar_metrics(runner(METHODS[method], data, pretrained, fit_params, benchmark, configuration, seed)))
     except Exception as exc:  # a failed run is a result too: recorded, not hidden
         logger.exception("benchmark %s seed %d %s failed", configuration, seed, method)
         row["error"] = _failure("", exc)
@@ -316,10 +314,10 @@ def benchmark_rows(parameters: Mapping[str, Any]) -> pd.DataFrame:
         else:
             data = generate_data(groups["generator"], groups["data_processing"], benchmark, configuration, seed)
         pretrained = {
-            name: pretrain(data, groups["model"], groups["pretraining"], benchmark, seed, MODALITIES[name])
-            for name in dict.fromkeys(pretraining_name(m) for m in shape.methods)
+            name: pretrain(data, groups["model"], groups["pretraining"], benchmark, seed, PRETRAININGS[name])
+            for name in dict.fromkeys(METHODS[m].pretraining for m in shape.methods)
         }
-        rows += [run_method(data, pretrained[pretraining_name(m)], groups["causal_pima"], benchmark, configuration, seed, m)
+        rows += [run_method(data, pretrained[METHODS[m].pretraining], groups["causal_pima"], benchmark, configuration, seed, m)
                  for m in shape.methods]
     return gather_rows(*rows)
 

@@ -34,6 +34,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines.benchmark import nodes
+from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS
 from causal_pima.pipelines.benchmark.shape import (
     LATTICE,
     REPORT,
@@ -97,7 +98,7 @@ def _params(*pipelines: Pipeline) -> set[str]:
 
 def _row_pipeline(configuration: str, seed: int, method: str) -> Pipeline:
     """Namespace ``<method>``: ``run_method`` (inputs ``data`` and the pretrained networks it uses) -> ``row``."""
-    pretrained = f"pretrained_{nodes.pretraining_name(method)}"
+    pretrained = f"pretrained_{METHODS[method].pretraining}"
     fit = f"params:{configuration_parameters(configuration)['causal_pima']}"
     run = node(_Bound(nodes.run_method, configuration=configuration, seed=seed, method=method),
                ["data", pretrained, fit, "params:benchmark"], "row", name="run_method")
@@ -120,8 +121,8 @@ def group_pipeline(configuration: str, seed: int, methods: tuple[str, ...]) -> P
     need once, then one row pipeline per method."""
     groups = configuration_parameters(configuration)
     steps = [_data_node(configuration, seed)]
-    for name in dict.fromkeys(nodes.pretraining_name(m) for m in methods):
-        steps.append(node(_Bound(nodes.pretrain, seed=seed, modalities=nodes.MODALITIES[name]),
+    for name in dict.fromkeys(METHODS[m].pretraining for m in methods):
+        steps.append(node(_Bound(nodes.pretrain, seed=seed, modalities=PRETRAININGS[name]),
                           ["data", f"params:{groups['model']}", f"params:{groups['pretraining']}", "params:benchmark"],
                           f"pretrained_{name}", name=f"pretrain_{name}"))
     inner = Pipeline([Pipeline(steps), *(_row_pipeline(configuration, seed, m) for m in methods)])

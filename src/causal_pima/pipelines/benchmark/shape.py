@@ -38,13 +38,12 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from causal_pima.pipelines.benchmark.methods import METHODS
 from causal_pima.pipelines.parameters import DEFAULT_DATASET, SHARED_STAGES, stage_parameters
 from causal_pima.session_parameters import file_parameters
 
 logger = logging.getLogger(__name__)
 
-AUTO_D = "causal_pima_auto_d"  # causalPIMA with prior.n_nodes: auto (the node count chosen from the data)
-METHODS = ("causal_pima", "pima", "image_only", "two_stage", AUTO_D)
 SHAPE_KEYS = ("configurations", "seeds", "seeds_by_configuration", "methods")
 # configuration names that mean a stand-in data set instead of a circles configuration: name -> data set
 LATTICE = "lattice"
@@ -161,7 +160,7 @@ def shape_from_parameters(benchmark: Mapping[str, Any] | None, source: str = "")
         else:
             problems.append(f"{key}: lists no seed (leave the configuration out of benchmark.configurations instead)")
     methods: list[str] = []
-    for method in entries("methods", METHODS):
+    for method in entries("methods", tuple(METHODS)):
         if method not in METHODS:
             problems.append(f"benchmark.methods: {method!r} is not one of {list(METHODS)}")
         elif method not in methods:

@@ -20,10 +20,10 @@ from matplotlib.figure import Figure
 
 from causal_pima.core.batching import specimen_data
 from causal_pima.core.causal_fit import FitCollapsedError, compute_settings, plan_fit, run_fit
+from causal_pima.core.compute import on_device
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import physics_parameter_table, posterior_table, require_physics
-from causal_pima.core.training import on_device
 from causal_pima.datasets import TorchCheckpointDataset
 from causal_pima.evaluation.report import metrics_history
 from causal_pima.model_input import model_config_from_data, physical_curves, specimen_tensors

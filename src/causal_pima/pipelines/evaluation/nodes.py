@@ -18,7 +18,9 @@ from matplotlib.figure import Figure
 
 from causal_pima.core.batching import specimen_data
 from causal_pima.core.causal_fit import compute_settings
-from causal_pima.core.model import IMAGE, CausalPIMA
+from causal_pima.core.compute import on_device
+from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model_config import IMAGE
 from causal_pima.core.outcomes import node_name
 from causal_pima.core.prediction import sample_interventional_latents
 from causal_pima.core.readout import (
@@ -27,7 +29,6 @@ from causal_pima.core.readout import (
     has_cross_modal,
     model_metrics,
 )
-from causal_pima.core.training import on_device
 from causal_pima.data.scm import validated_true_dag
 from causal_pima.datasets.grouped_metrics_dataset import metric_name_part
 from causal_pima.evaluation.report import (

@@ -1,0 +1,51 @@
+"""The benchmark's methods, listed once (README "Benchmark"): what each one starts from and how its row
+is computed. Same networks and epoch budget for all.
+
+The parameter schema (``benchmark.methods``), the benchmark's shape (``shape.py``), its pipeline and
+its nodes all read :data:`METHODS`. To add a method: one entry here; a method that is not a
+causalPIMA fit with other prior settings also needs its row function in ``nodes.RUNNERS``.
+
+This module imports no torch: ``settings.py`` imports the shape, which imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+# the shared pretrainings a method may start from: name -> the modalities pretrained
+PRETRAININGS: Mapping[str, tuple[str, ...]] = MappingProxyType({"image_curve": ("image", "curve"), "image": ("image",)})
+
+
+@dataclass(frozen=True)
+class BenchmarkMethod:
+    """One benchmark method.
+
+    Attributes:
+        description: what the method is and what its comparison shows.
+        pretraining: the shared pretraining it starts from, a key of :data:`PRETRAININGS`.
+        runner: how its row is computed, a key of ``nodes.RUNNERS``: ``"causal_pima"`` (a causalPIMA fit
+            from the pretrained networks, then the same evaluation as the pipeline's) or ``"two_stage"``.
+        prior: the fit's ``prior`` settings over the parameter file's (``n_nodes`` is the true node count
+            unless given here, e.g. ``"auto"``).
+    """
+
+    description: str
+    pretraining: str = "image_curve"
+    runner: str = "causal_pima"
+    prior: Mapping[str, Any] = field(default_factory=dict)
+
+
+AUTO_D = "causal_pima_auto_d"  # causalPIMA with prior.n_nodes: auto (the node count chosen from the data)
+
+METHODS: Mapping[str, BenchmarkMethod] = MappingProxyType({
+    "causal_pima": BenchmarkMethod("the full model (image + curve, DAG prior)"),
+    "pima": BenchmarkMethod("free mixture weights, no DAG (what the DAG prior adds)", prior={"mixture_weights": "free"}),
+    "image_only": BenchmarkMethod("causalPIMA on the image alone (what the second modality adds)", pretraining="image"),
+    "two_stage": BenchmarkMethod(
+        "the pretrained plain VAE, K-means with 2^d clusters on its latent means, codes assigned the same way, "
+        "then the exact BIC structure search (causalPIMA's table search) on the codes", runner="two_stage"),
+    AUTO_D: BenchmarkMethod("causalPIMA with prior.n_nodes: auto (the node count chosen from the data)", prior={"n_nodes": "auto"}),
+})
