@@ -55,3 +55,12 @@ def test_too_few_batches_give_no_spread_and_no_warning(circles_val):
     assert report["gap_se"] is None and report["effect"] is None and not report["overfit"]
     with pytest.raises(ValueError, match="batch_size"):
         elbo_gap(small_model(n_nodes=2), data, data, batch_size=1)
+
+
+def test_a_small_validation_set_is_still_measured_with_smaller_batches(circles_train, circles_val):
+    """30 validation specimens (a 300-specimen data set): batches of 3, so 10 of them, and a spread."""
+    model = small_model(n_nodes=2)
+    report = elbo_gap(model, _data(circles_train, 96), _data(circles_val, 30))
+    means, sizes = batch_mean_elbos(model, _data(circles_val, 30), 3, 12345)
+    assert sizes.tolist() == [3.0] * 10 and report["val_elbo"] == pytest.approx(float(means.mean()), rel=1e-12)
+    assert report["gap_se"] is not None and report["effect"] is not None

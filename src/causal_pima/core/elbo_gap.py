@@ -6,8 +6,10 @@ on data the fit already holds (training and validation specimens), never on labe
 
 Both ELBOs are computed the same way, after the fit, in eval mode with one fixed latent-sample seed
 (the per-epoch training ELBO of the history is a running mean under dropout and cannot be compared).
-Specimens are read in consecutive batches of ``batch_size``; the batch means estimate each set's
-mean ELBO and its standard error, and the per-specimen spread (``sd(batch means) * sqrt(batch_size)``).
+Specimens are read in consecutive batches of ``batch_size`` (by default a tenth of the smaller set,
+between 2 and 32 specimens, so that a validation set of 30 still gives 10 batches); the batch means
+estimate each set's mean ELBO and its standard error, and the per-specimen spread
+(``sd(batch means) * sqrt(batch_size)``).
 The gap is flagged when it is both *significant* (more than ``z`` standard errors) and *large*
 (more than ``max_effect`` of the validation specimens' spread: an effect size, free of the ELBO's
 arbitrary offset, so one threshold fits images of any size).
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from causal_pima.core.batching import as_batches
+from causal_pima.core.batching import as_batches, n_rows
 from causal_pima.core.model import CausalPIMA
 
 
@@ -54,7 +56,7 @@ def elbo_gap(
     train: Mapping[str, Tensor],
     val: Mapping[str, Tensor],
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     seed: int = 12345,
     max_effect: float = 0.5,
     z: float = 3.0,
@@ -65,7 +67,10 @@ def elbo_gap(
         ``{"train_elbo", "val_elbo" (nats per specimen), "gap" (train - val), "gap_se", "effect"
         (gap / per-specimen sd of the validation ELBO), "overfit": bool, "warnings": [sentences]}``.
         ``gap_se`` and ``effect`` are ``None`` when a set has fewer than two full batches.
+        ``batch_size``: ``None`` is a tenth of the smaller set, clipped to [2, 32].
     """
+    if batch_size is None:
+        batch_size = min(32, max(2, min(n_rows(train), n_rows(val)) // 10))
     if batch_size < 2:
         raise ValueError(f"batch_size must be at least 2, got {batch_size}")
     train_mean, train_se, _ = _mean_and_spread(*batch_mean_elbos(model, train, batch_size, seed), batch_size)
