@@ -248,3 +248,21 @@ def test_circles_images_that_do_not_fit_the_available_memory_are_refused_before_
     assert generated_image_problems(huge, {"pretraining"}, available=64 * gib) == []  # nothing generated
     monkeypatch.setattr(parameter_schemas, "available_memory_bytes", lambda: None)
     assert generated_image_problems(huge, {"circles"}) == []  # memory unknown (no /proc/meminfo): not checked
+
+
+def test_a_data_set_without_its_parameter_groups_is_named_with_what_to_add(defaults):
+    """A catalog entry mydata.raw_manifest registers the data set; its parameter file missing, the run
+    stops before any node naming the group and the recipe, not with Kedro's "not found in the DataCatalog"."""
+    ran = []
+    pipeline = Pipeline([node(lambda p, c, x: ran.append(1), ["params:pretraining_mydata", "params:causal_pima", "params:nothing_like_it"],
+                              None, name="train")])
+    catalog = DataCatalog({"parameters": MemoryDataset({"causal_pima": defaults["causal_pima"]})})
+    with pytest.raises(InvalidParametersError) as caught:
+        ParameterValidationHook().before_pipeline_run({"runtime_params": {}}, pipeline, catalog)
+    assert caught.value.problems == [
+        "params:nothing_like_it: this run's pipeline reads the parameter group 'nothing_like_it', which no parameter file defines",
+        "params:pretraining_mydata: the data set 'mydata' has no parameter group 'pretraining_mydata'. Add "
+        "conf/base/parameters_mydata.yml (README \"Your own data set\", step 1) with mydata_overrides (your differences) "
+        "and the four stage groups, e.g. pretraining_mydata: ${overlay:pretraining,mydata_overrides.pretraining}",
+    ]
+    assert ran == []

@@ -64,8 +64,9 @@ class ParameterValidationHook:
             close = difflib.get_close_matches(group, sorted(in_files), n=1)
             problems.append(f"{group} (from --params): no data set of the parameter files has this group, so nothing would "
                             "read it" + (f"; did you mean {close[0]}?" if close else ""))
+        problems += missing_group_problems(inputs, params)
         try:
-            validate_parameters(params, sorted(groups))
+            validate_parameters(params, sorted(groups - {g for g in groups if g not in params and "parameters" not in inputs}))
         except InvalidParametersError as error:
             problems = error.problems + problems
         problems += resource_problems(params, groups)
@@ -73,3 +74,30 @@ class ParameterValidationHook:
         if problems:
             raise InvalidParametersError(problems)
         logger.info("Parameters valid: %s", ", ".join(sorted(g for g in groups if g in params)) or "none read")
+
+
+def missing_group_problems(inputs: set[str], params: dict[str, Any]) -> list[str]:
+    """A ``params:<group>`` that the pipeline reads and no parameter file defines, named with what to add.
+
+    Kedro alone stops later with "Pipeline input(s) {'params:causal_pima_mydata'} not found in the
+    DataCatalog"; a data set's stage group (``<stage>_<dataset>``) missing means its parameter file
+    (README "Your own data set", step 1) is missing or does not define it.
+    """
+    from causal_pima.pipelines.parameters import SHARED_STAGES
+
+    problems = []
+    for name in sorted(i for i in inputs if i.startswith("params:")):
+        group = name.removeprefix("params:").split(".")[0]
+        if group in params:
+            continue
+        stage = next((s for s in SHARED_STAGES if group.startswith(f"{s}_")), None)
+        if stage is None:
+            problems.append(f"{name}: this run's pipeline reads the parameter group {group!r}, which no parameter file defines")
+            continue
+        dataset = group.removeprefix(f"{stage}_")
+        problems.append(
+            f"{name}: the data set {dataset!r} has no parameter group {group!r}. Add conf/base/parameters_{dataset}.yml "
+            f"(README \"Your own data set\", step 1) with {dataset}_overrides (your differences) and the four stage groups, "
+            f"e.g. {group}: ${{overlay:{stage},{dataset}_overrides.{stage}}}"
+        )
+    return problems
