@@ -212,3 +212,17 @@ def test_invalid_inputs_raise() -> None:
         fit_logistic_network(np.ones(8), [0, 0, 2])
     with pytest.raises(ValueError, match="val_kl"):
         search_structure(np.ones(8), np.zeros((5, 4)), 3)
+
+
+def test_a_search_result_is_described_in_one_line_with_node_names_and_two_decimals() -> None:
+    import pandas as pd
+
+    from causal_pima.core.structure import StructureSearchResult
+
+    result = StructureSearchResult(
+        order=[2, 1, 0], weights=np.zeros((3, 3)), biases=np.zeros(3),
+        edges=[(1, 0, 3.029849572035717), (2, 0, -2.85150894212007)], val_score=0.0, candidates=pd.DataFrame(),
+    )
+    assert result.describe() == "edges N1 -> N0 (3.03), N2 -> N0 (-2.85); order N2, N1, N0"
+    result.edges = []
+    assert result.describe() == "edges none; order N2, N1, N0"

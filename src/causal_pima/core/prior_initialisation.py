@@ -100,7 +100,7 @@ def initialise_prior(
         model.set_free_weights(stats.s0)
         return {**record, "structure": None}
     result = run_structure_search(model, train, val, structure, seed)
-    logger.info("initial structure search: order %s, edges %s", result.order, result.edges)
+    logger.info("initial structure search: %s", result.describe())
     return {**record, "structure": result}
 
 

@@ -245,6 +245,11 @@ class StructureSearchResult:
     edge_confidence: np.ndarray | None = None
     conditionals: str = "logistic"
 
+    def describe(self) -> str:
+        """One log line: ``edges N1 -> N0 (3.03), N2 -> N0 (-2.85); order N2, N1, N0`` (strengths to 2 decimals)."""
+        edges = ", ".join(f"N{i} -> N{j} ({strength:.2f})" for i, j, strength in self.edges) or "none"
+        return f"edges {edges}; order {', '.join(f'N{k}' for k in self.order)}"
+
 
 def _validation_score(weights: np.ndarray, biases: np.ndarray, val_kl: Tensor) -> float:
     """Mean over validation specimens of ``logsumexp_k(log pi_k - KL_bk)`` (nats per specimen)."""

@@ -224,7 +224,7 @@ def fit(
     structure = None
     if model.uses_dag:
         structure = run_structure_search(model, train, val, config.structure, config.seed)
-        logger.info("final structure search: order %s, edges %s", structure.order, structure.edges)
+        logger.info("final structure search: %s", structure.describe())
     mixture_update(model, train)
     model.to("cpu")
     return {"history": history, "initialisation": begun.initialisation, "structure": structure}
