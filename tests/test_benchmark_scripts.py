@@ -46,7 +46,13 @@ def test_the_streaming_measurement_runs_on_a_tiny_set(tmp_path):
     assert not (tmp_path / "sets" / "n200").exists()  # the generated sets are removed
 
 
-@pytest.mark.parametrize("name", ["speed", "scaling", "image_memory", "scale_out", "feature_effects"])
+def test_the_peer_epoch_ratio_runs_on_a_tiny_set():
+    table, ratio = _script("peer_speed").epoch_ratio(64, 32, 1)
+    assert "| 238,565 |" in table and "| 238,547 |" in table  # the project's and the library's parameters
+    assert 0 < ratio < 100 and f"Ratio project / library: {ratio:.3f}" in table
+
+
+@pytest.mark.parametrize("name", ["speed", "scaling", "image_memory", "scale_out", "feature_effects", "peer_speed"])
 def test_every_script_documents_its_command(name):
     text = (ROOT / "benchmarks" / f"{name}.py").read_text()
     assert f"benchmarks/{name}.py" in text.split('"""')[1]  # the module docstring gives the command

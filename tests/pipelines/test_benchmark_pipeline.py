@@ -234,14 +234,15 @@ def test_bad_entries_are_left_out_and_a_run_with_other_lists_stops():
 
 
 def test_the_methods_are_listed_once_and_each_has_its_pretraining_and_runner():
-    names = ("causal_pima", "pima", "image_only", "two_stage", "causal_pima_auto_d")
+    names = ("causal_pima", "pima", "image_only", "two_stage", "causal_pima_auto_d", "peer")
     assert tuple(METHODS) == BENCHMARK_METHODS == names  # the schema's choices are the registry's
     assert shape_from_parameters({"configurations": ["collider"], "seeds": [0]}).methods == names  # the default list
     assert {name: (m.pretraining, m.runner) for name, m in METHODS.items()} == {
         "causal_pima": ("image_curve", "causal_pima"), "pima": ("image_curve", "causal_pima"),
         "image_only": ("image", "causal_pima"), "two_stage": ("image_curve", "two_stage"),
-        "causal_pima_auto_d": ("image_curve", "causal_pima")}
-    assert set(PRETRAININGS) == {"image_curve", "image"} and set(nodes.RUNNERS) == {"causal_pima", "two_stage"}
+        "causal_pima_auto_d": ("image_curve", "causal_pima"), "peer": ("image_curve", "peer")}
+    assert set(PRETRAININGS) == {"image_curve", "image"} and set(nodes.RUNNERS) == {"causal_pima", "two_stage", "peer"}
+    assert nodes.OWN_NETWORKS == {"peer"}
     assert METHODS["pima"].prior == {"mixture_weights": "free"} and METHODS["causal_pima_auto_d"].prior == {"n_nodes": "auto"}
     with pytest.raises(ValueError, match="unknown benchmark method 'magic'; choose from"):
         nodes.run_method({}, {}, {}, {}, "collider", 0, "magic")

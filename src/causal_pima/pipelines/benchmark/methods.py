@@ -27,7 +27,9 @@ class BenchmarkMethod:
         description: what the method is and what its comparison shows.
         pretraining: the shared pretraining it starts from, a key of :data:`PRETRAININGS`.
         runner: how its row is computed, a key of ``nodes.RUNNERS``: ``"causal_pima"`` (a causalPIMA fit
-            from the pretrained networks, then the same evaluation as the pipeline's) or ``"two_stage"``.
+            from the pretrained networks, then the same evaluation as the pipeline's), ``"two_stage"`` or
+            ``"peer"`` (``evaluation.peer``: trains its own networks, reading only the pretraining's model
+            config and parameters, so the pretraining's time is not counted in its row).
         prior: the fit's ``prior`` settings over the parameter file's (``n_nodes`` is the true node count
             unless given here, e.g. ``"auto"``).
     """
@@ -48,4 +50,9 @@ METHODS: Mapping[str, BenchmarkMethod] = MappingProxyType({
         "the pretrained plain VAE, K-means with 2^d clusters on its latent means, codes assigned the same way, "
         "then the exact BIC structure search (causalPIMA's table search) on the codes", runner="two_stage"),
     AUTO_D: BenchmarkMethod("causalPIMA with prior.n_nodes: auto (the node count chosen from the data)", prior={"n_nodes": "auto"}),
+    "peer": BenchmarkMethod(
+        "the peer pipeline from libraries: a pythae VAE on the same images and curves (MultiVae cannot be "
+        "imported beside the project's CPU torch: evaluation/peer.py), scikit-learn's GaussianMixture with 2^d "
+        "components on its latent means, codes by the project's assigner, causal-learn's GES (BDeu) on the codes",
+        runner="peer"),
 })

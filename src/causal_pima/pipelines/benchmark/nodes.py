@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from causal_pima.core.batching import as_numpy
+from causal_pima.core.budget import epochs_for_budget
 from causal_pima.core.causal_fit import plan_fit, pretrain_from_data, run_fit
 from causal_pima.core.evaluate import encode_dataset, evaluate
 from causal_pima.core.model import CausalPIMA, PoEVAE
@@ -36,6 +38,7 @@ from causal_pima.core.readout import (
     model_metrics,
     posterior_table,
 )
+from causal_pima.core.training_config import InitConfig, PretrainConfig
 from causal_pima.data.circles_set import generate_features, render_specimens
 from causal_pima.data.lattice import generate_raw
 from causal_pima.data.processing import (
@@ -167,8 +170,41 @@ def _run_two_stage(method: BenchmarkMethod, data: Mapping[str, Any], pretrained:
     return _two_stage(pretrained["model"], data["train"], data["test"], data["true_dag"], seed)
 
 
+def _peer(model_config, pretraining: Mapping[str, Any], fit_params: Mapping[str, Any], train, test, true_dag,
+          seed: int) -> dict[str, Any]:
+    # imported here: the peer libraries are an optional extra ('.[peer]'), the other methods run without them
+    from causal_pima.evaluation import peer
+
+    network = model_config.network
+    n_nodes = len(true_dag["features"])
+    pre = PretrainConfig(**{**dict(pretraining), "seed": seed})
+    train_rows = peer.flatten_specimens(specimen_tensors(train, network.modalities), network)
+    test_rows = peer.flatten_specimens(specimen_tensors(test, network.modalities), network)
+    epochs = epochs_for_budget(pre.epochs, pre.min_steps, len(train_rows), pre.batch_size, "peer VAE")
+    vae, _ = peer.train_peer_vae(network, train_rows, epochs, pre.batch_size, pre.learning_rate, seed)
+    train_latents, test_latents = peer.peer_latents(vae, train_rows), peer.peer_latents(vae, test_rows)
+    assigner = (fit_params.get("init") or {}).get("assigner", InitConfig.assigner)
+    observations = {m: as_numpy(t) for m, t in specimen_tensors(train, network.modalities).items()}
+    found = peer.peer_structure(train_latents, n_nodes, assigner, observations, seed)
+    outcome = found.predict_outcomes(test_latents)
+    true_scm = BinarySCM.from_config(true_dag["scm"])
+    marginals = joint_outcomes(n_nodes)[outcome].astype(float)
+    metrics = discovery_metrics(marginals, outcome, learned_dag_record(found.result), true_labels(test, true_scm), true_scm)
+    return {**metrics, "peer_epochs": epochs}
+
+
+def _run_peer(method: BenchmarkMethod, data: Mapping[str, Any], pretrained: Mapping[str, Any],
+              fit_params: Mapping[str, Any], benchmark: Mapping[str, Any], configuration: str, seed: int) -> dict[str, Any]:
+    """The peer pipeline from libraries (``evaluation.peer``): its own VAE of the pretraining's model
+    config, trained with the pretraining's epochs, batches and learning rate; codes by the fit's
+    ``init.assigner``."""
+    return _peer(pretrained["config"], pretrained["pretraining"], fit_params, data["train"], data["test"], data["true_dag"], seed)
+
+
 # BenchmarkMethod.runner -> the function computing a row's metrics
-RUNNERS = {"causal_pima": _run_causal_pima, "two_stage": _run_two_stage}
+RUNNERS = {"causal_pima": _run_causal_pima, "two_stage": _run_two_stage, "peer": _run_peer}
+# runners that train their own networks: the shared pretraining's time is not counted in their rows
+OWN_NETWORKS = frozenset({"peer"})
 
 
 def _failure(stage: str, exc: BaseException) -> str:
@@ -236,8 +272,9 @@ def pretrain(
     modalities: tuple[str, ...],
 ) -> dict[str, Any]:
     """The networks pretrained on ``modalities`` for one (configuration, seed), shared by the methods
-    that start from them: ``model`` (a ``PoEVAE``), ``config`` (its ``ModelConfig``) and ``seconds``
-    (the wall time, counted in each of those methods' rows). A failure is ``{"error": ...}``."""
+    that start from them: ``model`` (a ``PoEVAE``), ``config`` (its ``ModelConfig``), ``pretraining``
+    (the pretraining parameters used, the run's seed in) and ``seconds`` (the wall time, counted in each
+    of those methods' rows but the ``OWN_NETWORKS`` ones'). A failure is ``{"error": ...}``."""
     if "error" in data:
         return {"error": data["error"]}
     pre = {**pretraining_params, **benchmark.get("pretraining", {})}
@@ -248,7 +285,7 @@ def pretrain(
     except Exception as exc:  # recorded in the rows, not hidden
         logger.exception("benchmark seed %d: pretraining on %s failed", seed, modalities)
         return {"error": _failure("pretraining", exc), "seconds": time.perf_counter() - start}
-    return {"model": model, "config": config, "seconds": time.perf_counter() - start}
+    return {"model": model, "config": config, "pretraining": {**pre, "seed": int(seed)}, "seconds": time.perf_counter() - start}
 
 
 def run_method(
@@ -262,7 +299,8 @@ def run_method(
 ) -> dict[str, Any]:
     """One benchmark row: ``configuration``, ``seed``, ``method``, ``error`` (empty when the run
     succeeded), every scalar metric and ``wall_seconds`` (the pretraining the method uses plus its
-    own fit and evaluation, so the methods are compared on equal terms).
+    own fit and evaluation, so the methods are compared on equal terms; a method that trains its own
+    networks, ``OWN_NETWORKS``, counts its own training only).
 
     Any exception (here, or in the data or pretraining this row uses) is caught into ``error``: a
     failed run is a result too, recorded, not hidden.
@@ -272,7 +310,7 @@ def run_method(
     runner = RUNNERS[METHODS[method].runner]
     seed = int(seed)
     row: dict[str, Any] = {"configuration": configuration, "seed": seed, "method": method, "error": ""}
-    pre_seconds = float(pretrained.get("seconds", 0.0))
+    pre_seconds = 0.0 if METHODS[method].runner in OWN_NETWORKS else float(pretrained.get("seconds", 0.0))
     start = time.perf_counter()
     try:
         if "error" in data or "error" in pretrained:
