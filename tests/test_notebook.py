@@ -6,6 +6,7 @@ The notebook reads the latest run's outputs through the Kedro catalog; here the 
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -26,6 +27,7 @@ TINY = {
 def _notebook_folder(project: Path, monkeypatch) -> Path:
     """The working directory of a kernel started on notebooks/ in the project copy (conftest ``project``)."""
     (project / "notebooks").mkdir()
+    shutil.copy(NOTEBOOK.with_name("logging.yml"), project / "notebooks" / "logging.yml")
     monkeypatch.chdir(project / "notebooks")
     monkeypatch.delenv(project_path.ENV_VAR, raising=False)
     return project
@@ -61,9 +63,13 @@ def test_demo_notebook_tells_the_story_of_the_latest_run_and_asks_for_one_when_t
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     # every show() of a reporting figure and the cross-modal plot: 8 figures displayed by Jupyter's own backend
     assert len(images) == 8, [o.get("output_type") for o in outputs]
+    # what Jupyter shows as text: streams, and the text of rich display blocks (Rich's handler renders
+    # log records in a kernel as display_data, not as stream text)
     text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
+    text += "".join(o["data"].get("text/plain", "") for o in outputs if o["output_type"] == "display_data")
     assert "TqdmWarning" not in text and "IProgress" not in text  # no widget warnings
-    assert " INFO " not in text and "\x1b[" not in text  # no Kedro log lines, no terminal colour codes
+    assert " INFO " not in text and "INFO " not in text and "\x1b[" not in text  # no Kedro log lines, no colour codes
+    assert "Add type hints" not in text and "Warning" not in text  # no library warnings either
     checks = json.loads(executed.cells[-1]["outputs"][-1]["text"])
     assert checks == {"root": str(project.resolve()), "n_specimens": 200, "model": "CausalPIMA", "features_known": True,
                       "prediction_shape_matches": True, "q_in_unit_interval": True}
