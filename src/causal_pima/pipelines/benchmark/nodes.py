@@ -62,6 +62,7 @@ from causal_pima.evaluation.two_stage import (
 )
 from causal_pima.model_input import model_config_from_data, specimen_tensors
 from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, BenchmarkMethod
+from causal_pima.pipelines.benchmark.run_info import header_line
 from causal_pima.pipelines.benchmark.shape import LATTICE, shape_from_parameters
 from causal_pima.pipelines.benchmark.shape import configuration_parameters as parameter_groups
 
@@ -362,18 +363,20 @@ def _data_sets_text(results: pd.DataFrame, benchmark: Mapping[str, Any], lattice
     return "; on ".join(parts)
 
 
-def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any],
-                        lattice_synthetic: Mapping[str, Any] | None = None) -> tuple[str, dict]:
+def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any], lattice_synthetic: Mapping[str, Any] | None = None,
+                        run_info: Mapping[str, Any] | None = None) -> tuple[str, dict]:
     """Markdown table of mean +- std per configuration and method (every seed counted, bad ones
     included), and the same numbers for MLflow (``cpdag_exact`` as the fraction ``k / n``).
 
     ``lattice_synthetic``: the stand-in's parameters, for its ``n_specimens`` in the header line (the
-    pipeline passes them when ``lattice`` is a configuration)."""
+    pipeline passes them when ``lattice`` is a configuration). ``run_info``: the run's record
+    (``run_info.describe_run``): date, commit, machine, torch and threads, the table's first line."""
     columns = [m for m in SUMMARY_METRICS if m in results or DERIVED.get(m) in results]
     grouped = results.groupby(["configuration", "method"], sort=False)
     # an empty error (NaN once the table went through CSV) means the run succeeded
     failed = results[results["error"].notna() & (results["error"].astype(str) != "")] if "error" in results else results.iloc[:0]
-    lines = [
+    lines = [header_line(run_info), ""] if run_info else []
+    lines += [
         f"Benchmark on {_data_sets_text(results, benchmark, lattice_synthetic)}; "
         f"mean +- std over seeds ('-': not applicable); {EXACT_COLUMN}: seeds with CPDAG SHD 0 / all seeds; "
         f"shd_within_class: SHD of graphs in the true equivalence class, shd_real: SHD of the others; failed runs: {len(failed)}.",
