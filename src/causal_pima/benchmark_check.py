@@ -2,7 +2,7 @@
 committed reference in ``benchmarks/reference/``.
 
     python -m causal_pima.benchmark_check compare            # exit 1 and the table of worse rows; 2: rows differ
-    python -m causal_pima.benchmark_check write-reference    # ci_rows.csv and ci_meta.json from the last run
+    python -m causal_pima.benchmark_check write-reference    # ci_rows.csv, ci_meta.json, ci_results.md from the last run
 
 ``make benchmark-ci`` runs the profile then ``compare``; ``make benchmark-reference`` runs it then
 ``write-reference`` (the deliberate update: its diff shows in review). The comparison itself is
@@ -28,8 +28,9 @@ from causal_pima.pipelines.benchmark.reference import (
 # where the ci environment's catalog (conf/ci/catalog.yml) writes the run, and the committed reference
 RESULTS = Path("data/08_reporting/benchmark_ci/results.csv")
 RUN_INFO = Path("data/08_reporting/benchmark_ci/run_info.json")
+SUMMARY = Path("data/08_reporting/benchmark_ci/results.md")
 REFERENCE = Path("benchmarks/reference")
-ROWS_FILE, META_FILE = "ci_rows.csv", "ci_meta.json"
+ROWS_FILE, META_FILE, TABLE_FILE = "ci_rows.csv", "ci_meta.json", "ci_results.md"
 
 
 def _read_run(results: Path, run_info: Path) -> tuple[pd.DataFrame, dict]:
@@ -69,16 +70,21 @@ def compare(results: Path, run_info: Path, reference: Path) -> int:
     return 1
 
 
-def write_reference(results: Path, run_info: Path, reference: Path, profile_seconds: float | None) -> int:
-    """Write ``ci_rows.csv`` (the run's rows with ``wall_ratio``) and ``ci_meta.json`` (the run's record
-    and the profile's wall time) under ``reference``."""
+def write_reference(results: Path, run_info: Path, summary: Path, reference: Path, profile_seconds: float | None) -> int:
+    """Write ``ci_rows.csv`` (the run's rows with ``wall_ratio``), ``ci_meta.json`` (the run's record
+    and the profile's wall time) and ``ci_results.md`` (the run's ``results.md``, which the README
+    includes) under ``reference``."""
     fresh, info = _read_run(results, run_info)
+    if not summary.is_file():
+        raise FileNotFoundError(f"{summary} does not exist: run the CI profile first")
     reference.mkdir(parents=True, exist_ok=True)
     fresh.to_csv(reference / ROWS_FILE, index=False)
     meta = {**info, "profile_wall_seconds": profile_seconds, "rows": len(fresh),
             "command": "make benchmark-reference (OMP_NUM_THREADS=1 kedro run --env ci --pipelines benchmark --runner ParallelRunner)"}
     (reference / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"wrote {reference / ROWS_FILE} ({len(fresh)} rows) and {reference / META_FILE} (commit {info['commit']})")
+    (reference / TABLE_FILE).write_text(summary.read_text())
+    print(f"wrote {reference / ROWS_FILE} ({len(fresh)} rows), {reference / META_FILE} (commit {info['commit']}) "
+          f"and {reference / TABLE_FILE}")
     return 0
 
 
@@ -87,13 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["compare", "write-reference"])
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"the run's results.csv (default {RESULTS})")
     parser.add_argument("--run-info", type=Path, default=RUN_INFO, help=f"the run's run_info.json (default {RUN_INFO})")
+    parser.add_argument("--summary", type=Path, default=SUMMARY, help=f"write-reference: the run's results.md (default {SUMMARY})")
     parser.add_argument("--reference", type=Path, default=REFERENCE, help=f"the reference folder (default {REFERENCE})")
     parser.add_argument("--profile-seconds", type=float, default=None, help="write-reference: the profile's wall time")
     args = parser.parse_args(argv)
     try:
         if args.action == "compare":
             return compare(args.results, args.run_info, args.reference)
-        return write_reference(args.results, args.run_info, args.reference, args.profile_seconds)
+        return write_reference(args.results, args.run_info, args.summary, args.reference, args.profile_seconds)
     except FileNotFoundError as exc:
         print(f"benchmark check: ERROR: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,9 @@
 A generated section of the README sits between two marker comments naming the file it comes from::
 
     <!-- benchmark-table: data/08_reporting/benchmark/results.md -->
+
     ...the file's content (results.md: header line with date, commit, machine, torch and threads; the table)...
+
     <!-- /benchmark-table -->
 
     python -m causal_pima.readme_tables README.md     # every section from its file; exit 1 naming missing files
@@ -40,7 +42,7 @@ def rewrite_sections(text: str, read: Callable[[str], str | None]) -> tuple[str,
             missing.append(match["path"])
             return match[0]
         rewritten.append(match["path"])
-        return match[1] + content.rstrip("\n") + "\n" + match[4]
+        return match[1] + "\n" + content.strip("\n") + "\n\n" + match[4]  # blank lines: Markdown blocks of their own
 
     return SECTION.sub(replace, text), rewritten, missing
 

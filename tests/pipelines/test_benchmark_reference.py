@@ -105,8 +105,10 @@ def _write_run(folder, rows: pd.DataFrame, epoch: float) -> tuple[str, str]:
 def test_the_cli_writes_a_reference_then_fails_with_the_table_of_worse_rows(tmp_path, capsys):
     reference = tmp_path / "reference"
     results, info = _write_run(tmp_path, _rows(), 0.5)
+    (tmp_path / "results.md").write_text("Run: ...\n| table |\n")
     assert check_main(["write-reference", "--results", results, "--run-info", info, "--reference", str(reference),
-                       "--profile-seconds", "600"]) == 0
+                       "--summary", str(tmp_path / "results.md"), "--profile-seconds", "600"]) == 0
+    assert (reference / "ci_results.md").read_text() == "Run: ...\n| table |\n"
     meta = json.loads((reference / "ci_meta.json").read_text())
     assert meta["commit"] == "abc" and meta["profile_wall_seconds"] == 600 and meta["rows"] == 3
     assert pd.read_csv(reference / "ci_rows.csv")["wall_ratio"].tolist() == [40.0, 100.0, 110.0]
