@@ -407,7 +407,8 @@ def _summary_cell(group: pd.DataFrame, metric: str) -> tuple[str, float | None]:
         exact = int((learned == 0).sum())
         return f"{exact}/{len(group)}", exact / len(group)
     if metric == NODE_COUNT_COLUMN:
-        if "n_nodes" not in group or group["n_nodes"].isna().all():
+        # rows without the true count (two_stage, rows written before the column existed) are not compared
+        if "true_n_nodes" not in group or group[["n_nodes", "true_n_nodes"]].isna().any(axis=1).all():
             return "-", None
         right = int((group["n_nodes"] == group["true_n_nodes"]).sum())
         return f"{right}/{len(group)}", right / len(group)
