@@ -2,6 +2,9 @@
 #   make run    install into .venv if needed, then run the default end-to-end job (kedro run)
 #   make test   install into .venv (with test extras) if needed, then run the test suite
 #   make notebook  install the notebook extra (Jupyter), then start `kedro jupyter lab` (run `make run` first)
+#   make benchmark-ci         the CI profile of the benchmark (conf/ci), then the check against benchmarks/reference/
+#   make benchmark-reference  the CI profile, then benchmarks/reference/ci_rows.csv and ci_meta.json rewritten
+#   make readme-tables        the README's benchmark tables rewritten from the pipeline's results.md files
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +15,7 @@ export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYTHONHASHSEED := 0
 
-.PHONY: install run test notebook benchmark viz mlflow-ui clean
+.PHONY: install run test notebook benchmark benchmark-ci benchmark-reference readme-tables viz mlflow-ui clean
 
 # the stamp's name holds pyproject.toml's checksum: a changed file gives a new name (and an install), an
 # unchanged one does not, however new its mtime (a fresh clone, a checkout): order-only prerequisite
@@ -37,6 +40,22 @@ notebook: install
 
 benchmark: install
 	$(BIN)/kedro run --pipelines benchmark
+
+# the CI profile: one torch thread per ParallelRunner worker (deterministic rows for a machine and thread
+# count); BENCHMARK_NAMESPACES=benchmark.collider.seed_0,benchmark.report recomputes some rows only
+CI_PROFILE = OMP_NUM_THREADS=1 $(BIN)/kedro run --env ci --pipelines benchmark --runner ParallelRunner \
+	$(if $(BENCHMARK_NAMESPACES),--namespaces $(BENCHMARK_NAMESPACES))
+
+benchmark-ci: install
+	$(CI_PROFILE)
+	$(BIN)/python -m causal_pima.benchmark_check compare
+
+benchmark-reference: install
+	start=$$(date +%s) && $(CI_PROFILE) && \
+	$(BIN)/python -m causal_pima.benchmark_check write-reference --profile-seconds $$(( $$(date +%s) - start ))
+
+readme-tables: install
+	$(BIN)/python -m causal_pima.readme_tables README.md
 
 viz: install
 	$(BIN)/kedro viz build

@@ -38,13 +38,13 @@ SHAPE = {"configurations": ["collider", "glow"], "seeds": [0, 3], "methods": ["c
 def test_one_namespace_per_configuration_and_seed_one_row_node_per_method():
     pipeline = create_pipeline(dict(SHAPE))
     names = {n.name for n in pipeline.nodes}
-    expected = {"benchmark.report.gather_rows", "benchmark.report.summarise_benchmark"}
+    expected = {"benchmark.report.gather_rows", "benchmark.report.describe_run", "benchmark.report.summarise_benchmark"}
     for configuration in ("collider", "glow"):
         for seed in (0, 3):
             group = f"benchmark.{configuration}.seed_{seed}"
             expected |= {f"{group}.generate_data", f"{group}.pretrain_image_curve", f"{group}.pretrain_image"}
             expected |= {f"{group}.{m}.run_method" for m in SHAPE["methods"]}
-    assert names == expected and len(pipeline.nodes) == 4 * (3 + 3) + 2
+    assert names == expected and len(pipeline.nodes) == 4 * (3 + 3) + 3
     # parameters only as free inputs; rows gathered in configuration, seed, method order
     assert pipeline.inputs() == {f"params:{p}" for p in ("benchmark", "circles", "data_processing", "model", "pretraining", "causal_pima")}
     (gather,) = [n for n in pipeline.nodes if n.name == "benchmark.report.gather_rows"]
@@ -301,6 +301,7 @@ def test_small_benchmark_runs_its_rows_in_two_worker_processes(project, monkeypa
 
 def _run_and_check(project: Path) -> None:
     import mlflow
+    import torch
     from kedro.config import OmegaConfigLoader
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -334,6 +335,11 @@ def _run_and_check(project: Path) -> None:
 
     summary = (project / "data/08_reporting/benchmark/results.md").read_text()
     assert summary.count("| collider |") == 4 and "failed runs: 1" in summary
+    # the header line: the run's date, commit, machine, torch and threads (a worker's: 1), and its plain-VAE epoch
+    info = json.loads((project / "data/08_reporting/benchmark/run_info.json").read_text())
+    assert info["threads"] == 1 and info["torch"] == torch.__version__ and 0 < info["plain_epoch_seconds"] < 60
+    assert summary.startswith(f"Run: {info['date']}, commit {info['commit']}, {info['machine']}, torch {torch.__version__}, "
+                              "1 torch thread(s); one plain-VAE epoch (8 batches of 128) ")
     assert "FAILED: collider seed 0 two_stage: RuntimeError: two_stage forced to fail by the test" in summary
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
@@ -370,7 +376,7 @@ def test_the_small_n_environments_list_their_rows_and_keep_their_own_files(n_spe
     loader = project_settings.CONFIG_LOADER_CLASS(conf_source=str(root / "conf"), env=env,
                                                   **project_settings.CONFIG_LOADER_ARGS)
     catalog, base = loader["catalog"], yaml.safe_load((root / "conf/base/catalog.yml").read_text())
-    for name in ("benchmark.{configuration}.{seed}.{method}.row", "benchmark.results", "benchmark.summary"):
+    for name in ("benchmark.{configuration}.{seed}.{method}.row", "benchmark.results", "benchmark.summary", "benchmark.run_info"):
         path = catalog[name]["filepath"] if "filepath" in catalog[name] else catalog[name]["dataset"]["filepath"]
         base_path = base[name]["filepath"] if "filepath" in base[name] else base[name]["dataset"]["filepath"]
         # the same file names in a folder of their own: the full benchmark's rows are never overwritten

@@ -78,3 +78,12 @@ def test_the_node_count_columns_count_the_seeds_with_the_true_number_of_features
     assert table[("glow", "causal_pima")]["n_nodes_right"] == "2/3"
     assert table[("glow", "causal_pima")]["n_nodes"] == "4.33 +- 0.47"
     assert table[("chain", "causal_pima")]["n_nodes_right"] == "0/3"
+
+
+def test_rows_without_the_true_node_count_show_no_node_count_column():
+    results = _results()
+    results["n_nodes"] = 4.0  # two_stage rows, and rows written before true_n_nodes existed: no true count
+    table = _table(summarise_benchmark(results, BENCHMARK)[0])
+    assert table[("glow", "causal_pima")]["n_nodes_right"] == "-" and table[("glow", "causal_pima")]["n_nodes"] == "4 +- 0"
+    results["true_n_nodes"] = np.nan
+    assert _table(summarise_benchmark(results, BENCHMARK)[0])[("glow", "causal_pima")]["n_nodes_right"] == "-"

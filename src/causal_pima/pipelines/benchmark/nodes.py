@@ -65,6 +65,7 @@ from causal_pima.evaluation.two_stage import (
 )
 from causal_pima.model_input import model_config_from_data, specimen_tensors
 from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, BenchmarkMethod
+from causal_pima.pipelines.benchmark.run_info import header_line
 from causal_pima.pipelines.benchmark.shape import LATTICE, shape_from_parameters
 from causal_pima.pipelines.benchmark.shape import configuration_parameters as parameter_groups
 
@@ -400,18 +401,20 @@ def _data_sets_text(results: pd.DataFrame, benchmark: Mapping[str, Any], lattice
     return "; on ".join(parts)
 
 
-def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any],
-                        lattice_synthetic: Mapping[str, Any] | None = None) -> tuple[str, dict]:
+def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any], lattice_synthetic: Mapping[str, Any] | None = None,
+                        run_info: Mapping[str, Any] | None = None) -> tuple[str, dict]:
     """Markdown table of mean +- std per configuration and method (every seed counted, bad ones
     included), and the same numbers for MLflow (``cpdag_exact`` as the fraction ``k / n``).
 
     ``lattice_synthetic``: the stand-in's parameters, for its ``n_specimens`` in the header line (the
-    pipeline passes them when ``lattice`` is a configuration)."""
+    pipeline passes them when ``lattice`` is a configuration). ``run_info``: the run's record
+    (``run_info.describe_run``): date, commit, machine, torch and threads, the table's first line."""
     columns = [m for m in SUMMARY_METRICS if m in results or DERIVED.get(m) in results]
     grouped = results.groupby(["configuration", "method"], sort=False)
     # an empty error (NaN once the table went through CSV) means the run succeeded
     failed = results[results["error"].notna() & (results["error"].astype(str) != "")] if "error" in results else results.iloc[:0]
-    lines = [
+    lines = [header_line(run_info), ""] if run_info else []
+    lines += [
         f"Benchmark on {_data_sets_text(results, benchmark, lattice_synthetic)}; "
         f"mean +- std over seeds ('-': not applicable); {EXACT_COLUMN}: seeds with CPDAG SHD 0 / all seeds; "
         f"shd_within_class: SHD of graphs in the true equivalence class, shd_real: SHD of the others; failed runs: {len(failed)}.",
@@ -442,7 +445,8 @@ def _summary_cell(group: pd.DataFrame, metric: str) -> tuple[str, float | None]:
         exact = int((learned == 0).sum())
         return f"{exact}/{len(group)}", exact / len(group)
     if metric == NODE_COUNT_COLUMN:
-        if "n_nodes" not in group or group["n_nodes"].isna().all():
+        # rows without the true count (two_stage, rows written before the column existed) are not compared
+        if "true_n_nodes" not in group or group[["n_nodes", "true_n_nodes"]].isna().any(axis=1).all():
             return "-", None
         right = int((group["n_nodes"] == group["true_n_nodes"]).sum())
         return f"{right}/{len(group)}", right / len(group)

@@ -17,8 +17,10 @@ seed ``s``, namespace ``benchmark.c.seed_s``:
   (one row, a failure caught into its ``error``; saved by the catalog's
   ``benchmark.{configuration}.{seed}.{method}.row`` factory, one JSON file per row);
 
-then ``benchmark.report.gather_rows`` (every row -> ``benchmark.results``) and
-``benchmark.report.summarise_benchmark`` (``benchmark.summary``, ``benchmark.metrics``).
+then ``benchmark.report.gather_rows`` (every row -> ``benchmark.results``),
+``benchmark.report.describe_run`` (``benchmark.run_info``: the run's date, commit, machine, torch,
+threads and a plain-VAE epoch timed in it) and ``benchmark.report.summarise_benchmark``
+(``benchmark.summary``, ``benchmark.metrics``).
 
 Independent rows run at once with ``--runner ParallelRunner``; ``--namespaces benchmark.c`` or
 ``benchmark.c.seed_s`` runs some rows only (a cluster job each), ``--namespaces benchmark.report``
@@ -35,6 +37,7 @@ from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines.benchmark import nodes
 from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS
+from causal_pima.pipelines.benchmark.run_info import describe_run
 from causal_pima.pipelines.benchmark.shape import (
     LATTICE,
     REPORT,
@@ -130,18 +133,21 @@ def group_pipeline(configuration: str, seed: int, methods: tuple[str, ...]) -> P
 
 
 def report_pipeline(rows: list[str], configurations: tuple[str, ...] = ()) -> Pipeline:
-    """Namespace ``benchmark.report``: ``gather_rows`` (the rows, in order) -> ``benchmark.results``, then
-    ``summarise_benchmark`` -> ``benchmark.summary``, ``benchmark.metrics`` (with the lattice among the
-    ``configurations`` it also reads ``params:lattice_synthetic``, for the stand-in's size)."""
+    """Namespace ``benchmark.report``: ``gather_rows`` (the rows, in order) -> ``benchmark.results``;
+    ``describe_run`` (date, commit, machine, torch, threads and one plain-VAE epoch timed in this run) ->
+    ``benchmark.run_info``; then ``summarise_benchmark`` -> ``benchmark.summary``, ``benchmark.metrics``
+    (with the lattice among the ``configurations`` it also reads ``params:lattice_synthetic``, for the
+    stand-in's size)."""
     local = [f"row_{i}" for i in range(len(rows))]
-    summary_inputs = ["results", "params:benchmark"]
+    summary_inputs = {"results": "results", "benchmark": "params:benchmark", "run_info": "run_info"}
     if LATTICE in configurations:
-        summary_inputs.append(f"params:{configuration_parameters(LATTICE)['generator']}")
+        summary_inputs["lattice_synthetic"] = f"params:{configuration_parameters(LATTICE)['generator']}"
     steps = [
         node(nodes.gather_rows, local, "results", name="gather_rows"),
+        node(describe_run, None, "run_info", name="describe_run"),
         node(nodes.summarise_benchmark, summary_inputs, ["summary", "metrics"], name="summarise_benchmark"),
     ]
-    outputs = {name: f"benchmark.{name}" for name in ("results", "summary", "metrics")}
+    outputs = {name: f"benchmark.{name}" for name in ("results", "run_info", "summary", "metrics")}
     return Pipeline(steps, namespace=f"benchmark.{REPORT}", inputs=dict(zip(local, rows, strict=True)), outputs=outputs,
                     parameters=_params(Pipeline(steps)))
 
