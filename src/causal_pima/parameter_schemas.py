@@ -68,6 +68,7 @@ from causal_pima.data.scm import BinarySCM
 from causal_pima.data.specimens import IngestionConfig
 from causal_pima.pipelines.benchmark.methods import METHODS
 from causal_pima.pipelines.parameters import DEFAULT_DATASET, OVERRIDES_SUFFIX, SHARED_STAGES
+from causal_pima.run_refusal import RunRefusedError
 
 SPLITS = ("train", "val", "test")
 # fewest specimens per split that the later stages can use (curve statistics need 2 training specimens)
@@ -83,7 +84,7 @@ class FieldProblem(ValueError):
         super().__init__(f"{field} = {value!r}; allowed: {allowed}")
 
 
-class InvalidParametersError(ValueError):
+class InvalidParametersError(ValueError, RunRefusedError):
     """One or more parameters are invalid; ``problems`` lists one line per parameter."""
 
     def __init__(self, problems: Sequence[str]) -> None:

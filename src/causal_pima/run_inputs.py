@@ -15,8 +15,10 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from causal_pima.run_refusal import RunRefusedError
 
-class MissingInputsError(RuntimeError):
+
+class MissingInputsError(RuntimeError, RunRefusedError):
     """The run's pipeline reads artifacts that are not there yet."""
 
 

@@ -30,6 +30,8 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from causal_pima.run_refusal import RunRefusedError
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -40,7 +42,7 @@ logger = logging.getLogger(__name__)
 LOCK_FILE = Path(".run.lock")  # in the project folder, beside data/ and mlflow.db: a lock, not an artifact
 
 
-class RunLockError(RuntimeError):
+class RunLockError(RuntimeError, RunRefusedError):
     """Another run is writing to the same project."""
 
 

@@ -37,6 +37,7 @@ from kedro.framework.hooks import hook_impl
 
 from causal_pima.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 from causal_pima.project_path import project_root
+from causal_pima.run_refusal import RunRefusedError
 
 _session: dict[str, Any] = {"conf_source": None, "env": None, "parameters": None}
 # the run parameters the pipelines were created from last, and the session's (conf source, env) then (its catalog
@@ -101,7 +102,7 @@ def _recreate_pipelines() -> None:
         pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
 
 
-class UnknownEnvironmentError(ValueError):
+class UnknownEnvironmentError(ValueError, RunRefusedError):
     """``--env`` names no folder of the conf source."""
 
 

@@ -40,6 +40,7 @@ from kedro.framework.hooks import hook_impl
 
 from causal_pima.pipelines.benchmark.methods import METHODS
 from causal_pima.pipelines.parameters import DEFAULT_DATASET, SHARED_STAGES, stage_parameters
+from causal_pima.run_refusal import RunRefusedError
 from causal_pima.session_parameters import file_parameters
 
 logger = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ def shape_problems(built: BenchmarkShape, parameters: Mapping[str, Any]) -> list
     return problems
 
 
-class BenchmarkShapeError(ValueError):
+class BenchmarkShapeError(ValueError, RunRefusedError):
     """The benchmark's shape lists at run time differ from those its pipeline was built with."""
 
 
