@@ -66,7 +66,7 @@ class ParameterValidationHook:
                             "read it" + (f"; did you mean {close[0]}?" if close else ""))
         problems += missing_group_problems(inputs, params)
         try:
-            validate_parameters(params, sorted(groups - {g for g in groups if g not in params and "parameters" not in inputs}))
+            validate_parameters(params, sorted(g for g in groups if g in params))  # a missing group: named just above
         except InvalidParametersError as error:
             problems = error.problems + problems
         problems += resource_problems(params, groups)

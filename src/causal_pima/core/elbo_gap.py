@@ -23,22 +23,16 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from causal_pima.core.batching import as_batches, n_rows
+from causal_pima.core.batching import n_rows
+from causal_pima.core.evaluate import batch_loss_terms
 from causal_pima.core.model import CausalPIMA
 
 
-@torch.no_grad()
 def batch_mean_elbos(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
     """``(means [B], sizes [B])``: the mean ELBO of each consecutive batch of ``data`` (eval mode, seeded)."""
-    model.eval()
-    device = next(model.parameters()).device
-    means, sizes = [], []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for batch in as_batches(data, batch_size, None, device=device):
-            means.append(float(model.mixture_loss(batch)["elbo"]))
-            sizes.append(len(next(iter(batch.values()))))
-    return torch.tensor(means, dtype=torch.float64), torch.tensor(sizes, dtype=torch.float64)
+    batches = list(batch_loss_terms(model, data, "mixture", seed, batch_size))
+    means = torch.tensor([terms["elbo"] for terms, _ in batches], dtype=torch.float64)
+    return means, torch.tensor([float(n) for _, n in batches], dtype=torch.float64)
 
 
 def _mean_and_spread(means: Tensor, sizes: Tensor, batch_size: int) -> tuple[float, float, float]:

@@ -4,7 +4,7 @@ posterior means and variances, and the component scores (docs/model.md "Model an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -37,6 +37,20 @@ def encode_dataset(model: PoEVAE, data: Rows, batch_size: int = 512) -> tuple[Te
 
 
 @torch.no_grad()
+def batch_loss_terms(
+    model: PoEVAE, data: Rows, prior: str, seed: int = 12345, batch_size: int = 512
+) -> Iterator[tuple[dict[str, float], int]]:
+    """``(loss terms, batch size)`` of each consecutive batch of ``data``, in eval mode; the latent samples
+    come from ``seed`` (a forked random state: the caller's stream is left as it was)."""
+    loss_terms = objective(model, prior)
+    model.eval()
+    device = model_device(model)
+    with forked_rng(device):
+        torch.manual_seed(seed)
+        for batch in as_batches(data, batch_size, None, device=device):
+            yield {k: float(v) for k, v in loss_terms(batch).items()}, len(next(iter(batch.values())))
+
+
 def evaluate(model: PoEVAE, data: Rows, prior: str, seed: int = 12345, batch_size: int = 512) -> dict[str, float]:
     """Mean loss terms over a data set; the latent sample uses a fixed seed so it is reproducible.
 
@@ -44,18 +58,12 @@ def evaluate(model: PoEVAE, data: Rows, prior: str, seed: int = 12345, batch_siz
     Every process of a data-parallel run evaluates the whole set (the same numbers on each, as on one
     process: validation data select the model).
     """
-    loss_terms = objective(model, prior)
-    model.eval()
-    device = model_device(model)
-    with forked_rng(device):
-        torch.manual_seed(seed)
-        totals: dict[str, float] = {}
-        n_total = 0
-        for batch in as_batches(data, batch_size, None, device=device):
-            n = len(next(iter(batch.values())))
-            for k, v in loss_terms(batch).items():
-                totals[k] = totals.get(k, 0.0) + float(v) * n
-            n_total += n
+    totals: dict[str, float] = {}
+    n_total = 0
+    for terms, n in batch_loss_terms(model, data, prior, seed, batch_size):
+        for k, v in terms.items():
+            totals[k] = totals.get(k, 0.0) + v * n
+        n_total += n
     return {k: v / n_total for k, v in totals.items()}
 
 
