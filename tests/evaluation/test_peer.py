@@ -21,6 +21,7 @@ from causal_pima.evaluation.peer import (
 )
 from causal_pima.model_input import model_config_from_data
 from causal_pima.pipelines.benchmark import nodes
+from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, UNTRAINED
 from causal_pima.session_parameters import file_parameters
 from tests.pipelines.benchmark_metrics import METRIC_RANGES, check_metric_ranges
 
@@ -86,14 +87,17 @@ def test_the_peer_row_on_a_tiny_circles_set_has_every_metric():
     parameters, _ = file_parameters(ROOT / "conf", env="base")
     benchmark = {**parameters["benchmark"], "n_specimens": 200}
     data = nodes.generate_data(parameters["circles"], parameters["data_processing"], benchmark, "collider", 0)
-    config = model_config_from_data(data["train"], {**parameters["model"], "modalities": ["image", "curve"]})
-    # the peer reads only the pretraining's model config and parameters; the PoE networks are not needed
-    pretrained = {"config": config, "pretraining": {**parameters["pretraining"], "epochs": 2, "min_steps": 0}, "seconds": 100.0}
+    # the peer reads only the model config and the pretraining's parameters: its pretraining trains nothing
+    assert METHODS["peer"].pretraining in UNTRAINED
+    pretraining = {**parameters["pretraining"], "epochs": 2, "min_steps": 0}
+    pretrained = nodes.pretrain(data, parameters["model"], pretraining, benchmark, 0, PRETRAININGS["sizes_image_curve"], train=False)
+    assert "model" not in pretrained and pretrained["pretraining"] == {**pretraining, "seed": 0}
+    assert pretrained["config"] == model_config_from_data(data["train"], {**parameters["model"], "modalities": ["image", "curve"]})
     row = nodes.run_method(data, pretrained, parameters["causal_pima"], benchmark, "collider", 0, "peer")
     assert row["error"] == ""
     assert set(METRIC_RANGES) - {"test_elbo"} <= set(row)  # no ELBO: the peer's likelihood is not the project's
     assert check_metric_ranges(nodes.gather_rows(row)) == []
     assert row["n_nodes"] == 3 and row["peer_epochs"] == 2 and row["n_test"] == 20
-    assert 0 < row["wall_seconds"] < 100.0  # its own training only, not the shared pretraining's 100 s
+    assert row["wall_seconds"] > pretrained["seconds"]  # its own training, and the sizing
     again = nodes.run_method(data, pretrained, parameters["causal_pima"], benchmark, "collider", 0, "peer")
     assert {k: v for k, v in again.items() if k != "wall_seconds"} == {k: v for k, v in row.items() if k != "wall_seconds"}

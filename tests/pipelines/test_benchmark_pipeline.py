@@ -18,7 +18,7 @@ from kedro.pipeline import Pipeline
 
 from causal_pima.parameter_schemas import BENCHMARK_METHODS
 from causal_pima.pipelines.benchmark import nodes
-from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS
+from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, UNTRAINED
 from causal_pima.pipelines.benchmark.pipeline import create_pipeline, group_namespace, row_dataset
 from causal_pima.pipelines.benchmark.shape import (
     BenchmarkShapeError,
@@ -240,9 +240,9 @@ def test_the_methods_are_listed_once_and_each_has_its_pretraining_and_runner():
     assert {name: (m.pretraining, m.runner) for name, m in METHODS.items()} == {
         "causal_pima": ("image_curve", "causal_pima"), "pima": ("image_curve", "causal_pima"),
         "image_only": ("image", "causal_pima"), "two_stage": ("image_curve", "two_stage"),
-        "causal_pima_auto_d": ("image_curve", "causal_pima"), "peer": ("image_curve", "peer")}
-    assert set(PRETRAININGS) == {"image_curve", "image"} and set(nodes.RUNNERS) == {"causal_pima", "two_stage", "peer"}
-    assert nodes.OWN_NETWORKS == {"peer"}
+        "causal_pima_auto_d": ("image_curve", "causal_pima"), "peer": ("sizes_image_curve", "peer")}
+    assert set(PRETRAININGS) == {"image_curve", "image", "sizes_image_curve"} and set(nodes.RUNNERS) == {"causal_pima", "two_stage", "peer"}
+    assert UNTRAINED == {"sizes_image_curve"}  # the peer trains its own networks: no shared pretraining runs for it
     assert METHODS["pima"].prior == {"mixture_weights": "free"} and METHODS["causal_pima_auto_d"].prior == {"n_nodes": "auto"}
     with pytest.raises(ValueError, match="unknown benchmark method 'magic'; choose from"):
         nodes.run_method({}, {}, {}, {}, "collider", 0, "magic")

@@ -16,7 +16,11 @@ from types import MappingProxyType
 from typing import Any
 
 # the shared pretrainings a method may start from: name -> the modalities pretrained
-PRETRAININGS: Mapping[str, tuple[str, ...]] = MappingProxyType({"image_curve": ("image", "curve"), "image": ("image",)})
+PRETRAININGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"image_curve": ("image", "curve"), "image": ("image",), "sizes_image_curve": ("image", "curve")})
+# pretrainings that only size the networks (the model config from the data and the model parameters, with
+# the pretraining's parameters) and train nothing: for methods that train their own networks
+UNTRAINED: frozenset[str] = frozenset({"sizes_image_curve"})
 
 
 @dataclass(frozen=True)
@@ -25,11 +29,12 @@ class BenchmarkMethod:
 
     Attributes:
         description: what the method is and what its comparison shows.
-        pretraining: the shared pretraining it starts from, a key of :data:`PRETRAININGS`.
+        pretraining: the shared pretraining it starts from, a key of :data:`PRETRAININGS` (one of
+            :data:`UNTRAINED` for a method that trains its own networks: no pretraining runs for it).
         runner: how its row is computed, a key of ``nodes.RUNNERS``: ``"causal_pima"`` (a causalPIMA fit
             from the pretrained networks, then the same evaluation as the pipeline's), ``"two_stage"`` or
-            ``"peer"`` (``evaluation.peer``: trains its own networks, reading only the pretraining's model
-            config and parameters, so the pretraining's time is not counted in its row).
+            ``"peer"`` (``evaluation.peer``: trains its own networks, reading only the model config and
+            the pretraining's parameters).
         prior: the fit's ``prior`` settings over the parameter file's (``n_nodes`` is the true node count
             unless given here, e.g. ``"auto"``).
     """
@@ -54,5 +59,5 @@ METHODS: Mapping[str, BenchmarkMethod] = MappingProxyType({
         "the peer pipeline from libraries: a pythae VAE on the same images and curves (MultiVae cannot be "
         "imported beside the project's CPU torch: evaluation/peer.py), scikit-learn's GaussianMixture with 2^d "
         "components on its latent means, codes by the project's assigner, causal-learn's GES (BDeu) on the codes",
-        runner="peer"),
+        pretraining="sizes_image_curve", runner="peer"),
 })

@@ -64,7 +64,12 @@ from causal_pima.evaluation.two_stage import (
     two_stage_structure,
 )
 from causal_pima.model_input import model_config_from_data, specimen_tensors
-from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, BenchmarkMethod
+from causal_pima.pipelines.benchmark.methods import (
+    METHODS,
+    PRETRAININGS,
+    UNTRAINED,
+    BenchmarkMethod,
+)
 from causal_pima.pipelines.benchmark.run_info import header_line
 from causal_pima.pipelines.benchmark.shape import LATTICE, shape_from_parameters
 from causal_pima.pipelines.benchmark.shape import configuration_parameters as parameter_groups
@@ -204,8 +209,6 @@ def _run_peer(method: BenchmarkMethod, data: Mapping[str, Any], pretrained: Mapp
 
 # BenchmarkMethod.runner -> the function computing a row's metrics
 RUNNERS = {"causal_pima": _run_causal_pima, "two_stage": _run_two_stage, "peer": _run_peer}
-# runners that train their own networks: the shared pretraining's time is not counted in their rows
-OWN_NETWORKS = frozenset({"peer"})
 
 
 def _failure(stage: str, exc: BaseException) -> str:
@@ -271,22 +274,24 @@ def pretrain(
     benchmark: Mapping[str, Any],
     seed: int,
     modalities: tuple[str, ...],
+    train: bool = True,
 ) -> dict[str, Any]:
     """The networks pretrained on ``modalities`` for one (configuration, seed), shared by the methods
     that start from them: ``model`` (a ``PoEVAE``), ``config`` (its ``ModelConfig``), ``pretraining``
     (the pretraining parameters used, the run's seed in) and ``seconds`` (the wall time, counted in each
-    of those methods' rows but the ``OWN_NETWORKS`` ones'). A failure is ``{"error": ...}``."""
+    of those methods' rows). ``train=False`` (the ``methods.UNTRAINED`` pretrainings, for methods that
+    train their own networks) sizes the networks only: no ``model``. A failure is ``{"error": ...}``."""
     if "error" in data:
         return {"error": data["error"]}
-    pre = {**pretraining_params, **benchmark.get("pretraining", {})}
+    pre = {**pretraining_params, **benchmark.get("pretraining", {}), "seed": int(seed)}
     start = time.perf_counter()
     try:
         config = model_config_from_data(data["train"], {**model_params, "modalities": list(modalities)})
-        model = pretrain_from_data(config, data["train"], data["val"], {**pre, "seed": int(seed)})[0]
+        trained = {"model": pretrain_from_data(config, data["train"], data["val"], pre)[0]} if train else {}
     except Exception as exc:  # recorded in the rows, not hidden
         logger.exception("benchmark seed %d: pretraining on %s failed", seed, modalities)
         return {"error": _failure("pretraining", exc), "seconds": time.perf_counter() - start}
-    return {"model": model, "config": config, "pretraining": {**pre, "seed": int(seed)}, "seconds": time.perf_counter() - start}
+    return {**trained, "config": config, "pretraining": pre, "seconds": time.perf_counter() - start}
 
 
 def run_method(
@@ -301,7 +306,7 @@ def run_method(
     """One benchmark row: ``configuration``, ``seed``, ``method``, ``error`` (empty when the run
     succeeded), every scalar metric and ``wall_seconds`` (the pretraining the method uses plus its
     own fit and evaluation, so the methods are compared on equal terms; a method that trains its own
-    networks, ``OWN_NETWORKS``, counts its own training only).
+    networks starts from an untrained ``pretrained`` and so counts its own training only).
 
     Any exception (here, or in the data or pretraining this row uses) is caught into ``error``: a
     failed run is a result too, recorded, not hidden.
@@ -311,7 +316,7 @@ def run_method(
     runner = RUNNERS[METHODS[method].runner]
     seed = int(seed)
     row: dict[str, Any] = {"configuration": configuration, "seed": seed, "method": method, "error": ""}
-    pre_seconds = 0.0 if METHODS[method].runner in OWN_NETWORKS else float(pretrained.get("seconds", 0.0))
+    pre_seconds = float(pretrained.get("seconds", 0.0))
     start = time.perf_counter()
     try:
         if "error" in data or "error" in pretrained:
@@ -353,7 +358,7 @@ def benchmark_rows(parameters: Mapping[str, Any]) -> pd.DataFrame:
         else:
             data = generate_data(groups["generator"], groups["data_processing"], benchmark, configuration, seed)
         pretrained = {
-            name: pretrain(data, groups["model"], groups["pretraining"], benchmark, seed, PRETRAININGS[name])
+            name: pretrain(data, groups["model"], groups["pretraining"], benchmark, seed, PRETRAININGS[name], name not in UNTRAINED)
             for name in dict.fromkeys(METHODS[m].pretraining for m in shape.methods)
         }
         rows += [run_method(data, pretrained[METHODS[m].pretraining], groups["causal_pima"], benchmark, configuration, seed, m)
