@@ -142,3 +142,27 @@ def test_the_ci_profile_names_the_required_configurations():
     assert catalog["benchmark.results"]["dataset"]["filepath"] == str(RESULTS)
     assert catalog["benchmark.run_info"]["filepath"] == str(RUN_INFO)
     assert catalog["benchmark.{configuration}.{seed}.{method}.row"]["filepath"].startswith("data/07_model_output/benchmark_ci/")
+
+
+def test_every_benchmark_environment_writes_all_its_outputs_in_its_own_folders():
+    """An environment that moves some of the benchmark's outputs must move all of them: one left at
+    the base path would overwrite the full benchmark's (conf/peer once wrote run_info.json there)."""
+    from causal_pima import settings
+
+    root = Path(__file__).resolve().parents[2]
+    outputs = ("benchmark.{configuration}.{seed}.{method}.row", "benchmark.results", "benchmark.summary", "benchmark.run_info")
+
+    def path_of(entry: dict) -> str:
+        return entry.get("filepath") or entry["dataset"]["filepath"]
+
+    base = settings.CONFIG_LOADER_CLASS(conf_source=str(root / "conf"), env="base", **settings.CONFIG_LOADER_ARGS)["catalog"]
+    moved = 0
+    for env in sorted(p.name for p in (root / "conf").iterdir() if (p / "catalog.yml").exists() and p.name != "base"):
+        own = settings.CONFIG_LOADER_CLASS(conf_source=str(root / "conf"), env=env, **settings.CONFIG_LOADER_ARGS)["catalog"]
+        if all(path_of(own[key]) == path_of(base[key]) for key in outputs):
+            continue  # the environment does not touch the benchmark
+        moved += 1
+        for key in outputs:
+            assert path_of(own[key]) != path_of(base[key]), f"conf/{env}/catalog.yml leaves {key} at the full benchmark's path"
+            assert f"benchmark_{env}/" in path_of(own[key]), f"conf/{env}: {key} outside benchmark_{env}/"
+    assert moved >= 5  # ci, peer, auto_d, small_n_300, small_n_600
