@@ -1,0 +1,111 @@
+"""Benchmark methods side by side, from the results of separate runs (``make peer-table``).
+
+The full benchmark (``kedro run --env causal_pima_only --pipelines benchmark``) and the peer method's
+run (``--env peer``) write their rows to separate folders; this table sets them beside each other,
+one line per configuration: for every method, how many seeds recovered the CPDAG exactly, the CPDAG
+SHD (mean +- std) and the node accuracy (mean, its minimum over the seeds in brackets), then which
+method is ahead on both (``-``: neither on both)::
+
+    python -m causal_pima.side_by_side OUT.md data/08_reporting/benchmark data/08_reporting/benchmark_peer
+
+Each run folder holds ``results.csv`` (the rows) and ``results.md`` (its first line, ``Run: date,
+commit, machine...``, is quoted above the table). A failed row (non-empty ``error``) counts as a seed
+that did not recover the graph and is named below the table. Pure pandas; the README includes the
+file between ``benchmark-table`` markers (``readme_tables``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+
+def _failed(rows: pd.DataFrame) -> pd.Series:
+    return rows["error"].notna() & (rows["error"].astype(str) != "") if "error" in rows else pd.Series(False, index=rows.index)
+
+
+def method_cells(rows: pd.DataFrame) -> dict[str, object]:
+    """One method's cells on one configuration: ``exact`` ('k/n'), ``cpdag_shd`` and ``node_accuracy``
+    (text), and the means used to call who is ahead (``shd_mean``, ``accuracy_mean``; NaN when every
+    seed failed)."""
+    good = rows[~_failed(rows)]
+    shd, accuracy = good["cpdag_shd"].astype(float), good["node_accuracy"].astype(float)
+    exact = int((shd == 0).sum())
+    if good.empty:
+        return {"exact": f"0/{len(rows)}", "cpdag_shd": "failed", "node_accuracy": "failed",
+                "shd_mean": float("nan"), "accuracy_mean": float("nan")}
+    spread = f" +- {shd.std(ddof=1):.2g}" if len(shd) > 1 else ""
+    return {"exact": f"{exact}/{len(rows)}", "cpdag_shd": f"{shd.mean():.2g}{spread}",
+            "node_accuracy": f"{accuracy.mean():.3f} ({accuracy.min():.3f})",
+            "shd_mean": float(shd.mean()), "accuracy_mean": float(accuracy.mean())}
+
+
+def ahead(cells: dict[str, dict[str, object]]) -> str:
+    """The method whose CPDAG SHD mean is lowest and node accuracy mean highest, both strictly
+    (ties within 1e-9 are no lead); ``-`` when no method is ahead on both."""
+    names = [m for m, c in cells.items() if c["shd_mean"] == c["shd_mean"]]  # not NaN
+    for name in names:
+        others = [cells[m] for m in names if m != name]
+        if others and all(cells[name]["shd_mean"] < o["shd_mean"] - 1e-9 and cells[name]["accuracy_mean"] > o["accuracy_mean"] + 1e-9
+                          for o in others):
+            return name
+    return "-"
+
+
+def side_by_side_table(results: pd.DataFrame, headers: Sequence[str] = ()) -> str:
+    """Markdown: ``headers`` (one line each), then one line per configuration (first-seen order) with
+    every method's cells (first-seen order) and who is ahead, then the failed rows, if any.
+
+    Args:
+        results: rows of every run (``configuration``, ``seed``, ``method``, ``cpdag_shd``,
+            ``node_accuracy``, optionally ``error``); a (configuration, seed, method) twice is refused.
+    """
+    duplicated = results.duplicated(["configuration", "seed", "method"])
+    if duplicated.any():
+        first = results[duplicated].iloc[0]
+        raise ValueError(f"row {first['configuration']} seed {first['seed']} {first['method']} appears in more than one run")
+    methods = list(dict.fromkeys(results["method"]))
+    head = "| configuration | " + " | ".join(f"{m}: CPDAG SHD 0 | {m}: CPDAG SHD | {m}: node accuracy (min)" for m in methods)
+    lines = [*(h for h in headers), "", head + " | ahead on both |", "|---|" + "---|---|---|" * len(methods) + "---|"]
+    for configuration, rows in results.groupby("configuration", sort=False):
+        cells = {m: method_cells(rows[rows["method"] == m]) for m in methods if (rows["method"] == m).any()}
+        text = [f"{cells[m]['exact']} | {cells[m]['cpdag_shd']} | {cells[m]['node_accuracy']}" if m in cells else "- | - | -"
+                for m in methods]
+        lines.append(f"| {configuration} | " + " | ".join(text) + f" | {ahead(cells)} |")
+    failed = results[_failed(results)]
+    for _, row in failed.iterrows():
+        lines.append(f"\nFailed: {row['configuration']} seed {row['seed']} {row['method']}: {row['error']}")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _header(folder: Path) -> str:
+    summary = folder / "results.md"
+    first = summary.read_text().splitlines()[0] if summary.exists() else ""
+    return f"- `{folder}`: {first}" if first.startswith("Run:") else f"- `{folder}` (no run line in its results.md)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m causal_pima.side_by_side", description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path, help="the Markdown file to write")
+    parser.add_argument("runs", type=Path, nargs="+", help="run folders, each with results.csv and results.md")
+    args = parser.parse_args(argv)
+    missing = [str(run / "results.csv") for run in args.runs if not (run / "results.csv").exists()]
+    if missing:
+        print(f"side_by_side: no results in {', '.join(missing)} (run that benchmark first)", file=sys.stderr)
+        return 2
+    results = pd.concat([pd.read_csv(run / "results.csv") for run in args.runs], ignore_index=True)
+    text = side_by_side_table(results, [_header(run) for run in args.runs])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.out.with_name(args.out.name + ".partial")
+    partial.write_text(text)
+    partial.replace(args.out)  # never a half-written table
+    print(f"side_by_side: {len(results)} rows -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
