@@ -13,6 +13,10 @@ session's context exists. :class:`SessionParametersHook` records that context fi
 - :func:`run_parameters`: the run's parameters, ``--params`` applied
   (``kedro run --params causal_pima.prior.n_nodes=auto`` builds the candidate fits).
 
+``pipeline_registry.register_pipelines`` reads them and passes what each pipeline is built from into
+its ``create_pipeline`` (the benchmark's shape, ``causal_pima.benchmark_shape``; the candidate node
+counts); no pipeline module reads this one (``tests/test_import_layers.py``).
+
 The manifest data sets (``<name>.raw_manifest`` catalog entries, :mod:`causal_pima.manifest_datasets`)
 are found in the same session's catalog files: :func:`file_catalog`.
 
