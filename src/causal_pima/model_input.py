@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
 
 from causal_pima.core.batching import specimen_tensors
 from causal_pima.core.curve_scale import to_physical
-from causal_pima.core.model_config import CURVE, IMAGE, ModelConfig
+from causal_pima.core.model_config import CURVE, IMAGE, ModelConfig, PriorConfig
 
 __all__ = ["baseline_curve", "curve_asinh_scale", "model_config_from_data", "physical_curves", "specimen_tensors"]  # specimen_tensors lives in core.batching
 
@@ -17,9 +18,15 @@ def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Ma
     """A :class:`ModelConfig` whose input shapes come from the data and the rest from parameters.
 
     ``model_params.modalities`` selects the modalities (``[image, curve]`` by default; ``[image]``
-    for the image-only ablation).
+    for the image-only ablation). The prior's settings are not model parameters (their one place is
+    ``causal_pima.prior``): the config holds :class:`PriorConfig`'s defaults, which a fit replaces
+    (:func:`causal_pima.core.readout.model_from_pretrained`); a prior key here is a ``ValueError``.
     """
     params = dict(model_params)
+    prior_keys = sorted(set(params) & {f.name for f in fields(PriorConfig)})
+    if prior_keys:
+        raise ValueError(f"model parameter(s) {prior_keys} are prior settings, whose one place is causal_pima.prior "
+                         f"(e.g. causal_pima.prior.{prior_keys[0]}); move them there")
     modalities = tuple(params.pop("modalities", (IMAGE, CURVE)))
     if params.get("curve_decoder") == "physics" and CURVE in modalities:
         # the physics expert predicts physical curves and compares them after the same standardisation

@@ -52,7 +52,7 @@ from pydantic.fields import FieldInfo
 
 from causal_pima.core.dag import CONDITIONALS
 from causal_pima.core.initialisation import ASSIGNERS, CLUSTERERS
-from causal_pima.core.model_config import ModelConfig
+from causal_pima.core.model_config import ModelConfig, PriorConfig
 from causal_pima.core.physics import PHYSICS_LAWS
 from causal_pima.core.prior import MEAN_STRUCTURES
 from causal_pima.core.training_config import (
@@ -151,24 +151,30 @@ def _strict_type(annotation: Any) -> Any:
 
 
 def _with_dataclass_fields(
-    schema: type[Schema], dataclass: type, exclude: Iterable[str] = (), check: bool = True
+    schema: type[Schema], dataclass: type, exclude: Iterable[str] = (), check: bool = True,
+    own_defaults: Mapping[str, Any] | None = None,
 ) -> type[Schema]:
     """``schema`` plus every field of ``dataclass`` it does not declare (nor ``exclude``).
 
     A field that ``schema`` declares (for its range or choices) takes its default from the dataclass
     as well, so each default is written once, in the config the nodes build (a schema field whose
-    dataclass default is a factory, a nested config, keeps the schema's own). With ``check``, the
-    given values also go through ``dataclass(**values)`` (its own checks).
+    dataclass default is a factory, a nested config, keeps the schema's own); ``schema`` declares no
+    default of its own for such a field (``tests/test_config_defaults.py``). ``own_defaults``: the few
+    parameters whose default differs from the config's by design, each with its reason at the call.
+    With ``check``, the given values also go through ``dataclass(**values)`` (its own checks). The
+    model's ``__dataclass__`` is ``dataclass``.
     """
     hints = typing.get_type_hints(dataclass)
+    own_defaults = dict(own_defaults or {})
     extra: dict[str, Any] = {}
     for f in dataclasses.fields(dataclass):
         if f.name in exclude:
             continue
         if f.name in schema.model_fields:
-            if f.default is not dataclasses.MISSING:
+            if f.name in own_defaults or f.default is not dataclasses.MISSING:
                 declared = schema.model_fields[f.name]
-                extra[f.name] = (declared.annotation, FieldInfo.merge_field_infos(declared, default=f.default))
+                default = own_defaults[f.name] if f.name in own_defaults else f.default
+                extra[f.name] = (declared.annotation, FieldInfo.merge_field_infos(declared, default=default))
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
         extra[f.name] = (_strict_type(hints[f.name]), default)
@@ -184,7 +190,9 @@ def _with_dataclass_fields(
             return self
 
         validators["dataclass_check"] = model_validator(mode="after")(_dataclass_check)
-    return create_model(schema.__name__, __base__=schema, __validators__=validators, __module__=__name__, **extra)
+    model = create_model(schema.__name__, __base__=schema, __validators__=validators, __module__=__name__, **extra)
+    model.__dataclass__ = dataclass
+    return model
 
 
 def _scm_check(features: Iterable[str] | None, what: str):
@@ -365,18 +373,10 @@ class _Model(Schema):
         list[_choice(("image", "curve"))], Field(min_length=1, description="a non-empty list of 'image', 'curve'")
     ] = ["image", "curve"]
     latent_dim: PositiveInt
-    n_nodes: PositiveInt
     image_channels: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")]
     image_hidden_dim: PositiveInt
     curve_hidden_dims: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")]
-    mean_structure: _choice(MEAN_STRUCTURES)
-    mean_pseudo_count: PositiveNumber
-    interaction_pseudo_count: NonNegativeNumber
-    mixture_weights: _choice(("dag", "free"))
-    conditionals: _choice(CONDITIONALS)
     modality_balance: Probability
-    variance_floor: PositiveNumber
-    init_temperature: PositiveNumber
     image_noise_init: PositiveNumber
     curve_noise_init: PositiveNumber
     noise_min: PositiveNumber
@@ -393,7 +393,18 @@ class _Model(Schema):
         return self
 
 
-ModelParams = _with_dataclass_fields(_Model, ModelConfig, exclude=_DATA_FIELDS, check=False)
+# the prior's settings have one home, causal_pima.prior (PriorParams): model.<prior key> is refused, naming it
+PRIOR_KEYS = tuple(f.name for f in dataclasses.fields(PriorConfig))
+ModelParams = _with_dataclass_fields(_Model, ModelConfig, exclude=(*_DATA_FIELDS, *PRIOR_KEYS), check=False)
+
+
+def moved_prior_key(group: str, key: str) -> str | None:
+    """Where ``<group>.<key>`` lives now when it is a prior setting under a model group
+    (``model.n_nodes`` -> ``causal_pima.prior.n_nodes``, ``model_lattice.conditionals`` ->
+    ``causal_pima_lattice.prior.conditionals``), else ``None``."""
+    if key not in PRIOR_KEYS or schema_for(group) is not ModelParams:
+        return None
+    return f"causal_pima{group.removeprefix('model')}.prior.{key}"
 
 
 class _Pretraining(Schema):
@@ -416,15 +427,20 @@ def _n_nodes_value(value: Any) -> Any:
     raise ValueError("null, auto or an integer > 0")
 
 
-class PriorParams(Schema):
-    n_nodes: Annotated[Any, AfterValidator(_n_nodes_value), Field(description="null, auto or an integer > 0")] = None
-    mean_structure: _choice(MEAN_STRUCTURES) = "free"
-    mean_pseudo_count: PositiveNumber = 10.0
-    interaction_pseudo_count: NonNegativeNumber = 10.0
-    mixture_weights: _choice(("dag", "free")) = "dag"
-    conditionals: _choice(CONDITIONALS) = "table"
-    variance_floor: PositiveNumber = 1e-3
-    init_temperature: PositiveNumber = 1.0
+class _Prior(Schema):
+    n_nodes: Annotated[Any, AfterValidator(_n_nodes_value), Field(description="null, auto or an integer > 0")]
+    mean_structure: _choice(MEAN_STRUCTURES)
+    mean_pseudo_count: PositiveNumber
+    interaction_pseudo_count: NonNegativeNumber
+    mixture_weights: _choice(("dag", "free"))
+    conditionals: _choice(CONDITIONALS)
+    variance_floor: PositiveNumber
+    init_temperature: PositiveNumber
+
+
+# n_nodes: the parameter's default is null (one node per label column, resolved from the data by
+# core.readout.resolve_n_nodes before a PriorConfig exists); the config itself needs an integer
+PriorParams = _with_dataclass_fields(_Prior, PriorConfig, check=False, own_defaults={"n_nodes": None})
 
 
 class _Init(Schema):
@@ -748,6 +764,11 @@ def _problems(errors: Iterable[Mapping[str, Any]], schema: type[BaseModel], pref
         loc = [str(p) for p in item["loc"]]
         key = ".".join([*prefix, *loc])
         kind, message = item["type"], item["msg"]
+        moved = moved_prior_key(prefix[0], loc[0]) if kind == "extra_forbidden" and prefix and len(loc) == 1 else None
+        if moved:
+            problems.append(f"{key} = {_show(item['input'])}: a prior setting, whose one place is {moved} (issue 21: the "
+                            f"prior's settings are no longer read from {prefix[0]}); move it there")
+            continue
         if kind == "extra_forbidden":
             parent = schema
             for part in item["loc"][:-1]:

@@ -17,10 +17,14 @@ with the physics expert's table and figure when ``model_<name>.curve_decoder`` i
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
+from causal_pima.benchmark_shape import file_benchmark_shape
+from causal_pima.core.node_count import candidate_node_counts
 from causal_pima.manifest_datasets import project_manifest_datasets
 from causal_pima.pipelines import (
     PIPELINES_PACKAGE,
@@ -35,14 +39,22 @@ from causal_pima.pipelines import (
 from causal_pima.pipelines import causal_pima as causal_pima_fit
 from causal_pima.pipelines.lattice import nodes as lattice_nodes
 from causal_pima.pipelines.parameters import stage_parameters
+from causal_pima.session_parameters import run_parameters
 
 
-def dataset_pipeline(dataset: str, physics: bool = False) -> Pipeline:
-    """processing -> pretraining -> causalPIMA fit -> evaluation for one data set (namespaces ``<stage>.<dataset>``)."""
+def fit_candidates(parameters: Mapping[str, Any], dataset: str) -> tuple[int, ...]:
+    """The node counts a data set's fit tries (``causal_pima[_<dataset>].prior.n_nodes: auto``), ``()``
+    for one fit (:func:`causal_pima.core.node_count.candidate_node_counts`)."""
+    return candidate_node_counts(parameters.get(stage_parameters("causal_pima", dataset)["params:causal_pima"].removeprefix("params:")))
+
+
+def dataset_pipeline(dataset: str, physics: bool = False, candidates: tuple[int, ...] = ()) -> Pipeline:
+    """processing -> pretraining -> causalPIMA fit -> evaluation for one data set (namespaces ``<stage>.<dataset>``);
+    ``candidates``: the fit's node counts with ``n_nodes: auto`` (:func:`fit_candidates`)."""
     return (
         data_processing.create_pipeline(dataset=dataset)
         + pretraining.create_pipeline(dataset=dataset)
-        + causal_pima_fit.create_pipeline(dataset=dataset, physics=physics)
+        + causal_pima_fit.create_pipeline(dataset=dataset, physics=physics, candidates=candidates)
         + evaluation.create_pipeline(dataset=dataset)
     )
 
@@ -65,12 +77,14 @@ def n_nodes_check_pipeline(dataset: str) -> Pipeline:
     )
 
 
-def folder_pipelines() -> dict[str, Pipeline]:
-    """``{folder: create_pipeline()}`` for every package folder of ``causal_pima.pipelines``.
+def folder_pipelines(arguments: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Pipeline]:
+    """``{folder: create_pipeline(**arguments[folder])}`` for every package folder of ``causal_pima.pipelines``
+    (``arguments``: what a folder's pipeline is built from, for the parameter-dependent ones).
 
     Like ``find_pipelines(raise_errors=True)`` without a filter: a folder whose import fails or that
     has no ``create_pipeline()`` returning a ``Pipeline`` is an error naming the folder.
     """
+    arguments = arguments or {}
     found: dict[str, Pipeline] = {}
     for folder in pipeline_folders():
         module_name = f"{PIPELINES_PACKAGE}.{folder}"
@@ -79,7 +93,7 @@ def folder_pipelines() -> dict[str, Pipeline]:
         except Exception as exc:
             raise ImportError(f"An error occurred while importing the '{module_name}' module.") from exc
         create = getattr(module, "create_pipeline", None)
-        pipeline = create() if callable(create) else None
+        pipeline = create(**arguments.get(folder, {})) if callable(create) else None
         if not isinstance(pipeline, Pipeline):
             raise ImportError(f"'{module_name}' has no create_pipeline() returning a kedro Pipeline")
         found[folder] = pipeline
@@ -95,11 +109,20 @@ def register_pipelines() -> dict[str, Pipeline]:
     :func:`causal_pima.manifest_datasets.project_manifest_datasets`) gets ``<name>``, its path
     (ingestion, processing, pretraining, fitting with the physics curve expert if its
     ``model_<name>.curve_decoder`` is ``physics``, evaluation), and ``<name>_ingestion``, its first stage alone.
+
+    The parameter-dependent nodes are decided here, once, and passed in (no module keeps them): the
+    benchmark's rows from the shape of the session's parameter files
+    (:func:`causal_pima.benchmark_shape.file_benchmark_shape`, which its hook computes again to refuse a
+    run whose ``--params`` change it), and each fit's candidate node counts from the session's run
+    parameters (:func:`fit_candidates`, ``--params`` applied).
     """
-    pipelines = folder_pipelines()
-    pipelines["__default__"] = circles.create_pipeline() + dataset_pipeline("circles")
+    parameters = run_parameters()
+    pipelines = folder_pipelines({"benchmark": {"benchmark": file_benchmark_shape()},
+                                  "causal_pima": {"candidates": fit_candidates(parameters, "circles")}})
+    pipelines["__default__"] = circles.create_pipeline() + dataset_pipeline("circles", candidates=fit_candidates(parameters, "circles"))
     for dataset in project_manifest_datasets():
         name = dataset.name
+        path = dataset_pipeline(name, physics=dataset.physics, candidates=fit_candidates(parameters, name))
         pipelines[f"{name}_ingestion"] = ingestion_pipeline(name)
-        pipelines[name] = pipelines[f"{name}_ingestion"] + n_nodes_check_pipeline(name) + dataset_pipeline(name, physics=dataset.physics)
+        pipelines[name] = pipelines[f"{name}_ingestion"] + n_nodes_check_pipeline(name) + path
     return pipelines

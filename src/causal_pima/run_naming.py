@@ -24,20 +24,19 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from causal_pima.git_state import git_tags
 from causal_pima.pipelines import node_dataset
 
 logger = logging.getLogger(__name__)
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
-GIT_COMMIT_TAG = "mlflow.source.git.commit"
 STAGES = ("causal_pima", "pretraining", "data_processing")  # the seed of the latest stage a pipeline reads
 
 # parameter-name prefixes that kedro-mlflow's before_node_run must not log in the current run
@@ -145,18 +144,6 @@ def unused_configuration_prefixes(parameters: Mapping[str, Any], groups: set[str
 def is_skipped(name: str, prefixes: Iterable[str] | None = None, sep: str = ".") -> bool:
     prefixes = _skipped_params if prefixes is None else prefixes
     return any(name == p or name.startswith(p + sep) for p in prefixes)
-
-
-def git_tags(project_path: str | Path) -> dict[str, str]:
-    """``mlflow.source.git.commit`` and ``git_dirty`` of a git checkout; ``{}`` elsewhere (a packaged run)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_path, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=project_path,
-                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    return {GIT_COMMIT_TAG: commit, "git_dirty": str(bool(status)).lower()} if commit else {}
 
 
 def runner_name(value: Any) -> str:

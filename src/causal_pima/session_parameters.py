@@ -13,6 +13,10 @@ session's context exists. :class:`SessionParametersHook` records that context fi
 - :func:`run_parameters`: the run's parameters, ``--params`` applied
   (``kedro run --params causal_pima.prior.n_nodes=auto`` builds the candidate fits).
 
+``pipeline_registry.register_pipelines`` reads them and passes what each pipeline is built from into
+its ``create_pipeline`` (the benchmark's shape, ``causal_pima.benchmark_shape``; the candidate node
+counts); no pipeline module reads this one (``tests/test_import_layers.py``).
+
 The manifest data sets (``<name>.raw_manifest`` catalog entries, :mod:`causal_pima.manifest_datasets`)
 are found in the same session's catalog files: :func:`file_catalog`.
 
@@ -20,8 +24,8 @@ Outside a session (``kedro registry list``, ``kedro viz`` without a session, a u
 the files of the project holding the working directory (:func:`causal_pima.project_path.project_root`)
 and ``$KEDRO_ENV``, else the loader's default environment (``local``).
 
-Kedro caches the pipelines it created in a process; when a later session in the same process (a
-notebook, a test) runs with other parameters, the hook makes Kedro create them again.
+Kedro caches the pipelines it created in a process; the hook makes Kedro create them again for every
+session, so a later session in the same process (a notebook, a test) gets pipelines of its own parameters.
 
 This module imports no torch: ``settings.py`` imports it for the hook.
 """
@@ -39,10 +43,10 @@ from causal_pima.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 from causal_pima.project_path import project_root
 from causal_pima.run_refusal import RunRefusedError
 
+# The one process-wide record (issue 21, item 4): Kedro calls register_pipelines() with no argument and has no
+# API that returns the running session, so the session's conf source, env and parameters reach the registry here.
+# Nothing else is kept: what the pipelines were built from is passed into them (pipeline_registry).
 _session: dict[str, Any] = {"conf_source": None, "env": None, "parameters": None}
-# the run parameters the pipelines were created from last, and the session's (conf source, env) then (its catalog
-# gives the manifest data sets)
-_built_with: dict[str, Any] = {"parameters": None, "source": None}
 
 
 def set_session(conf_source: str | Path | None, env: str | None, parameters: Mapping[str, Any] | None = None) -> None:
@@ -83,15 +87,9 @@ def file_catalog(conf_source: str | Path | None = None, env: str | None = None) 
 
 
 def run_parameters() -> dict[str, Any]:
-    """The running session's parameters (``--params`` applied), else the files' (:func:`file_parameters`).
-    The pipelines created from them are remembered, so a later session with other parameters (or another
-    conf source or environment, whose catalog may declare other manifest data sets) has Kedro create them again."""
+    """The running session's parameters (``--params`` applied), else the files' (:func:`file_parameters`)."""
     parameters = _session["parameters"]
-    if parameters is None:
-        parameters = file_parameters()[0]
-    _built_with["parameters"] = parameters
-    _built_with["source"] = (_session["conf_source"], _session["env"])
-    return parameters
+    return parameters if parameters is not None else file_parameters()[0]
 
 
 def _recreate_pipelines() -> None:
@@ -120,7 +118,10 @@ def check_environment(conf_source: str | Path | None, env: str | None, default_e
 
 
 class SessionParametersHook:
-    """Records the session's conf source, environment and parameters before Kedro creates its pipelines."""
+    """Records the session's conf source, environment and parameters before Kedro creates its pipelines,
+    and has Kedro create them again for this session: a later session in the same process (a notebook, a
+    test) may have other parameters, conf source or environment (whose catalog may declare other
+    manifest data sets). Creating them is cheap: Kedro does it on the first access, once per session."""
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
@@ -129,6 +130,4 @@ class SessionParametersHook:
         check_environment(getattr(loader, "conf_source", None), env, getattr(loader, "default_run_env", None))
         parameters = context.params
         set_session(getattr(loader, "conf_source", None), env, parameters)
-        source = (_session["conf_source"], _session["env"])
-        if _built_with["parameters"] is not None and (_built_with["parameters"] != parameters or _built_with["source"] != source):
-            _recreate_pipelines()
+        _recreate_pipelines()

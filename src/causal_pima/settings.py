@@ -1,11 +1,11 @@
 """Kedro project settings. See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html."""
 
 from causal_pima import mlflow_parallel
+from causal_pima.benchmark_shape import BenchmarkShapeHook
 from causal_pima.config_loader import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS  # noqa: F401 - Kedro reads them from settings
 from causal_pima.hooks import ModelArtifactHook
 from causal_pima.log_config import ConsoleLogHook
 from causal_pima.mlflow_store import MlflowStoreHook
-from causal_pima.pipelines.benchmark.shape import BenchmarkShapeHook
 from causal_pima.run_inputs import MissingInputsHook
 from causal_pima.run_lock import RunLockHook
 from causal_pima.run_naming import RunNamingHook
@@ -28,7 +28,7 @@ mlflow_parallel.install()
 # SessionParametersHook: the session's conf source, --env and parameters, recorded before Kedro creates the
 # pipelines whose nodes depend on parameters (causal_pima.session_parameters: the benchmark's rows, the
 # candidate fits of n_nodes: auto); BenchmarkShapeHook: a run whose --params change the benchmark's shape
-# lists stops (causal_pima.pipelines.benchmark.shape)
+# lists stops (causal_pima.benchmark_shape)
 # MissingInputsHook: a run that reads an artifact no earlier run wrote stops, naming the pipeline that writes it
 # RunLockHook: one writing run per project at a time (.run.lock; a second run stops naming the first)
 # RunSummaryHook: the run ends with its answer (headline metrics, reports, MLflow run and model URIs)

@@ -196,7 +196,7 @@ def test_raw_tables_and_in_memory_ingestion():
 
     specimens, labels, rejected = prepare_specimens(raw["manifest"], raw["images"], raw["curves"])
     assert rejected.empty
-    assert specimens["images"].shape == (12, 1, 64, 64)
+    assert specimens["images"].shape == (12, 1, 32, 32)  # IngestionConfig's image_size, conf/base's lattice_ingestion's
     assert specimens["curves"].shape == (12, 64)
     assert labels.columns.tolist() == ["specimen_id", "family", "thickness", "defect"]
 

@@ -16,20 +16,13 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
+from causal_pima.benchmark_shape import BenchmarkShapeHook, read_benchmark_parameters
+from causal_pima.benchmark_shape import main as shape_main
 from causal_pima.parameter_schemas import BENCHMARK_METHODS
 from causal_pima.pipelines.benchmark import nodes
 from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, UNTRAINED
 from causal_pima.pipelines.benchmark.pipeline import create_pipeline, group_namespace, row_dataset
-from causal_pima.pipelines.benchmark.shape import (
-    BenchmarkShapeError,
-    BenchmarkShapeHook,
-    read_benchmark_parameters,
-    remember_built,
-    shape_from_parameters,
-)
-from causal_pima.pipelines.benchmark.shape import (
-    main as shape_main,
-)
+from causal_pima.pipelines.benchmark.shape import BenchmarkShapeError, shape_from_parameters
 from tests.pipelines.benchmark_metrics import METRIC_RANGES, check_metric_ranges
 
 SHAPE = {"configurations": ["collider", "glow"], "seeds": [0, 3], "methods": ["causal_pima", "image_only", "two_stage"]}
@@ -79,7 +72,7 @@ def test_the_shape_comes_from_the_parameter_files_of_the_environment(tmp_path, c
     nodes_of = {n.name for n in create_pipeline(benchmark).nodes}
     assert "benchmark.glow.seed_7.two_stage.run_method" in nodes_of and not any(".seed_0." in n for n in nodes_of)
     assert read_benchmark_parameters(tmp_path, env="base")[0]["seeds"] == [0, 3]
-    # the namespaces a job array runs over (python -m causal_pima.pipelines.benchmark.shape --env cluster)
+    # the namespaces a job array runs over (python -m causal_pima.benchmark_shape --env cluster)
     assert shape_main(["--conf-source", str(tmp_path), "--env", "cluster"]) == 0
     assert capsys.readouterr().out.split() == ["benchmark.collider.seed_7", "benchmark.glow.seed_7"]
     assert shape_main(["--conf-source", str(tmp_path), "--env", "cluster", "--rows"]) == 0
@@ -162,12 +155,13 @@ def test_seeds_by_configuration_is_checked_and_part_of_the_shape(tmp_path, capsy
     assert "must be a mapping" in shape_from_parameters({**LATTICE_SHAPE, "seeds_by_configuration": [0]}).problems[0]
     assert "must be a list" in shape_from_parameters({**LATTICE_SHAPE, "seeds_by_configuration": {"lattice": 3}}).problems[0]
     assert shape_from_parameters({**LATTICE_SHAPE, "seeds_by_configuration": None}).seeds_of("lattice") == (0, 1, 2, 3, 4)
-    # --params cannot change it: the run stops before any node
+    # --params cannot change it: the run stops before any node (the hook computes the built shape again)
     pipeline = create_pipeline(dict(LATTICE_SHAPE))
+    hook = BenchmarkShapeHook(built_shape=lambda: shape_from_parameters(LATTICE_SHAPE))
     catalog = DataCatalog({"parameters": MemoryDataset({"benchmark": {**LATTICE_SHAPE, "seeds_by_configuration": {"lattice": [1]}}})})
     with pytest.raises(BenchmarkShapeError, match=r"benchmark.seeds_by_configuration = \{'lattice': \[1\]\} in this run"):
-        BenchmarkShapeHook().before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
-    BenchmarkShapeHook().before_pipeline_run(  # the same lists, other run-time values: runs
+        hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+    hook.before_pipeline_run(  # the same lists, other run-time values: runs
         run_params={}, pipeline=pipeline, catalog=DataCatalog({"parameters": MemoryDataset({"benchmark": {**LATTICE_SHAPE, "n_specimens": 7}})}))
     # the shape CLI lists each configuration's own seeds
     (tmp_path / "base").mkdir()
@@ -217,8 +211,9 @@ def test_bad_entries_are_left_out_and_a_run_with_other_lists_stops():
     shape = shape_from_parameters({"configurations": ["collider", "a.b", "report"], "seeds": [0, -1, True], "methods": ["pima", "magic"]})
     assert shape.lists() == {"configurations": ["collider"], "seeds": [0], "seeds_by_configuration": {}, "methods": ["pima"]}
     assert len(shape.problems) == 5
-    pipeline = create_pipeline({"configurations": ["collider"], "seeds": [0, 1], "methods": ["pima"]})
-    hook = BenchmarkShapeHook()
+    built = {"configurations": ["collider"], "seeds": [0, 1], "methods": ["pima"]}
+    pipeline = create_pipeline(built)
+    hook = BenchmarkShapeHook(built_shape=lambda: shape_from_parameters(built))
 
     def run_with(benchmark):
         catalog = DataCatalog({"parameters": MemoryDataset({"benchmark": benchmark})})
@@ -228,9 +223,38 @@ def test_bad_entries_are_left_out_and_a_run_with_other_lists_stops():
     with pytest.raises(BenchmarkShapeError, match=r"(?s)benchmark.seeds = \[0\] in this run.*--params cannot change them.*--env"):
         run_with({"configurations": ["collider"], "seeds": [0], "methods": ["pima"]})
     hook.before_pipeline_run(run_params={}, pipeline=Pipeline([]), catalog=DataCatalog())  # not a benchmark run: no check
-    remember_built(shape)
+    hook = BenchmarkShapeHook(built_shape=lambda: shape)  # files whose lists had bad entries
     with pytest.raises(BenchmarkShapeError, match="'a.b' cannot name a namespace"):
         run_with({"configurations": ["collider"], "seeds": [0], "methods": ["pima"]})
+
+
+def test_the_registry_and_the_hook_read_the_same_session_files_and_keep_no_shape(tmp_path):
+    """Issue 21, item 4: the shape is passed into the pipeline when it is registered, and the hook computes
+    it again from the session's files; no module remembers it."""
+    from causal_pima import session_parameters
+    from causal_pima.benchmark_shape import file_benchmark_shape
+    from causal_pima.pipelines.benchmark import shape as shape_module
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "parameters_benchmark.yml").write_text(yaml.safe_dump({"benchmark": {**SHAPE, "n_specimens": 9}}))
+    session_parameters.set_session(tmp_path, "base")
+    try:
+        built = file_benchmark_shape()
+        assert built.lists()["seeds"] == [0, 3] and str(tmp_path) in built.source
+        pipeline = create_pipeline(built)
+        assert len([n for n in pipeline.nodes if n.name.endswith(".run_method")]) == 2 * 2 * 3
+
+        def run_with(benchmark):
+            catalog = DataCatalog({"parameters": MemoryDataset({"benchmark": benchmark})})
+            BenchmarkShapeHook().before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+
+        run_with({**SHAPE, "n_specimens": 5})
+        with pytest.raises(BenchmarkShapeError, match=rf"benchmark.seeds = \[0\] in this run, but the benchmark pipeline was "
+                                                      rf"built with \[0, 3\] from {tmp_path}"):
+            run_with({**SHAPE, "seeds": [0]})
+    finally:
+        session_parameters.set_session(None, None, None)
+    assert not [name for name, value in vars(shape_module).items() if isinstance(value, shape_module.BenchmarkShape)]
 
 
 def test_the_methods_are_listed_once_and_each_has_its_pretraining_and_runner():

@@ -15,13 +15,14 @@ import pytest
 
 from causal_pima.benchmark_check import RESULTS, RUN_INFO
 from causal_pima.benchmark_check import main as check_main
+from causal_pima.benchmark_shape import read_benchmark_parameters
 from causal_pima.pipelines.benchmark.reference import (
     TOLERANCES,
     ReferenceRowsError,
     with_wall_ratio,
     worse_rows,
 )
-from causal_pima.pipelines.benchmark.shape import read_benchmark_parameters, shape_from_parameters
+from causal_pima.pipelines.benchmark.shape import shape_from_parameters
 
 
 def _rows(**changes) -> pd.DataFrame:

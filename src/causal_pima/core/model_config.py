@@ -67,7 +67,7 @@ class NetworkConfig(_DictConfig):
     # weight of each modality's log-likelihood in the training loss (never in the reported ELBO):
     # w_m = (V_max / V_m) ** modality_balance with V_m the modality's number of values: 0 gives all
     # weights 1, 1 makes every modality count as much as the largest (docs/model.md)
-    modality_balance: float = 0.0
+    modality_balance: float = 0.75
     # initial observation noise scales (learned): images in [0, 1], curves standardised
     image_noise_init: float = 0.1
     curve_noise_init: float = 0.3
@@ -101,7 +101,7 @@ class PriorConfig(_DictConfig):
     mixture_weights: str = "dag"
     # conditionals of the DAG: "logistic" (additive in the parents) or "table" (any table over the
     # parents, interactions included; core.dag)
-    conditionals: str = "logistic"
+    conditionals: str = "table"
     variance_floor: float = 1e-3
     init_temperature: float = 1.0
 

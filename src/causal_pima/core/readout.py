@@ -39,11 +39,11 @@ def model_from_pretrained(
     """A causalPIMA model with the pretrained networks and a fresh prior/DAG from ``prior_params``.
 
     ``pretrained_model`` is a networks-only checkpoint (:meth:`PoEVAE.checkpoint`, what pretraining
-    saves) or a whole causalPIMA checkpoint. The prior settings are ``prior_params`` laid over those
-    of ``model_config`` (the ``model`` parameters with the data statistics,
-    :func:`causal_pima.model_input.model_config_from_data`), and the physics settings are
-    ``model_config``'s; without ``model_config`` both come from the checkpoint's config (defaults
-    where it holds the networks only). :meth:`CausalPIMA.from_pretrained` builds the model.
+    saves) or a whole causalPIMA checkpoint. The prior settings are ``prior_params`` (the
+    ``causal_pima.prior`` parameters, their one place) laid over those of ``model_config`` (the ``model``
+    parameters with the data statistics, :func:`causal_pima.model_input.model_config_from_data`, which
+    hold :class:`PriorConfig`'s defaults), and the physics settings are ``model_config``'s; without
+    ``model_config`` both come from the checkpoint's config (defaults where it holds the networks only). :meth:`CausalPIMA.from_pretrained` builds the model.
     """
     unknown = sorted(set(prior_params) - set(PRIOR_KEYS))
     if unknown:

@@ -63,7 +63,7 @@ class LatticeConfig:
     background: float = 0.08
     strut_intensity: float = 0.9
     image_noise: float = 0.03  # std of Gaussian pixel noise (image clipped to [0, 1])
-    random_phase: bool = True  # shift the tiling by a random fraction of a cell
+    random_phase: bool = False  # shift the tiling by a random fraction of a cell
     missing_struts_mean: float = 1.0  # a defective specimen misses 1 + Poisson(mean) struts ...
     pores_mean: float = 1.5  # ... and has 1 + Poisson(mean) pores on its struts
     pore_radius: float = 0.12  # pore radius / cell size

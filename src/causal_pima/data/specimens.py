@@ -108,7 +108,7 @@ class IngestionConfig:
             memory (no file) are not checked.
     """
 
-    image_size: int = 64
+    image_size: int = 32
     channels: int = 1
     n_grid_points: int = 64
     min_strain: float = 0.0

@@ -2,7 +2,8 @@
 configurations, and ``lattice``: the lattice stand-in).
 
 ``create_pipeline`` imports the nodes (and torch) only when called, so that ``settings.py`` can import
-``shape.BenchmarkShapeHook`` cheaply.
+the shape hook (``causal_pima.benchmark_shape``, through ``shape``) cheaply. It takes the shape (or the
+``benchmark`` parameter group): the pipeline registry passes the parameter files' (nothing is read here).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def create_pipeline(benchmark: dict[str, Any] | None = None, **kwargs: Any):
+def create_pipeline(benchmark: Any, **kwargs: Any):
     from causal_pima.pipelines.benchmark.pipeline import create_pipeline as create
 
     return create(benchmark, **kwargs)

@@ -1,7 +1,8 @@
 """``benchmark``: one modular pipeline per (configuration, seed, method), then the table.
 
 Generated from ``benchmark.configurations``, ``.seeds``, ``.seeds_by_configuration`` and ``.methods``
-(read from the parameter files when the pipeline is created: ``shape.py``). A configuration is a
+(read from the parameter files when the pipeline is registered and passed in: ``shape.py``,
+``causal_pima.benchmark_shape``). A configuration is a
 circles configuration or ``lattice`` (the lattice stand-in); each reads its own parameter groups
 (``shape.configuration_parameters``): ``circles``, ``data_processing``, ``model``, ``pretraining``,
 ``causal_pima``, or ``lattice_synthetic``, ``lattice_ingestion``, ``data_processing_lattice``,
@@ -30,6 +31,7 @@ the table from the rows already written.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -43,8 +45,6 @@ from causal_pima.pipelines.benchmark.shape import (
     REPORT,
     BenchmarkShape,
     configuration_parameters,
-    read_benchmark_parameters,
-    remember_built,
     shape_from_parameters,
 )
 
@@ -159,12 +159,9 @@ def benchmark_pipeline(shape: BenchmarkShape) -> Pipeline:
     return Pipeline([*groups, report_pipeline(rows, shape.configurations)])
 
 
-def create_pipeline(benchmark: dict[str, Any] | None = None, **kwargs: Any) -> Pipeline:
-    """The benchmark pipeline for the ``benchmark`` parameter group ``benchmark`` (default: as the
-    parameter files give it, ``shape.read_benchmark_parameters``)."""
-    source = "the benchmark argument"
-    if benchmark is None:
-        benchmark, source = read_benchmark_parameters()
-    shape = shape_from_parameters(benchmark, source)
-    remember_built(shape)
+def create_pipeline(benchmark: Mapping[str, Any] | BenchmarkShape, **kwargs: Any) -> Pipeline:
+    """The benchmark pipeline for ``benchmark``: its shape, or a ``benchmark`` parameter group to make it
+    from (``shape.shape_from_parameters``). The pipeline registry passes the shape of the session's
+    parameter files (``causal_pima.benchmark_shape.file_benchmark_shape``); nothing is read or kept here."""
+    shape = benchmark if isinstance(benchmark, BenchmarkShape) else shape_from_parameters(benchmark, "the benchmark argument")
     return benchmark_pipeline(shape)

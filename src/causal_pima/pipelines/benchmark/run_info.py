@@ -22,8 +22,8 @@ from causal_pima.core.batching import as_batches
 from causal_pima.core.evaluate import objective
 from causal_pima.core.model import PoEVAE
 from causal_pima.core.model_config import NetworkConfig
+from causal_pima.git_state import GIT_COMMIT_TAG, git_tags
 from causal_pima.project_path import ProjectNotFoundError, project_root
-from causal_pima.run_naming import GIT_COMMIT_TAG, git_tags
 
 # the timed epoch: the circles networks (NetworkConfig's defaults: images 3x32x32, curves of 64, latent 8)
 # on EPOCH_BATCHES fixed random batches of BATCH_SIZE, as pretraining runs them (forward, backward, Adam)

@@ -2,14 +2,12 @@
 
 ``benchmark.configurations``, ``benchmark.seeds``, ``benchmark.seeds_by_configuration`` and
 ``benchmark.methods`` decide the pipeline's nodes (one namespace per configuration and seed, one row
-node per method), so they are read when the
-pipeline is created, before any run parameter exists (Kedro's "dynamic pipelines"): from the
-parameter files of the project's conf source and environment, through the project's config loader
-(:mod:`causal_pima.config_loader`, as ``settings.py`` gives Kedro, so the ``overlay`` resolver works).
-Inside a Kedro session :class:`causal_pima.session_parameters.SessionParametersHook` records the
-session's conf source and ``--env`` first; outside one (``kedro registry list``, ``kedro viz``, a unit test) it is the project holding
-the working directory (:func:`causal_pima.project_path.project_root`) and ``$KEDRO_ENV``, else the
-loader's default environment (``local``).
+node per method), so they are read when the pipeline is created, before any run parameter exists
+(Kedro's "dynamic pipelines"): :func:`shape_from_parameters` makes the shape from the ``benchmark``
+group of the parameter files, which :mod:`causal_pima.benchmark_shape` reads for the pipeline
+registry (and passes to ``pipeline.create_pipeline``), for the hook that refuses a run whose lists
+changed (:func:`shape_problems`) and for the namespaces of a job array. This module reads no file
+and keeps no state.
 
 ``kedro run --params benchmark.seeds=...`` therefore cannot change the shape; the hook stops such a
 run before any node runs, saying to edit the file or use a ``conf/<env>`` override with ``--env``.
@@ -22,28 +20,19 @@ Each reads its own parameter groups (:func:`configuration_parameters`). Every co
 ``benchmark.seeds`` unless ``benchmark.seeds_by_configuration`` gives it its own list
 (``{lattice: [0, 1, 2]}``).
 
-This module imports no torch: ``settings.py`` imports it for the hook.
+This module imports no torch: ``settings.py`` imports it (through the hook).
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from kedro.framework.hooks import hook_impl
 
 from causal_pima.pipelines.benchmark.methods import METHODS
 from causal_pima.pipelines.parameters import DEFAULT_DATASET, SHARED_STAGES, stage_parameters
 from causal_pima.run_refusal import RunRefusedError
-from causal_pima.session_parameters import file_parameters
-
-logger = logging.getLogger(__name__)
 
 SHAPE_KEYS = ("configurations", "seeds", "seeds_by_configuration", "methods")
 # configuration names that mean a stand-in data set instead of a circles configuration: name -> data set
@@ -170,30 +159,6 @@ def shape_from_parameters(benchmark: Mapping[str, Any] | None, source: str = "")
                           tuple((c, own_seeds[c]) for c in configurations if c in own_seeds))
 
 
-# ---------------------------------------------------------------------------- reading the files
-_built: BenchmarkShape | None = None  # the shape of the benchmark pipeline created last
-
-
-def read_benchmark_parameters(conf_source: str | Path | None = None, env: str | None = None) -> tuple[Mapping[str, Any] | None, str]:
-    """The ``benchmark`` group as the parameter files give it (no ``--params``), and where it was read.
-
-    ``conf_source`` / ``env``: default the session's (recorded by
-    :class:`causal_pima.session_parameters.SessionParametersHook`), else the project's ``conf``
-    folder and ``$KEDRO_ENV`` (``None``: the loader's ``default_run_env``).
-    """
-    parameters, source = file_parameters(conf_source, env)
-    return parameters.get("benchmark"), source
-
-
-def remember_built(shape: BenchmarkShape) -> None:
-    global _built
-    _built = shape
-
-
-def built_shape() -> BenchmarkShape | None:
-    return _built
-
-
 def shape_problems(built: BenchmarkShape, parameters: Mapping[str, Any]) -> list[str]:
     """Why a run of the pipeline built as ``built`` cannot run with these (run-time) parameters."""
     problems = list(built.problems)
@@ -220,53 +185,7 @@ class BenchmarkShapeError(ValueError, RunRefusedError):
     """The benchmark's shape lists at run time differ from those its pipeline was built with."""
 
 
-class BenchmarkShapeHook:
-    """Stops a benchmark run whose shape lists changed after its pipeline was created (``--params``)
-    or had invalid entries."""
-
-    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        built = built_shape()
-        if built is None or not any(n.namespace and n.namespace.split(".")[0] == "benchmark" for n in pipeline.nodes):
-            return
-        parameters = catalog["parameters"].load() if "parameters" in catalog else {}
-        problems = shape_problems(built, parameters)
-        if problems:
-            raise BenchmarkShapeError("The benchmark cannot run:\n- " + "\n- ".join(problems))
-        if "ParallelRunner" in str(run_params.get("runner")) and os.environ.get("OMP_NUM_THREADS") != "1":
-            logger.warning(
-                "ParallelRunner without OMP_NUM_THREADS=1: every worker process trains with as many torch threads as "
-                "there are cores, so the workers compete for them (4.5x slower in one measurement on 2 shared cores). Run "
-                "OMP_NUM_THREADS=1 kedro run --pipelines benchmark --runner ParallelRunner (the same numbers as a "
-                "sequential run with OMP_NUM_THREADS=1; another thread count changes the last digits)."
-            )
-
-
 # ---------------------------------------------------------------------------- namespaces for cluster jobs
 def group_namespaces(shape: BenchmarkShape) -> list[str]:
     """``benchmark.<configuration>.seed_<seed>`` for every configuration and its seeds, in table order."""
     return [f"benchmark.{c}.seed_{s}" for c, s in shape.groups()]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m causal_pima.pipelines.benchmark.shape [--env ENV] [--rows]``: one namespace per line
-    (per configuration and seed; with ``--rows`` per row), for a job array over ``kedro run --namespaces``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m causal_pima.pipelines.benchmark.shape", description=main.__doc__)
-    parser.add_argument("--env", default=None, help="configuration environment (as kedro run --env)")
-    parser.add_argument("--conf-source", default=None, help="configuration folder (default: the project's conf/)")
-    parser.add_argument("--rows", action="store_true", help="one namespace per (configuration, seed, method)")
-    args = parser.parse_args(argv)
-    benchmark, source = read_benchmark_parameters(args.conf_source, args.env)
-    shape = shape_from_parameters(benchmark, source)
-    for problem in shape.problems:
-        print(f"left out: {problem}", file=sys.stderr)
-    groups = group_namespaces(shape)
-    lines = [f"{g}.{m}" for g in groups for m in shape.methods] if args.rows else groups
-    print("\n".join(lines))
-    return 1 if shape.problems else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -9,8 +9,8 @@ fits two at once on two workers), all from the same pretrained model, and ``choo
 which scores them on validation data only (:mod:`causal_pima.core.node_count`) and hands the chosen
 fit on as ``<dataset>.fitted_model`` (with its learned DAG, history and metrics), so the rest of the
 pipeline is the same as with a fixed d. The candidates' range decides the pipeline's nodes, so it is
-read when the pipeline is created (:func:`causal_pima.core.node_count.candidate_node_counts`, from
-the run's parameters, :mod:`causal_pima.session_parameters`).
+read when the pipeline is registered (:func:`causal_pima.core.node_count.candidate_node_counts` of the
+run's parameters, :mod:`causal_pima.session_parameters`) and passed to ``pipeline.create_pipeline``.
 
 A candidate whose ``2**d`` outcomes cannot each hold ``min_outcome_count`` training specimens on
 average, or above ``ceil(log2 clusters) + node_count.cluster_slack``, is not fitted; one that collapses (``on_collapse: raise``) or diverges is not eligible; each

@@ -4,11 +4,9 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
-from causal_pima.core.node_count import candidate_node_counts
 from causal_pima.pipelines import stage_pipeline
 from causal_pima.pipelines.causal_pima import node_count, nodes
 from causal_pima.pipelines.parameters import COMPUTE_PARAMETERS, stage_parameters
-from causal_pima.session_parameters import run_parameters
 
 FIT_OUTPUTS = ["fitted_model", "learned_dag", "training_history", "training_metrics"]
 FIT_INPUTS = ["pretrained_model", "train_set", "val_set", "params:causal_pima"]
@@ -34,15 +32,14 @@ def fit_nodes(params_name: str, candidates: tuple[int, ...] = ()) -> list:
     return steps
 
 
-def create_pipeline(dataset: str = "circles", physics: bool = False, candidates: tuple[int, ...] | None = None, **kwargs) -> Pipeline:
+def create_pipeline(dataset: str = "circles", physics: bool = False, candidates: tuple[int, ...] = (), **kwargs) -> Pipeline:
     """Fit, read-outs and figures; ``physics=True`` adds the physics expert's parameter table and figure.
 
-    ``candidates``: the node counts to fit and choose from (``n_nodes: auto``); default: as the run's
-    parameters say (:func:`causal_pima.core.node_count.candidate_node_counts`), ``()`` for one fit with a fixed d.
+    ``candidates``: the node counts to fit and choose from (``n_nodes: auto``), ``()`` for one fit with a
+    fixed d. The pipeline registry passes those of the run's parameters
+    (:func:`causal_pima.core.node_count.candidate_node_counts` of ``causal_pima.prior``, ``--params`` applied).
     """
     params_name = stage_parameters("causal_pima", dataset)["params:causal_pima"].removeprefix("params:")
-    if candidates is None:
-        candidates = candidate_node_counts(run_parameters().get(params_name))
     physics_nodes = [
         node(nodes.physics_parameters, "fitted_model", "physics_parameters", name="physics_parameters"),
         node(nodes.plot_physics_curves, ["fitted_model", "train_set", "posteriors"], "physics_curves_figure", name="plot_physics_curves"),
