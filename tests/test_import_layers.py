@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Kedro's entry points, hooks, the configuration and its schemas, MLflow, the command-line tools
     ("config_loader", "session_parameters", "parameter_schemas", "validation_hook", "benchmark_shape", "manifest_datasets",
      "run_inputs", "run_lock", "run_naming", "run_summary", "torchrun_hook", "log_config", "hooks", "mlflow_inputs",
-     "mlflow_model", "mlflow_parallel", "mlflow_store", "package_wheel", "benchmark_check", "readme_tables",
+     "mlflow_model", "mlflow_parallel", "mlflow_store", "package_wheel", "benchmark_check", "readme_tables", "side_by_side",
      "pipeline_registry", "settings", "__main__"),
 )
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
