@@ -5,7 +5,7 @@
 #   make benchmark-ci         the CI profile of the benchmark (conf/ci), then the check against benchmarks/reference/
 #   make benchmark-reference  the CI profile, then benchmarks/reference/ci_rows.csv and ci_meta.json rewritten
 #   make readme-tables        the README's benchmark tables rewritten from the pipeline's results.md files
-#   make peer-table           causal_pima (full benchmark) and peer (--env peer) side by side, for the README
+#   make benchmark-tables     tables made from several runs' rows (peer beside causal_pima, per-seed tables), for the README
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,7 +16,7 @@ export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYTHONHASHSEED := 0
 
-.PHONY: install run test notebook benchmark benchmark-ci benchmark-reference readme-tables peer-table viz mlflow-ui clean
+.PHONY: install run test notebook benchmark benchmark-ci benchmark-reference readme-tables benchmark-tables viz mlflow-ui clean
 
 # the stamp's name holds pyproject.toml's checksum: a changed file gives a new name (and an install), an
 # unchanged one does not, however new its mtime (a fresh clone, a checkout): order-only prerequisite
@@ -55,9 +55,13 @@ benchmark-reference: install
 	start=$$(date +%s) && $(CI_PROFILE) && \
 	$(BIN)/python -m causal_pima.benchmark_check write-reference --profile-seconds $$(( $$(date +%s) - start ))
 
-peer-table: install
-	$(BIN)/python -m causal_pima.side_by_side data/08_reporting/benchmark_peer/side_by_side.md \
-		data/08_reporting/benchmark data/08_reporting/benchmark_peer
+SIDE_BY_SIDE = $(BIN)/python -m causal_pima.side_by_side
+benchmark-tables: install
+	$(SIDE_BY_SIDE) data/08_reporting/benchmark_peer/side_by_side.md data/08_reporting/benchmark data/08_reporting/benchmark_peer
+	$(SIDE_BY_SIDE) data/08_reporting/benchmark/recovery_by_d.md data/08_reporting/benchmark \
+		--per-seed n_nodes,cpdag_shd,node_accuracy,ari --configurations collider,glow,image4,five,six,seven,eight
+	$(SIDE_BY_SIDE) data/08_reporting/benchmark_auto_d/chosen_d.md data/08_reporting/benchmark_auto_d \
+		--per-seed n_nodes,cpdag_shd,node_accuracy
 
 readme-tables: install
 	$(BIN)/python -m causal_pima.readme_tables README.md

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from causal_pima.side_by_side import ahead, main, method_cells, side_by_side_table
+from causal_pima.side_by_side import ahead, main, method_cells, per_seed_table, side_by_side_table
 
 
 def _rows(method: str, configuration: str, shds: list[float], accuracies: list[float], errors: list[str] | None = None) -> pd.DataFrame:
@@ -55,3 +55,19 @@ def test_cli_writes_the_table_and_names_a_missing_run(tmp_path, capsys):
     assert f"- `{tmp_path / 'full'}`: Run: 2026-12-08T00:00:00Z, commit abc" in text and "(no run line in its results.md)" in text
     assert "| collider | 1/1 | 0 | 1.000 (1.000) | 1/1 | 0 | 1.000 (1.000) | - |" in text
     assert main([str(out), str(tmp_path / "none")]) == 2 and "none/results.csv" in capsys.readouterr().err
+
+
+def test_per_seed_table_known_answer():
+    results = pd.concat([_rows("causal_pima", "six", [13, 11, 12], [0.81, 0.9, 0.835]),
+                         _rows("causal_pima", "five", [0, 0, float("nan")], [1.0, 0.999, float("nan")], ["", "", "fit: boom"])],
+                        ignore_index=True).assign(wall_seconds=[140, 150, 130, 100, 100, 10])
+    text = per_seed_table(results, ["cpdag_shd", "node_accuracy"], ["five", "six"], ["- run"])
+    lines = text.splitlines()
+    assert lines[0] == "- run" and lines[2] == ("| configuration | method | cpdag_shd (seeds 0 / 1 / 2) | "
+                                                "node_accuracy (seeds 0 / 1 / 2) | wall s per row |")
+    assert lines[4] == "| five | causal_pima | 0 / 0 / - | 1.000 / 0.999 / - | 70 |"  # the failed seed shows '-'
+    assert lines[5] == "| six | causal_pima | 13 / 11 / 12 | 0.810 / 0.900 / 0.835 | 140 |"
+    with pytest.raises(ValueError, match="no column \\['ari'\\]"):
+        per_seed_table(results, ["ari"])
+    with pytest.raises(ValueError, match="configurations \\['eight'\\] are not in the results"):
+        per_seed_table(results, ["cpdag_shd"], ["eight"])

@@ -1,4 +1,4 @@
-"""Benchmark methods side by side, from the results of separate runs (``make peer-table``).
+"""Benchmark methods side by side, from the results of separate runs (``make benchmark-tables``).
 
 The full benchmark (``kedro run --env causal_pima_only --pipelines benchmark``) and the peer method's
 run (``--env peer``) write their rows to separate folders; this table sets them beside each other,
@@ -9,7 +9,9 @@ method is ahead on both (``-``: neither on both)::
     python -m causal_pima.side_by_side OUT.md data/08_reporting/benchmark data/08_reporting/benchmark_peer
 
 Each run folder holds ``results.csv`` (the rows) and ``results.md`` (its first line, ``Run: date,
-commit, machine...``, is quoted above the table). A failed row (non-empty ``error``) counts as a seed
+commit, machine...``, is quoted above the table). ``--per-seed cpdag_shd,node_accuracy`` writes instead
+one line per configuration and method with those metrics seed by seed (``0 / 1 / 2 / 3 / 4``; ``-``: a
+failed or missing seed) and the mean wall time per row; ``--configurations`` keeps some, in that order. A failed row (non-empty ``error``) counts as a seed
 that did not recover the graph and is named below the table. Pure pandas; the README includes the
 file between ``benchmark-table`` markers (``readme_tables``).
 """
@@ -82,6 +84,40 @@ def side_by_side_table(results: pd.DataFrame, headers: Sequence[str] = ()) -> st
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
+def _seed_value(value: object, integral: bool) -> str:
+    if value is None or value != value:  # NaN: a failed row
+        return "-"
+    return f"{float(value):.0f}" if integral else f"{float(value):.3f}"
+
+
+def per_seed_table(results: pd.DataFrame, metrics: Sequence[str], configurations: Sequence[str] = (),
+                   headers: Sequence[str] = ()) -> str:
+    """Markdown: ``headers``, then one line per configuration (``configurations`` order, default first
+    seen) and method with each of ``metrics`` seed by seed over the seeds of the whole table, and the
+    mean ``wall_seconds`` of its rows. A failed row (non-empty ``error``) or a missing seed shows ``-``."""
+    unknown = [m for m in metrics if m not in results]
+    if unknown:
+        raise ValueError(f"no column {unknown} in the results; columns: {list(results.columns)}")
+    rows = results.copy()
+    rows.loc[_failed(rows), list(metrics)] = float("nan")
+    seeds = sorted(rows["seed"].unique())
+    # counts (CPDAG SHD, n_nodes) as integers, fractions with 3 decimals
+    integral = {m: bool((rows[m].dropna() == rows[m].dropna().round()).all()) for m in metrics}
+    names = list(configurations) or list(dict.fromkeys(rows["configuration"]))
+    missing = [c for c in names if c not in set(rows["configuration"])]
+    if missing:
+        raise ValueError(f"configurations {missing} are not in the results")
+    seed_text = " / ".join(str(s) for s in seeds)
+    lines = [*headers, "", "| configuration | method | " + " | ".join(f"{m} (seeds {seed_text})" for m in metrics)
+             + " | wall s per row |", "|---|---|" + "---|" * len(metrics) + "---:|"]
+    for configuration in names:
+        for method, group in rows[rows["configuration"] == configuration].groupby("method", sort=False):
+            by_seed = group.set_index("seed")
+            cells = [" / ".join(_seed_value(by_seed[m].get(s), integral[m]) for s in seeds) for m in metrics]
+            lines.append(f"| {configuration} | {method} | " + " | ".join(cells) + f" | {group['wall_seconds'].mean():.0f} |")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
 def _header(folder: Path) -> str:
     summary = folder / "results.md"
     first = summary.read_text().splitlines()[0] if summary.exists() else ""
@@ -92,13 +128,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m causal_pima.side_by_side", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the Markdown file to write")
     parser.add_argument("runs", type=Path, nargs="+", help="run folders, each with results.csv and results.md")
+    parser.add_argument("--per-seed", default="", help="comma-separated metrics: the per-seed table of them instead")
+    parser.add_argument("--configurations", default="", help="comma-separated configurations to keep, in this order")
     args = parser.parse_args(argv)
     missing = [str(run / "results.csv") for run in args.runs if not (run / "results.csv").exists()]
     if missing:
         print(f"side_by_side: no results in {', '.join(missing)} (run that benchmark first)", file=sys.stderr)
         return 2
     results = pd.concat([pd.read_csv(run / "results.csv") for run in args.runs], ignore_index=True)
-    text = side_by_side_table(results, [_header(run) for run in args.runs])
+    headers = [_header(run) for run in args.runs]
+    configurations = [c for c in args.configurations.split(",") if c]
+    try:
+        if args.per_seed:
+            text = per_seed_table(results, [m for m in args.per_seed.split(",") if m], configurations, headers)
+        else:
+            text = side_by_side_table(results[results["configuration"].isin(configurations)] if configurations else results, headers)
+    except ValueError as exc:
+        print(f"side_by_side: {exc}", file=sys.stderr)
+        return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_name(args.out.name + ".partial")
     partial.write_text(text)
