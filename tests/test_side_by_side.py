@@ -23,10 +23,12 @@ def test_method_cells_known_answers():
     assert method_cells(_rows("peer", "c", [float("nan")], [float("nan")], ["data: boom"]))["cpdag_shd"] == "failed"
 
 
-def test_ahead_needs_both_metrics_strictly():
+def test_ahead_is_dominance_on_both_metrics():
     a = {"shd_mean": 0.0, "accuracy_mean": 1.0}
     assert ahead({"causal_pima": a, "peer": {"shd_mean": 3.0, "accuracy_mean": 0.85}}) == "causal_pima"
-    assert ahead({"causal_pima": a, "peer": {"shd_mean": 0.0, "accuracy_mean": 0.85}}) == "-"  # a tie on SHD
+    assert ahead({"causal_pima": a, "peer": {"shd_mean": 0.0, "accuracy_mean": 0.85}}) == "causal_pima"  # a tie on SHD
+    assert ahead({"causal_pima": a, "peer": dict(a)}) == "-"  # a tie on both
+    assert ahead({"causal_pima": {"shd_mean": 12.0, "accuracy_mean": 0.85}, "peer": {"shd_mean": 11.0, "accuracy_mean": 0.76}}) == "-"
     assert ahead({"causal_pima": {"shd_mean": 12.0, "accuracy_mean": 0.85}, "peer": {"shd_mean": 8.0, "accuracy_mean": 0.9}}) == "peer"
     assert ahead({"causal_pima": a, "peer": {"shd_mean": float("nan"), "accuracy_mean": float("nan")}}) == "-"  # no rival
 
@@ -37,7 +39,7 @@ def test_table_from_two_runs():
     text = side_by_side_table(results, ["- run a", "- run b"])
     lines = text.splitlines()
     assert lines[:2] == ["- run a", "- run b"]
-    assert lines[3].startswith("| configuration | causal_pima: CPDAG SHD 0 | causal_pima: CPDAG SHD |") and lines[3].endswith("| ahead on both |")
+    assert lines[3].startswith("| configuration | causal_pima: CPDAG SHD 0 | causal_pima: CPDAG SHD |") and lines[3].endswith("| ahead |")
     assert lines[5] == "| collider | 2/2 | 0 +- 0 | 0.995 (0.990) | 0/2 | 2 +- 1.4 | 0.875 (0.850) | causal_pima |"
     assert lines[6] == "| six | 0/2 | 11 +- 1.4 | 0.825 (0.800) | 0/2 | 8.5 +- 0.71 | 0.850 (0.800) | peer |"
     with pytest.raises(ValueError, match="row collider seed 0 peer appears in more than one run"):

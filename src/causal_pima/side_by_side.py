@@ -4,7 +4,7 @@ The full benchmark (``kedro run --env causal_pima_only --pipelines benchmark``) 
 run (``--env peer``) write their rows to separate folders; this table sets them beside each other,
 one line per configuration: for every method, how many seeds recovered the CPDAG exactly, the CPDAG
 SHD (mean +- std) and the node accuracy (mean, its minimum over the seeds in brackets), then which
-method is ahead on both (``-``: neither on both)::
+method is ahead (no worse on both means and better on one; ``-``: none)::
 
     python -m causal_pima.side_by_side OUT.md data/08_reporting/benchmark data/08_reporting/benchmark_peer
 
@@ -47,13 +47,18 @@ def method_cells(rows: pd.DataFrame) -> dict[str, object]:
 
 
 def ahead(cells: dict[str, dict[str, object]]) -> str:
-    """The method whose CPDAG SHD mean is lowest and node accuracy mean highest, both strictly
-    (ties within 1e-9 are no lead); ``-`` when no method is ahead on both."""
+    """The method that dominates every other: CPDAG SHD mean no higher and node accuracy mean no lower,
+    and better on at least one of the two (differences within 1e-9 are ties); ``-`` when none does
+    (e.g. one has the lower SHD, the other the higher accuracy) or there is no rival."""
     names = [m for m, c in cells.items() if c["shd_mean"] == c["shd_mean"]]  # not NaN
+
+    def dominates(a: dict, b: dict) -> bool:
+        shd, accuracy = b["shd_mean"] - a["shd_mean"], a["accuracy_mean"] - b["accuracy_mean"]
+        return shd >= -1e-9 and accuracy >= -1e-9 and (shd > 1e-9 or accuracy > 1e-9)
+
     for name in names:
         others = [cells[m] for m in names if m != name]
-        if others and all(cells[name]["shd_mean"] < o["shd_mean"] - 1e-9 and cells[name]["accuracy_mean"] > o["accuracy_mean"] + 1e-9
-                          for o in others):
+        if others and all(dominates(cells[name], other) for other in others):
             return name
     return "-"
 
@@ -72,7 +77,7 @@ def side_by_side_table(results: pd.DataFrame, headers: Sequence[str] = ()) -> st
         raise ValueError(f"row {first['configuration']} seed {first['seed']} {first['method']} appears in more than one run")
     methods = list(dict.fromkeys(results["method"]))
     head = "| configuration | " + " | ".join(f"{m}: CPDAG SHD 0 | {m}: CPDAG SHD | {m}: node accuracy (min)" for m in methods)
-    lines = [*(h for h in headers), "", head + " | ahead on both |", "|---|" + "---|---|---|" * len(methods) + "---|"]
+    lines = [*(h for h in headers), "", head + " | ahead |", "|---|" + "---|---|---|" * len(methods) + "---|"]
     for configuration, rows in results.groupby("configuration", sort=False):
         cells = {m: method_cells(rows[rows["method"] == m]) for m in methods if (rows["method"] == m).any()}
         text = [f"{cells[m]['exact']} | {cells[m]['cpdag_shd']} | {cells[m]['node_accuracy']}" if m in cells else "- | - | -"
