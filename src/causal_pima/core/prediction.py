@@ -23,8 +23,8 @@ def reconstruction_rmse(model: CausalPIMA, data: Mapping[str, Tensor], batch_siz
     for batch in as_batches(data, batch_size, device=next(model.parameters()).device):
         mu, _ = model.encode(batch)
         recon = model.decode(mu)
-        if model.physics is not None and "curve" in batch:
-            recon["curve"] = model.predict_curves(batch)  # the physics law of the most likely outcome
+        if model.physics is not None and model.physics_modality in batch:
+            recon[model.physics_modality] = model.predict_curves(batch)  # the physics law of the most likely outcome
         for m in sq:
             sq[m] += float((recon[m] - batch[m]).pow(2).sum())
             count[m] += batch[m].numel()
@@ -42,7 +42,7 @@ def cross_modal_prediction(model: CausalPIMA, data: Mapping[str, Tensor], source
         raise ValueError(f"model modalities are {model.modalities}; cannot predict {target} from {source}")
     model.eval()
     inputs = {source: torch.as_tensor(data[source]).to(next(model.parameters()).device)}
-    if target == "curve" and model.physics is not None:
+    if target == model.physics_modality and model.physics is not None:
         return model.predict_curves(inputs)
     mu, _ = model.encode(inputs)
     return model.decode(mu)[target]
