@@ -53,6 +53,9 @@ class ModalitySpec:
             (left out of the product of experts and of the reconstruction).
         display: how figures draw one specimen: ``"image"`` (``[C, H, W]``) or ``"profile"``
             (a line over the values' grid or index).
+        tabular: a table of numbers per specimen ``[N, S]``: ingestion reads it from manifest
+            columns (``column_groups``), processing standardises each column with the training
+            split's mean and standard deviation (stored as ``<array_key>_mean`` / ``_std``).
     """
 
     name: str
@@ -66,6 +69,7 @@ class ModalitySpec:
     physics_capable: bool = False
     may_be_missing: bool = False
     display: str = "profile"
+    tabular: bool = False
 
 
 IMAGE_SPEC = ModalitySpec(
@@ -101,10 +105,15 @@ def modality_spec(name: str) -> ModalitySpec:
     return MODALITY_SPECS[name]
 
 
+def tabular_specs() -> dict[str, ModalitySpec]:
+    """The specs whose values are a table of numbers (``tabular``), by name."""
+    return {m: spec for m, spec in MODALITY_SPECS.items() if spec.tabular}
+
+
 def array_keys(modalities: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
     """``{modality: model-input array}`` for ``modalities`` (all registered ones by default)."""
     names = list(MODALITY_SPECS) if modalities is None else list(modalities)
     return {m: modality_spec(m).array_key for m in names}
 
 
-__all__ = ["CURVE", "IMAGE", "MODALITY_SPECS", "ModalitySpec", "array_keys", "modality_spec"]
+__all__ = ["CURVE", "IMAGE", "MODALITY_SPECS", "ModalitySpec", "array_keys", "modality_spec", "tabular_specs"]

@@ -49,6 +49,36 @@ def cross_modal_prediction(model: CausalPIMA, data: Mapping[str, Tensor], source
 
 
 @torch.no_grad()
+def cross_modal_errors(model: CausalPIMA, data: Mapping[str, Tensor]) -> dict[str, dict[str, float | int]]:
+    """Every modality predicted from every other one alone, on the model's scale (images in [0, 1],
+    curves and tabular values standardised): ``{"<target>_from_<source>": {"rmse", "mean_rmse",
+    "n_specimens"}}`` over the specimens that have both (a NaN row marks a missing one, see
+    :meth:`PoEVAE.observed`). ``mean_rmse`` is the error of predicting the target's mean over those
+    specimens (the reference a prediction should beat).
+    """
+    values, observed = model.observed({m: torch.as_tensor(data[m]) for m in model.modalities if m in data})
+    out: dict[str, dict[str, float | int]] = {}
+    for source in values:
+        for target in values:
+            if source == target:
+                continue
+            both = torch.ones(len(values[source]), dtype=torch.bool)
+            for m in (source, target):
+                if m in observed:
+                    both &= observed[m].cpu()
+            truth = values[target][both].double()
+            if not len(truth):
+                continue
+            predicted = cross_modal_prediction(model, {source: values[source][both]}, source, target).cpu().double()
+            out[f"{target}_from_{source}"] = {
+                "rmse": float((predicted - truth).pow(2).mean().sqrt()),
+                "mean_rmse": float((truth - truth.mean(0)).pow(2).mean().sqrt()),
+                "n_specimens": int(both.sum()),
+            }
+    return out
+
+
+@torch.no_grad()
 def sample_interventional_latents(
     model: CausalPIMA, node: int, value: int, n_samples: int, generator: torch.Generator | None = None
 ) -> Tensor:
