@@ -16,7 +16,8 @@ from causal_pima.core.model import CausalPIMA
 
 @torch.no_grad()
 def reconstruction_rmse(model: CausalPIMA, data: Mapping[str, Tensor], batch_size: int = 512) -> dict[str, float]:
-    """Root-mean-square error of each modality reconstructed from the fused posterior mean."""
+    """Root-mean-square error of each modality reconstructed from the fused posterior mean (over the
+    specimens that have it)."""
     model.eval()
     sq = {m: 0.0 for m in model.modalities if m in data}
     count = {m: 0 for m in sq}
@@ -25,10 +26,13 @@ def reconstruction_rmse(model: CausalPIMA, data: Mapping[str, Tensor], batch_siz
         recon = model.decode(mu)
         if model.physics is not None and model.physics_modality in batch:
             recon[model.physics_modality] = model.predict_curves(batch)  # the physics law of the most likely outcome
+        values, observed = model.observed(batch)  # specimens that miss a modality are left out of its error
         for m in sq:
-            sq[m] += float((recon[m] - batch[m]).pow(2).sum())
-            count[m] += batch[m].numel()
-    return {m: (sq[m] / count[m]) ** 0.5 for m in sq}
+            keep = observed.get(m)
+            error = (recon[m] - values[m]) if keep is None else (recon[m] - values[m])[keep]
+            sq[m] += float(error.pow(2).sum())
+            count[m] += error.numel()
+    return {m: (sq[m] / count[m]) ** 0.5 if count[m] else float("nan") for m in sq}
 
 
 @torch.no_grad()
