@@ -27,7 +27,7 @@ from causal_pima.core.networks import ImageDecoder, ImageEncoder, VectorDecoder,
 if TYPE_CHECKING:
     from causal_pima.core.model_config import NetworkConfig
 
-IMAGE, CURVE = "image", "curve"
+IMAGE, CURVE, SCALAR = "image", "curve", "scalar"
 
 Shape = tuple[int, ...]
 
@@ -94,8 +94,24 @@ CURVE_SPEC = ModalitySpec(
     physics_capable=True,
 )
 
+# per-specimen measurements, a table of numbers (measured density, mass, ...): standardised by processing,
+# from a manifest's column group (ingestion column_groups.scalar) or the circles generator (render.scalars)
+SCALAR_SPEC = ModalitySpec(
+    name=SCALAR,
+    array_key="scalars",
+    shape=lambda c: (int(c.scalar_count),) if c.scalar_count else None,
+    config_fields=lambda shape: {"scalar_count": int(shape[0]) if shape is not None else 0},
+    encoder=lambda c: VectorEncoder(c.scalar_count, c.latent_dim, c.scalar_hidden_dims),
+    decoder=lambda c: VectorDecoder(c.scalar_count, c.latent_dim, c.scalar_hidden_dims),
+    noise_init=lambda c: c.scalar_noise_init,
+    may_be_missing=True,
+    tabular=True,
+)
+
 # the registry, in the model's order (state-dict and parameter order follow it)
-MODALITY_SPECS: Mapping[str, ModalitySpec] = MappingProxyType({spec.name: spec for spec in (IMAGE_SPEC, CURVE_SPEC)})
+MODALITY_SPECS: Mapping[str, ModalitySpec] = MappingProxyType(
+    {spec.name: spec for spec in (IMAGE_SPEC, CURVE_SPEC, SCALAR_SPEC)}
+)
 
 
 def modality_spec(name: str) -> ModalitySpec:
@@ -116,4 +132,4 @@ def array_keys(modalities: tuple[str, ...] | list[str] | None = None) -> dict[st
     return {m: modality_spec(m).array_key for m in names}
 
 
-__all__ = ["CURVE", "IMAGE", "MODALITY_SPECS", "ModalitySpec", "array_keys", "modality_spec", "tabular_specs"]
+__all__ = ["CURVE", "IMAGE", "SCALAR", "MODALITY_SPECS", "ModalitySpec", "array_keys", "modality_spec", "tabular_specs"]

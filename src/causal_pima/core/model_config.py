@@ -54,10 +54,11 @@ class NetworkConfig(_DictConfig):
     """Encoders, decoders and observation noise of the PoE VAE, and the input shapes.
 
     ``image_shape`` is ``(C, H, W)``; set ``curve_length`` to 0 for an image-only model and
-    ``image_shape`` to ``None`` for a curve-only model.
+    ``image_shape`` to ``None`` for a curve-only model. ``scalar_count`` (0: none) is the number of
+    per-specimen scalar measurements (the ``scalar`` modality, named in ``modality_names``).
     """
 
-    _TUPLE_FIELDS = ("image_shape", "image_channels", "curve_hidden_dims", "modality_names")
+    _TUPLE_FIELDS = ("image_shape", "image_channels", "curve_hidden_dims", "modality_names", "scalar_hidden_dims")
 
     image_shape: tuple[int, int, int] | None = (3, 32, 32)
     curve_length: int = 64
@@ -74,6 +75,10 @@ class NetworkConfig(_DictConfig):
     curve_noise_init: float = 0.3
     noise_min: float = 1e-3
     modality_names: tuple[str, ...] = field(default=(IMAGE, CURVE))
+    # the scalar modality (a standardised table of numbers per specimen): its size comes from the data
+    scalar_count: int = 0
+    scalar_hidden_dims: tuple[int, ...] = (32, 32)
+    scalar_noise_init: float = 0.3
 
     @property
     def modalities(self) -> tuple[str, ...]:
