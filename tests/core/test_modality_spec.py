@@ -42,7 +42,7 @@ def test_registry_round_trip_shape_to_config_to_shape_and_unknown_names():
     with pytest.raises(ValueError, match=r"unknown modality 'sound'; known: \['image', 'curve', 'scalar'\]"):
         modality_spec("sound")
     with pytest.raises(ValueError, match="unknown modality 'sound'"):
-        NetworkConfig(modality_names=("image", "sound")).modalities
+        PoEVAE(NetworkConfig(modality_names=("image", "sound")))
 
 
 def test_three_modality_model_has_one_encoder_decoder_and_noise_per_modality_and_keeps_the_two_modality_keys():

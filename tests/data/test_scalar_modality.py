@@ -19,7 +19,12 @@ from causal_pima.data.processing import (
     standardise_tabular,
     validate_specimens,
 )
-from causal_pima.data.specimens import IngestionConfig, SpecimenError, ingest_specimens, raw_specimen_set
+from causal_pima.data.specimens import (
+    IngestionConfig,
+    SpecimenError,
+    ingest_specimens,
+    raw_specimen_set,
+)
 from causal_pima.datasets.specimen_manifest import SpecimenManifestDataset
 
 IDS = ["S0", "S1", "S2", "S3"]
