@@ -52,16 +52,16 @@ import pandas as pd
 import torch
 
 import causal_pima
+from causal_pima.core.modality_spec import CURVE, IMAGE, MODALITY_SPECS, array_keys
 from causal_pima.core.model import CausalPIMA
-from causal_pima.core.model_config import CURVE, IMAGE
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import posterior_table
 from causal_pima.datasets.torch_checkpoint_dataset import safe_torch_load
 
 CHECKPOINT_FILE = "fitted_model.pt"
 LOADER_MODULE = __name__
-# a model-input set's arrays (causal_pima.model_input) -> the pyfunc input column
-SET_ARRAYS = {IMAGE: "images", CURVE: "curves"}
+# a model-input set's arrays (causal_pima.model_input) -> the pyfunc input column (core.modality_spec)
+SET_ARRAYS = array_keys()
 
 
 def load_checkpoint_model(path: str | Path) -> CausalPIMA:
@@ -69,29 +69,31 @@ def load_checkpoint_model(path: str | Path) -> CausalPIMA:
     return CausalPIMA.from_checkpoint(safe_torch_load(path)).eval()
 
 
-def specimen_frame(images: np.ndarray | None = None, curves: np.ndarray | None = None) -> pd.DataFrame:
-    """The pyfunc input: one row per specimen, ``image`` (flattened ``[C*H*W]``) and/or ``curve`` ``[L]``."""
+def specimen_frame(images: np.ndarray | None = None, curves: np.ndarray | None = None, **modalities: np.ndarray | None) -> pd.DataFrame:
+    """The pyfunc input: one row per specimen, ``image`` (flattened ``[C*H*W]``) and/or ``curve`` ``[L]``,
+    and any other modality by name (``[N, ...]`` flattened per row)."""
+    given = {IMAGE: images, CURVE: curves, **modalities}
+    unknown = sorted(set(given) - set(MODALITY_SPECS))
+    if unknown:
+        raise ValueError(f"unknown modality column(s) {unknown}; known: {list(MODALITY_SPECS)}")
     columns = {}
-    if images is not None:
-        images = np.asarray(images, dtype=np.float64)
-        columns[IMAGE] = list(images.reshape(len(images), -1))
-    if curves is not None:
-        curves = np.asarray(curves, dtype=np.float64)
-        columns[CURVE] = list(curves.reshape(len(curves), -1))
+    for m in MODALITY_SPECS:
+        if given.get(m) is not None:
+            values = np.asarray(given[m], dtype=np.float64)
+            columns[m] = list(values.reshape(len(values), -1))
     if not columns:
-        raise ValueError("give images and/or curves")
+        raise ValueError(f"give the values of at least one modality ({', '.join(MODALITY_SPECS)})")
     return pd.DataFrame(columns)
 
 
 def input_shapes(model: CausalPIMA) -> dict[str, tuple[int, ...]]:
     """``{"image": (C, H, W), "curve": (L,)}`` for the model's modalities (one cell's shape, unflattened)."""
-    config = model.config
-    shapes = {IMAGE: tuple(config.image_shape) if config.image_shape is not None else None, CURVE: (int(config.curve_length),)}
-    return {m: shapes[m] for m in model.modalities}
+    return {m: spec.shape(model.config) for m, spec in model.specs.items()}
 
 
 def _cell_values(modality: str, row: Any, cell: Any, size: int, shape: tuple[int, ...]) -> np.ndarray:
-    """One cell as ``size`` finite float32 numbers, or a ValueError naming the column and row."""
+    """One cell as ``size`` finite float32 numbers, or a ValueError naming the column and row (a
+    modality whose spec ``may_be_missing`` may hold NaN: that specimen misses it)."""
     with np.errstate(over="ignore"):  # a finite float64 beyond the float32 range becomes inf: refused below
         try:
             values = np.asarray(cell, dtype=np.float32).reshape(-1)
@@ -100,7 +102,7 @@ def _cell_values(modality: str, row: Any, cell: Any, size: int, shape: tuple[int
     if values.size != size:
         raise ValueError(f"column '{modality}', row {row!r}: {values.size} numbers, the model needs {size} "
                          f"(shape {shape} flattened)")
-    bad = np.flatnonzero(~np.isfinite(values))
+    bad = np.flatnonzero(np.isinf(values) if MODALITY_SPECS[modality].may_be_missing else ~np.isfinite(values))
     if bad.size:
         raise ValueError(f"column '{modality}', row {row!r}: {bad.size} value(s) not finite in float32 (NaN, inf or "
                          f"beyond +-3.4e38), the first at position {int(bad[0])}; the model cannot place such a specimen")
@@ -209,7 +211,7 @@ class CausalPIMAPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def model_signature(model: CausalPIMA, node_features: Mapping[str, Mapping[str, Any]] | None = None) -> mlflow.models.ModelSignature:
-    """Input: optional ``image`` and ``curve`` array columns; output: :func:`output_columns`."""
+    """Input: an optional array column per modality (``image``, ``curve``); output: :func:`output_columns`."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, DataType, Schema
     from mlflow.types.schema import Array
@@ -225,8 +227,7 @@ def example_frame(model: CausalPIMA, specimens: Mapping[str, np.ndarray], rows: 
     missing = [SET_ARRAYS[m] for m in model.modalities if SET_ARRAYS[m] not in specimens]
     if missing:
         raise ValueError(f"the example specimens have no {missing} array(s) for the model's modalities {list(model.modalities)}")
-    arrays = {m: np.asarray(specimens[SET_ARRAYS[m]][:rows]) for m in model.modalities}
-    return specimen_frame(arrays.get(IMAGE), arrays.get(CURVE))
+    return specimen_frame(**{m: np.asarray(specimens[SET_ARRAYS[m]][:rows]) for m in model.modalities})
 
 
 def model_requirements(wheel: Path | None) -> list[str]:

@@ -10,7 +10,8 @@ import numpy as np
 
 from causal_pima.core.batching import specimen_tensors
 from causal_pima.core.curve_scale import to_physical
-from causal_pima.core.model_config import CURVE, IMAGE, ModelConfig, PriorConfig
+from causal_pima.core.modality_spec import CURVE, IMAGE, MODALITY_SPECS, modality_spec
+from causal_pima.core.model_config import ModelConfig, PriorConfig
 
 __all__ = ["baseline_curve", "curve_asinh_scale", "model_config_from_data", "physical_curves", "specimen_tensors"]  # specimen_tensors lives in core.batching
 
@@ -18,17 +19,26 @@ def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Ma
     """A :class:`ModelConfig` whose input shapes come from the data and the rest from parameters.
 
     ``model_params.modalities`` selects the modalities (``[image, curve]`` by default; ``[image]``
-    for the image-only ablation). The prior's settings are not model parameters (their one place is
-    ``causal_pima.prior``): the config holds :class:`PriorConfig`'s defaults, which a fit replaces
+    for the image-only ablation); each one's shape comes from the array its spec names. The prior's
+    settings are not model parameters (their one place is ``causal_pima.prior``): the config holds
+    :class:`PriorConfig`'s defaults, which a fit replaces
     (:func:`causal_pima.core.readout.model_from_pretrained`); a prior key here is a ``ValueError``.
     """
+    for name in model_params.get("modalities", ()):
+        modality_spec(name)  # an unknown name is refused, naming the known ones
     params = dict(model_params)
     prior_keys = sorted(set(params) & {f.name for f in fields(PriorConfig)})
     if prior_keys:
         raise ValueError(f"model parameter(s) {prior_keys} are prior settings, whose one place is causal_pima.prior "
                          f"(e.g. causal_pima.prior.{prior_keys[0]}); move them there")
     modalities = tuple(params.pop("modalities", (IMAGE, CURVE)))
-    if params.get("curve_decoder") == "physics" and CURVE in modalities:
+    shapes = {}  # each modality's network fields from its array's per-specimen shape (None: not used)
+    for name, spec in MODALITY_SPECS.items():
+        if name in modalities and spec.array_key not in train_set:
+            raise ValueError(f"model.modalities names {name!r} but the model input has no '{spec.array_key}' array "
+                             f"(arrays: {sorted(train_set)}); leave {name!r} out of model.modalities or give the data set that modality")
+        shapes.update(spec.config_fields(tuple(train_set[spec.array_key].shape[1:]) if name in modalities else None))
+    if params.get("curve_decoder") == "physics" and params.get("physics_modality", CURVE) in modalities:
         # the physics expert predicts physical curves and compares them after the same standardisation
         params.update(
             curve_grid=[float(v) for v in train_set["grid"]],
@@ -37,12 +47,7 @@ def model_config_from_data(train_set: Mapping[str, np.ndarray], model_params: Ma
             curve_asinh_scale=curve_asinh_scale(train_set),
         )
     return ModelConfig.from_dict(
-        {
-            **params,
-            "image_shape": list(train_set["images"].shape[1:]) if IMAGE in modalities else None,
-            "curve_length": int(train_set["curves"].shape[1]) if CURVE in modalities else 0,
-            "modality_names": list(modalities),
-        }
+        {**params, **shapes, "modality_names": list(modalities)}
     )
 
 

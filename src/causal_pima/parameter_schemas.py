@@ -52,6 +52,7 @@ from pydantic.fields import FieldInfo
 
 from causal_pima.core.dag import CONDITIONALS
 from causal_pima.core.initialisation import ASSIGNERS, CLUSTERERS
+from causal_pima.core.modality_spec import MODALITY_SPECS
 from causal_pima.core.model_config import ModelConfig, PriorConfig
 from causal_pima.core.physics import PHYSICS_LAWS
 from causal_pima.core.prior import MEAN_STRUCTURES
@@ -366,11 +367,14 @@ class DataProcessingParams(Schema):
 # ----------------------------------------------------------------------------- model and training
 # input shapes and the physics expert's grid / standardisation come from the data, never from parameters
 _DATA_FIELDS = ("image_shape", "curve_length", "modality_names", "curve_grid", "curve_mean", "curve_std", "curve_asinh_scale")
+# every modality's shape fields (core.modality_spec) come from the data too
+_DATA_FIELDS += tuple(key for spec in MODALITY_SPECS.values() for key in spec.config_fields(None) if key not in _DATA_FIELDS)
+_MODALITIES_TEXT = "a non-empty list of " + ", ".join(f"'{m}'" for m in MODALITY_SPECS)
 
 
 class _Model(Schema):
     modalities: Annotated[
-        list[_choice(("image", "curve"))], Field(min_length=1, description="a non-empty list of 'image', 'curve'")
+        list[_choice(tuple(MODALITY_SPECS))], Field(min_length=1, description=_MODALITIES_TEXT)
     ] = ["image", "curve"]
     latent_dim: PositiveInt
     image_channels: Annotated[list[PositiveInt], Field(min_length=1, description="a non-empty list of integers > 0")]
@@ -389,7 +393,7 @@ class _Model(Schema):
     @model_validator(mode="after")
     def _unique_modalities(self) -> _Model:
         if len(set(self.modalities)) != len(self.modalities):
-            raise FieldProblem("modalities", self.modalities, "a non-empty list of 'image', 'curve', each at most once")
+            raise FieldProblem("modalities", self.modalities, f"{_MODALITIES_TEXT}, each at most once")
         return self
 
 

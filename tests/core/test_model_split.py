@@ -32,9 +32,11 @@ def test_old_checkpoint_loads_to_identical_state(kind):
     old = GOLDEN["models"][kind]["checkpoint"]
     model = CausalPIMA.from_checkpoint(old)
     # fields added since carry their defaults (curve_asinh_scale 0: the linear curve scale those models used;
-    # the factorial means' pseudo-counts, unused by their free means)
+    # the factorial means' pseudo-counts, unused by their free means; the physics expert's modality, the curve;
+    # no scalar modality)
     assert model.config.to_dict() == {**old["config"], "curve_asinh_scale": 0.0, "mean_pseudo_count": 10.0,
-                                      "interaction_pseudo_count": 10.0}
+                                      "interaction_pseudo_count": 10.0, "physics_modality": "curve", "scalar_count": 0,
+                                      "scalar_hidden_dims": [32, 32], "scalar_noise_init": 0.3}
     _same(model.checkpoint()["state_dict"], old["state_dict"])  # the loaded parameters: bit for bit
     # the posterior computed from them: to float32 rounding (the convolutions' SIMD path, and so the last
     # bits, differ between CPUs: the golden file was written on another machine than some that test it)

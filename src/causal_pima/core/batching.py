@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from causal_pima.core.model_config import CURVE, IMAGE
+from causal_pima.core.modality_spec import modality_spec
 
 Batch = dict[str, Tensor]
 Rows = Mapping[str, Any]  # {name: [N, ...]} torch tensors, numpy arrays or np.memmap
@@ -170,21 +170,16 @@ def read_batches(
         yield batch
 
 
-# the array of a model-input set that holds each modality
-_ARRAY_KEY = {IMAGE: "images", CURVE: "curves"}
-
-
 def specimen_data(specimen_set: Mapping[str, np.ndarray], modalities: Sequence[str]) -> dict[str, Any]:
-    """``{"image": [N, C, H, W], "curve": [N, L]}`` for the requested modalities, ready for :func:`as_batches`.
+    """``{"image": [N, C, H, W], "curve": [N, L]}`` for the requested modalities, ready for :func:`as_batches`
+    (each from the array its spec names, ``core.modality_spec``).
 
     In-memory arrays become float32 tensors (as :func:`specimen_tensors`); memory-mapped ones
     (``np.memmap``, a model-input set read from disk) are left on disk and read a batch at a time.
     """
     out: dict[str, Any] = {}
     for m in modalities:
-        if m not in _ARRAY_KEY:
-            raise ValueError(f"unknown modality '{m}'; known: {sorted(_ARRAY_KEY)}")
-        values = specimen_set[_ARRAY_KEY[m]]
+        values = specimen_set[modality_spec(m).array_key]
         out[m] = values if isinstance(values, np.memmap) else _float32_tensor(values)
     return out
 
@@ -202,9 +197,7 @@ def specimen_tensors(specimen_set: Mapping[str, np.ndarray], modalities: Sequenc
     """``{"image": [N, C, H, W], "curve": [N, L]}`` float32 tensors in memory for the requested modalities."""
     out = {}
     for m in modalities:
-        if m not in _ARRAY_KEY:
-            raise ValueError(f"unknown modality '{m}'; known: {sorted(_ARRAY_KEY)}")
-        out[m] = _float32_tensor(specimen_set[_ARRAY_KEY[m]])
+        out[m] = _float32_tensor(specimen_set[modality_spec(m).array_key])
     return out
 
 

@@ -26,6 +26,7 @@ from causal_pima.core.diagnostics import fit_diagnostics
 from causal_pima.core.elbo_gap import elbo_gap
 from causal_pima.core.epoch_loop import EpochCallback
 from causal_pima.core.launch import TrainingJob, join_torchrun_group, run_data_parallel
+from causal_pima.core.modality_spec import array_keys
 from causal_pima.core.model import CausalPIMA, PoEVAE
 from causal_pima.core.model_config import ModelConfig, NetworkConfig
 from causal_pima.core.outcome_support import outcome_support
@@ -163,7 +164,7 @@ def plan_fit(
     if on_collapse not in ("raise", "warn"):
         raise ValueError(f"{params_name}.on_collapse must be 'raise' or 'warn', got {on_collapse!r}")
     config = FitConfig.from_dict(params)
-    n_train = n_rows({key: values for key, values in train_set.items() if key in ("images", "curves")})
+    n_train = n_rows({key: values for key, values in train_set.items() if key in array_keys().values()})
     config = replace(config, epochs=epochs_for_budget(config.epochs, config.min_steps, n_train, config.batch_size, f"{params_name} fit"))
     torch.manual_seed(config.seed)
     model = model_from_pretrained(pretrained_model, prior_params, model_config)

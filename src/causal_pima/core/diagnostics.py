@@ -19,7 +19,6 @@ from torch import Tensor
 
 from causal_pima.core.batching import as_batches
 from causal_pima.core.model import CausalPIMA
-from causal_pima.core.model_config import CURVE
 
 
 @torch.no_grad()
@@ -42,11 +41,12 @@ def fit_diagnostics(model: CausalPIMA, data: Mapping[str, Tensor], collapse_weig
     for batch in as_batches(data, 512, None, device=weights.device):
         posterior = model.posterior(batch)
         gamma_sum += posterior["gamma"].sum(0)
-        if model.physics is not None and CURVE in batch:
+        curves = batch.get(model.physics_modality) if model.physics is not None else None
+        if curves is not None:
             predicted = model.physics.predict_standardised()[posterior["gamma"].argmax(1)]
-            squared_error += float(((predicted - batch[CURVE]) ** 2).sum())
-            squared_baseline += float((batch[CURVE] ** 2).sum())  # standardised: the train mean is 0
-            n_values += batch[CURVE].numel()
+            squared_error += float(((predicted - curves) ** 2).sum())
+            squared_baseline += float((curves**2).sum())  # standardised: the train mean is 0
+            n_values += curves.numel()
     usage = gamma_sum / gamma_sum.sum()
     entropy = -torch.special.xlogy(usage, usage).sum()  # 0 log 0 = 0: an empty outcome adds nothing (finite JSON)
     largest = int(weights.argmax())

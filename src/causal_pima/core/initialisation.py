@@ -175,7 +175,8 @@ def observation_centres(observations: Mapping[str, np.ndarray], labels: np.ndarr
     weighs as much as a 3,072-value image in the geometry of the centres.
 
     Args:
-        observations: ``{modality: [N, ...]}`` the specimens' observed values.
+        observations: ``{modality: [N, ...]}`` the specimens' observed values (a row with a NaN: the
+            specimen misses that modality and is left out of its means).
         labels: ``[N]`` cluster labels in ``0..n_clusters-1``, every cluster non-empty.
 
     Returns:
@@ -189,8 +190,15 @@ def observation_centres(observations: Mapping[str, np.ndarray], labels: np.ndarr
     for name in sorted(observations):
         values = np.asarray(observations[name], dtype=np.float64).reshape(len(labels), -1)
         means = np.zeros((n_clusters, values.shape[1]))
-        np.add.at(means, labels, values)
-        means = means / counts[:, None]
+        observed = ~np.isnan(values).any(axis=1)  # a NaN row: the specimen misses this modality
+        if observed.all():
+            np.add.at(means, labels, values)
+            means = means / counts[:, None]
+        else:  # the mean over each cluster's specimens that have it (a cluster with none: the overall mean)
+            np.add.at(means, labels[observed], values[observed])
+            have = np.bincount(labels[observed], minlength=n_clusters)
+            overall = values[observed].mean(axis=0) if observed.any() else np.zeros(values.shape[1])
+            means = np.where(have[:, None] > 0, means / np.maximum(have, 1)[:, None], overall)
         means -= means.mean(axis=0)
         spread = np.sqrt((means**2).sum())
         parts.append(means / spread if spread > 0 else means)

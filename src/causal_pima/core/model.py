@@ -23,17 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from causal_pima.core.dag import CausalDAG
-from causal_pima.core.elbo import elbo_terms, gaussian_log_likelihood
+from causal_pima.core.elbo import elbo_terms
 from causal_pima.core.fusion import product_of_experts
-from causal_pima.core.model_config import (
-    CURVE,
-    IMAGE,
-    ModelConfig,
-    NetworkConfig,
-    PhysicsConfig,
-    PriorConfig,
-)
-from causal_pima.core.networks import CurveDecoder, CurveEncoder, ImageDecoder, ImageEncoder
+from causal_pima.core.modality_spec import MODALITY_SPECS, modality_spec
+from causal_pima.core.model_config import ModelConfig, NetworkConfig, PhysicsConfig, PriorConfig
 from causal_pima.core.outcomes import joint_outcomes
 from causal_pima.core.physics import PhysicsCurveExpert
 from causal_pima.core.prior import GaussianMixturePrior
@@ -50,32 +43,28 @@ class PoEVAE(nn.Module):
     """Multimodal VAE: one encoder and decoder per modality, posteriors fused by a product of experts.
 
     Batches are dicts ``{"image": [B, C, H, W], "curve": [B, L]}`` (any subset of the model's
-    modalities); an optional ``mask`` dict ``{name: bool [B]}`` marks which specimens have each
-    modality, and a modality absent from the batch is treated as missing for every specimen.
+    modalities, :data:`~causal_pima.core.modality_spec.MODALITY_SPECS`); an optional ``mask`` dict
+    ``{name: bool [B]}`` marks which specimens have each modality, and a modality absent from the
+    batch is treated as missing for every specimen. A modality whose spec ``may_be_missing`` is also
+    missing for the specimens whose row holds a NaN.
     """
 
     def __init__(self, network: NetworkConfig) -> None:
         super().__init__()
         self.network_config = network
-        c = network
-        self.modalities = c.modalities
+        self.modalities = network.modalities
+        self.specs = {m: MODALITY_SPECS[m] for m in self.modalities}
         self.encoders = nn.ModuleDict()
         self.decoders = nn.ModuleDict()
-        if IMAGE in self.modalities:
-            self.encoders[IMAGE] = ImageEncoder(c.image_shape, c.latent_dim, c.image_channels, c.image_hidden_dim)
-            self.decoders[IMAGE] = ImageDecoder(c.image_shape, c.latent_dim, c.image_channels, c.image_hidden_dim)
-        if CURVE in self.modalities:
-            self.encoders[CURVE] = CurveEncoder(c.curve_length, c.latent_dim, c.curve_hidden_dims)
-            self.decoders[CURVE] = CurveDecoder(c.curve_length, c.latent_dim, c.curve_hidden_dims)
+        for m, spec in self.specs.items():  # the registry's order: the state-dict order
+            self.encoders[m] = spec.encoder(network)
+            self.decoders[m] = spec.decoder(network)
         # one learned observation noise scale per modality (log sigma)
         self.log_noise = nn.ParameterDict(
-            {
-                m: nn.Parameter(torch.tensor(math.log(c.image_noise_init if m == IMAGE else c.curve_noise_init)))
-                for m in self.modalities
-            }
+            {m: nn.Parameter(torch.tensor(math.log(spec.noise_init(network)))) for m, spec in self.specs.items()}
         )
-        if not 0.0 <= float(c.modality_balance) <= 1.0:
-            raise ValueError(f"modality_balance must be in [0, 1], got {c.modality_balance!r}")
+        if not 0.0 <= float(network.modality_balance) <= 1.0:
+            raise ValueError(f"modality_balance must be in [0, 1], got {network.modality_balance!r}")
 
     @property
     def config(self) -> NetworkConfig:
@@ -83,9 +72,7 @@ class PoEVAE(nn.Module):
 
     def modality_values(self) -> dict[str, int]:
         """Number of observed values per specimen of each modality (pixels x channels, curve points)."""
-        c = self.network_config
-        sizes = {IMAGE: math.prod(c.image_shape) if c.image_shape is not None else 0, CURVE: c.curve_length}
-        return {m: int(sizes[m]) for m in self.modalities}
+        return {m: int(math.prod(spec.shape(self.network_config))) for m, spec in self.specs.items()}
 
     def loss_weights(self) -> dict[str, float]:
         """Weight of each modality's log-likelihood in the training loss.
@@ -100,11 +87,25 @@ class PoEVAE(nn.Module):
         return {m: (largest / v) ** power for m, v in values.items()}
 
     # ------------------------------------------------------------------ encoding
+    def observed(self, batch: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """``(values, observed)``: the batch with missing rows zero-filled, and ``{m: bool [B]}`` for the
+        modalities whose spec ``may_be_missing`` (a row with a NaN is missing; the others are left out:
+        always observed)."""
+        values, observed = dict(batch), {}
+        for m, spec in self.specs.items():
+            if spec.may_be_missing and m in batch:
+                x = batch[m]
+                present = ~torch.isnan(x).reshape(len(x), -1).any(-1)
+                values[m] = torch.where(present.reshape(-1, *([1] * (x.dim() - 1))), x, torch.zeros((), dtype=x.dtype, device=x.device))
+                observed[m] = present
+        return values, observed
+
     def encode(self, batch: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """Fused posterior ``(mu, logvar)`` each ``[B, D]`` from whichever modalities are present."""
         present = [m for m in self.modalities if m in batch]
         if not present:
             raise ValueError(f"batch has none of the model's modalities {self.modalities}")
+        batch, observed = self.observed(batch)
         mus, logvars, masks = [], [], []
         for m in present:
             mu_m, logvar_m = self.encoders[m](batch[m])
@@ -112,7 +113,8 @@ class PoEVAE(nn.Module):
             logvars.append(logvar_m)
             b = mu_m.shape[0]
             keep = mask.get(m) if mask is not None else None
-            masks.append(torch.ones(b, dtype=torch.bool, device=mu_m.device) if keep is None else keep.bool())
+            keep = torch.ones(b, dtype=torch.bool, device=mu_m.device) if keep is None else keep.bool()
+            masks.append(keep & observed[m] if m in observed else keep)
         return product_of_experts(torch.stack(mus), torch.stack(logvars), torch.stack(masks))
 
     def decode(self, z: Tensor) -> dict[str, Tensor]:
@@ -123,13 +125,14 @@ class PoEVAE(nn.Module):
         return self.log_noise[modality].clamp_min(math.log(self.network_config.noise_min))
 
     def reconstruction_log_likelihood(self, batch: Mapping[str, Tensor], z: Tensor) -> dict[str, Tensor]:
-        """Per-specimen ``log p(x_m | z)`` ``[B]`` for every modality present in ``batch``."""
+        """Per-specimen ``log p(x_m | z)`` ``[B]`` for every modality present in ``batch`` (0 for a
+        specimen that misses a modality, see :meth:`observed`)."""
         means = self.decode(z)
-        return {
-            m: gaussian_log_likelihood(batch[m], means[m], self.noise_scale(m))
-            for m in self.modalities
-            if m in batch
-        }
+        values, observed = self.observed(batch)
+        terms = {m: self.specs[m].log_likelihood(values[m], means[m], self.noise_scale(m)) for m in self.modalities if m in batch}
+        for m, present in observed.items():
+            terms[m] = torch.where(present, terms[m], torch.zeros((), dtype=terms[m].dtype, device=terms[m].device))
+        return terms
 
     @staticmethod
     def sample_latent(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -242,13 +245,18 @@ class CausalPIMA(PoEVAE):
         self.physics: PhysicsCurveExpert | None = None
         if ph.curve_decoder not in ("neural", "physics"):
             raise ValueError(f"curve_decoder must be 'neural' or 'physics', got {ph.curve_decoder!r}")
-        if ph.curve_decoder == "physics" and CURVE in self.modalities:
+        # the modality the physics expert models (the curve by default)
+        self.physics_modality = ph.physics_modality
+        if not modality_spec(ph.physics_modality).physics_capable:
+            raise ValueError(f"physics_modality {ph.physics_modality!r} cannot have a physics expert; "
+                             f"those that can: {[m for m, s in MODALITY_SPECS.items() if s.physics_capable]}")
+        if ph.curve_decoder == "physics" and ph.physics_modality in self.modalities:
             if ph.curve_grid is None:
                 raise ValueError("the physics curve decoder needs curve_grid (and curve_mean/curve_std)")
             self.physics = PhysicsCurveExpert(
                 k, ph.physics_law, ph.curve_grid, ph.physics_ranges, ph.curve_mean, ph.curve_std,
                 curve_asinh_scale=ph.curve_asinh_scale,
-                initial_noise_scale=self.network_config.curve_noise_init,
+                initial_noise_scale=self.specs[ph.physics_modality].noise_init(self.network_config),
             )
         self.prior = GaussianMixturePrior(
             p.n_nodes, self.network_config.latent_dim, p.mean_structure, p.variance_floor,
@@ -281,13 +289,15 @@ class CausalPIMA(PoEVAE):
         """``[B, K]``: ``-KL_k``, plus ``log p(y | theta_k)`` when a physics expert models an observed curve.
 
         The responsibilities are ``softmax(log pi + scores)`` and the prior term (with the physics
-        curve term folded in) is ``logsumexp(log pi + scores)``. Specimens whose curve is masked
-        out (``mask["curve"]`` False) get no curve term, whatever their curve holds.
+        curve term folded in) is ``logsumexp(log pi + scores)``. Specimens whose curve (the
+        :attr:`physics_modality`) is masked out (``mask["curve"]`` False) get no curve term, whatever
+        their curve holds.
         """
         scores = -self.prior.kl(mu, var)
-        if self.physics is not None and CURVE in batch:
-            observed = mask.get(CURVE) if mask is not None else None
-            curves = batch[CURVE]
+        pm = self.physics_modality
+        if self.physics is not None and pm in batch:
+            observed = mask.get(pm) if mask is not None else None
+            curves = batch[pm]
             if observed is None:
                 return scores + self.physics.log_likelihood(curves)
             observed = observed.bool()[:, None]
@@ -313,22 +323,25 @@ class CausalPIMA(PoEVAE):
         kl = self.prior.kl(mu, logvar.exp())
         adj = self.dag.adjacency() if self.uses_dag else None
         log_pi = self.log_weights()
-        if self.physics is None or CURVE not in batch:
+        pm = self.physics_modality
+        if self.physics is None or pm not in batch:
             terms = elbo_terms(recon, log_pi, kl, adj, l1_weight)
             terms["loss"] = -(self._weighted_reconstruction(terms) + terms["prior"]) + terms["l1"]
             return terms
         # physics expert: the curve depends on the outcome, log p(y | n_k) = ll_k, so the exact
         # maximum over gamma of the bound is logsumexp_k(log pi_k - KL_k + ll_k); report its curve
         # part sum_k gamma_k ll_k as recon_curve and the rest as the prior term
-        recon.pop(CURVE)
-        ll = self.physics.log_likelihood(batch[CURVE])
+        recon.pop(pm)
+        ll = self.physics.log_likelihood(batch[pm])
         terms = elbo_terms(recon, log_pi, kl - ll, adj, l1_weight)
         gamma = torch.softmax(log_pi - kl + ll, dim=-1)
         curve_term = (gamma * ll).sum(-1).mean()
-        terms["recon_curve"] = curve_term
+        terms[f"recon_{pm}"] = curve_term
         terms["prior"] = terms["prior"] - curve_term
-        # the physics curve term lives inside the prior's logsumexp: only the image term is re-weighted
-        terms["loss"] = terms["loss"] - (self.loss_weights().get(IMAGE, 1.0) - 1.0) * terms.get(f"recon_{IMAGE}", 0.0)
+        # the physics curve term lives inside the prior's logsumexp: only the other modalities' terms are re-weighted
+        weights = self.loss_weights()
+        for m in recon:
+            terms["loss"] = terms["loss"] - (weights[m] - 1.0) * terms[f"recon_{m}"]
         return terms
 
     # ------------------------------------------------------------------ read-outs
@@ -353,7 +366,7 @@ class CausalPIMA(PoEVAE):
             outcome = self.posterior(batch, mask)["gamma"].argmax(-1)
             return self.physics.predict_standardised()[outcome]
         mu, _ = self.encode(batch, mask)
-        return self.decoders[CURVE](mu)
+        return self.decoders[self.physics_modality](mu)
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self) -> dict[str, Any]:

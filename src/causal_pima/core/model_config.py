@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
-IMAGE, CURVE = "image", "curve"
-MODALITIES = (IMAGE, CURVE)
+from causal_pima.core.modality_spec import CURVE, IMAGE, MODALITY_SPECS, modality_spec
+
+MODALITIES = tuple(MODALITY_SPECS)
 
 _Config = TypeVar("_Config", bound="_DictConfig")
 
@@ -53,10 +54,11 @@ class NetworkConfig(_DictConfig):
     """Encoders, decoders and observation noise of the PoE VAE, and the input shapes.
 
     ``image_shape`` is ``(C, H, W)``; set ``curve_length`` to 0 for an image-only model and
-    ``image_shape`` to ``None`` for a curve-only model.
+    ``image_shape`` to ``None`` for a curve-only model. ``scalar_count`` (0: none) is the number of
+    per-specimen scalar measurements (the ``scalar`` modality, named in ``modality_names``).
     """
 
-    _TUPLE_FIELDS = ("image_shape", "image_channels", "curve_hidden_dims", "modality_names")
+    _TUPLE_FIELDS = ("image_shape", "image_channels", "curve_hidden_dims", "modality_names", "scalar_hidden_dims")
 
     image_shape: tuple[int, int, int] | None = (3, 32, 32)
     curve_length: int = 64
@@ -73,17 +75,20 @@ class NetworkConfig(_DictConfig):
     curve_noise_init: float = 0.3
     noise_min: float = 1e-3
     modality_names: tuple[str, ...] = field(default=(IMAGE, CURVE))
+    # the scalar modality (a standardised table of numbers per specimen): its size comes from the data
+    scalar_count: int = 0
+    scalar_hidden_dims: tuple[int, ...] = (32, 32)
+    scalar_noise_init: float = 0.3
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        present = []
-        if self.image_shape is not None and IMAGE in self.modality_names:
-            present.append(IMAGE)
-        if self.curve_length and CURVE in self.modality_names:
-            present.append(CURVE)
+        """The named modalities whose spec finds a shape in this config, in the registry's order."""
+        for name in self.modality_names:
+            modality_spec(name)  # an unknown name is refused, naming the known ones
+        present = tuple(m for m, spec in MODALITY_SPECS.items() if m in self.modality_names and spec.shape(self) is not None)
         if not present:
             raise ValueError("the model needs at least one modality (image_shape or curve_length)")
-        return tuple(present)
+        return present
 
 
 @dataclass
@@ -124,6 +129,8 @@ class PhysicsConfig(_DictConfig):
     curve_mean: tuple[float, ...] | None = None
     curve_std: tuple[float, ...] | None = None
     curve_asinh_scale: float = 0.0  # curves' asinh scale (0: linear); docs/model.md "Curve scale"
+    # the modality the physics expert models (its spec is physics_capable)
+    physics_modality: str = CURVE
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Encoders and decoders: a small convolutional pair for images, an MLP pair for curves.
+"""Encoders and decoders: a small convolutional pair for images, an MLP pair for vectors (curves).
 
 Every encoder maps its modality to a diagonal Gaussian expert ``(mu, logvar)`` in R^D; every decoder
 maps a latent sample back to the mean of a Gaussian likelihood (docs/model.md "Model and ELBO").
@@ -87,12 +87,12 @@ class ImageDecoder(nn.Module):
         return self.deconv(self.head(z).view(-1, *self._start))
 
 
-class CurveEncoder(nn.Module):
-    """MLP for a curve on a fixed grid: ``[B, L]`` -> ``(mu, logvar)`` each ``[B, latent_dim]``."""
+class VectorEncoder(nn.Module):
+    """MLP for a vector of values (a curve on a fixed grid): ``[B, L]`` -> ``(mu, logvar)`` each ``[B, latent_dim]``."""
 
-    def __init__(self, curve_length: int, latent_dim: int, hidden_dims: Sequence[int] = (128, 128)) -> None:
+    def __init__(self, length: int, latent_dim: int, hidden_dims: Sequence[int] = (128, 128)) -> None:
         super().__init__()
-        dims = [int(curve_length), *hidden_dims]
+        dims = [int(length), *hidden_dims]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             layers += [nn.Linear(a, b), nn.SiLU()]
@@ -103,16 +103,16 @@ class CurveEncoder(nn.Module):
         return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
 
-class CurveDecoder(nn.Module):
-    """MLP decoder: ``[B, latent_dim]`` -> curve means ``[B, L]`` (standardised units)."""
+class VectorDecoder(nn.Module):
+    """MLP decoder: ``[B, latent_dim]`` -> vector (curve) means ``[B, L]`` (standardised units)."""
 
-    def __init__(self, curve_length: int, latent_dim: int, hidden_dims: Sequence[int] = (128, 128)) -> None:
+    def __init__(self, length: int, latent_dim: int, hidden_dims: Sequence[int] = (128, 128)) -> None:
         super().__init__()
         dims = [int(latent_dim), *list(hidden_dims)[::-1]]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             layers += [nn.Linear(a, b), nn.SiLU()]
-        self.body = nn.Sequential(*layers, nn.Linear(dims[-1], int(curve_length)))
+        self.body = nn.Sequential(*layers, nn.Linear(dims[-1], int(length)))
 
     def forward(self, z: Tensor) -> Tensor:
         return self.body(z)
@@ -123,4 +123,7 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-__all__ = ["ImageEncoder", "ImageDecoder", "CurveEncoder", "CurveDecoder", "count_parameters"]
+# the curve's networks are the vector MLPs (the names earlier code imports)
+CurveEncoder, CurveDecoder = VectorEncoder, VectorDecoder
+
+__all__ = ["ImageEncoder", "ImageDecoder", "VectorEncoder", "VectorDecoder", "CurveEncoder", "CurveDecoder", "count_parameters"]

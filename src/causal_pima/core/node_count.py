@@ -43,8 +43,9 @@ from causal_pima.core.causal_fit import FitCollapsedError, plan_fit, run_fit
 from causal_pima.core.clusterers import hdbscan_clusters
 from causal_pima.core.epoch_loop import TrainingDivergedError
 from causal_pima.core.evaluate import component_scores, encode_dataset
+from causal_pima.core.modality_spec import array_keys
 from causal_pima.core.model import CausalPIMA, PoEVAE
-from causal_pima.core.model_config import CURVE, ModelConfig
+from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics
 from causal_pima.core.prior_initialisation import clustering_points
 
@@ -147,9 +148,9 @@ def candidate_scores(model: CausalPIMA, shared: SharedPosteriors, train: Rows, v
     _, _, train_scores = component_scores(model, train)
     gamma = torch.softmax(log_weights + train_scores.cpu(), dim=-1)
     val_ll = None
-    if model.physics is not None and CURVE in val:
+    if model.physics is not None and model.physics_modality in val:
         model.eval()
-        val_ll = torch.cat([model.physics.log_likelihood(batch[CURVE]).cpu() for batch in as_batches(val, 512, None)])
+        val_ll = torch.cat([model.physics.log_likelihood(batch[model.physics_modality]).cpu() for batch in as_batches(val, 512, None)])
     return shared_space_scores(gamma, shared.train_mu, shared.train_var, shared.val_mu, shared.val_var, log_weights,
                                model.prior.variance_floor, val_ll)
 
@@ -199,7 +200,7 @@ def fit_candidate(
     Returns ``{"n_nodes", "fitted", "eligible", "note"}`` and, when fitted, ``"model"`` (the
     :class:`CausalPIMA`), ``"learned_dag"``, ``"history"`` and ``"val_scores"`` ``[M]``.
     """
-    n_train = n_rows({key: values for key, values in train_set.items() if key in ("images", "curves")})
+    n_train = n_rows({key: values for key, values in train_set.items() if key in array_keys().values()})
     per_outcome = float(params.get("min_outcome_count", 5.0))
     if n_train < per_outcome * 2**n_nodes:
         note = (f"not fitted: {n_train} training specimens cannot give each of the 2**{n_nodes} = {2**n_nodes} outcomes "

@@ -87,8 +87,9 @@ def initialise_prior(
     model.prior.update(stats)
     model.prior.update(stats)  # second pass: the additive least squares uses the new variances as weights
     model.prior.place_empty(stats.s0)
-    if model.physics is not None and "curve" in train:
-        curves = train["curve"] if isinstance(train["curve"], Tensor) else torch.from_numpy(np.asarray(train["curve"], dtype=np.float32))
+    if model.physics is not None and model.physics_modality in train:
+        curves = train[model.physics_modality]
+        curves = curves if isinstance(curves, Tensor) else torch.from_numpy(np.asarray(curves, dtype=np.float32))
         initialise_physics(model, curves, outcome.cpu())
     logger.info(
         "mixture initialised: cluster sizes %s, smallest component %d specimens",

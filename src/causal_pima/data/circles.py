@@ -14,6 +14,11 @@ README "Circles configurations (true graphs)". Binary features (a missing column
 * ``broad``: the emission lines' width is ``line_width`` (0) or ``broad_factor`` times it (1); spectrum
   only (the line's height is unchanged, so its area grows).
 
+With ``scalars`` on, each specimen also gets per-specimen scalar measurements (the ``scalar``
+modality, :func:`render_scalars`): ``mass = 1 + radius`` and ``density = 1 + density_step * hue``, each
+plus Gaussian noise of std ``scalar_noise``; a fraction ``scalar_missing`` of the specimens has none
+(a NaN row). They are drawn from their own random stream, so the images and spectra do not change.
+
 Per-specimen nuisance jitter is uniform and bounded (``+-jitter``, ``+-hue_jitter``), so the features
 stay exactly recoverable from the image while the clusters are not points. The random numbers of the
 image are drawn before those of the spectrum and never depend on the feature values: the same rng
@@ -66,6 +71,10 @@ class CirclesRenderConfig:
     glow_height: float = 0.6
     baseline: float = 0.05
     spectrum_noise: float = 0.02
+    scalars: bool = False  # also measure SCALAR_NAMES per specimen (render_scalars)
+    scalar_noise: float = 0.05  # std of the Gaussian noise on each scalar
+    density_step: float = 0.5  # hue = 1 raises the density by this much
+    scalar_missing: float = 0.0  # fraction of specimens without scalars (a NaN row)
 
     def __post_init__(self) -> None:
         problems = []
@@ -94,6 +103,7 @@ class CirclesRenderConfig:
             "spectrum_noise",
             "glow_height",
             "lift_offset",
+            "scalar_noise",
         ):
             if getattr(self, name) < 0.0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -105,6 +115,8 @@ class CirclesRenderConfig:
             problems.append(f"frame_level must be in [0, 1], got {self.frame_level}")
         if self.broad_factor <= 0.0:
             problems.append(f"broad_factor must be > 0, got {self.broad_factor}")
+        if not 0.0 <= self.scalar_missing < 1.0:
+            problems.append(f"scalar_missing must be in [0, 1), got {self.scalar_missing}")
         if problems:
             raise ValueError("invalid CirclesRenderConfig: " + "; ".join(problems))
 
@@ -173,6 +185,27 @@ def render_circles(
     spectra = spectra + values["glow"][:, None] * glow + config.spectrum_noise * line_noise
 
     return images, spectra.astype(np.float32), wavelengths.astype(np.float32)
+
+
+# the scalar measurements of render_scalars, in column order
+SCALAR_NAMES = ("mass", "density")
+
+
+def render_scalars(features: pd.DataFrame, rng: np.random.Generator, config: CirclesRenderConfig) -> np.ndarray:
+    """Per-specimen scalar measurements, float32 ``[N, 2]`` (columns :data:`SCALAR_NAMES`).
+
+    ``mass = 1 + radius`` (a large disc weighs twice a small one), ``density = 1 + density_step * hue``,
+    each plus ``N(0, scalar_noise^2)``; a random fraction ``scalar_missing`` of the rows is NaN (the
+    specimen has no scalars). ``features`` as in :func:`render_circles`.
+    """
+    values = _feature_values(features)
+    n = len(features)
+    noise = rng.standard_normal((n, len(SCALAR_NAMES)))
+    missing = rng.random(n) < config.scalar_missing
+    scalars = np.stack([1.0 + values["radius"], 1.0 + config.density_step * values["hue"]], axis=1)
+    scalars = scalars + config.scalar_noise * noise
+    scalars[missing] = np.nan
+    return scalars.astype(np.float32)
 
 
 def _feature_values(features: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from causal_pima.core.outcomes import joint_outcomes
-from causal_pima.data.circles import CirclesRenderConfig, render_circles
+from causal_pima.data.circles import CirclesRenderConfig, render_circles, render_scalars
 from causal_pima.data.scm import BinarySCM, true_dag_record
 
 # independent random streams derived from the one seed parameter
-_FEATURE_STREAM, _RENDER_STREAM = 0, 1
+_FEATURE_STREAM, _RENDER_STREAM, _SCALAR_STREAM = 0, 1, 2
 
 
 def build_scm(params: Mapping[str, Any]) -> BinarySCM:
@@ -62,9 +62,13 @@ def exact_distributions(true_dag: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.D
 
 
 def render_specimens(features: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Render the raw specimen set: images ``[N, 3, H, W]``, spectra ``[N, L]`` and their grid ``[L]``."""
+    """Render the raw specimen set: images ``[N, 3, H, W]``, spectra ``[N, L]`` and their grid ``[L]``, and
+    with ``render.scalars`` the scalar measurements ``scalars [N, 2]`` (their own random stream)."""
     rng = np.random.default_rng([int(params["seed"]), _RENDER_STREAM])
-    images, spectra, wavelengths = render_circles(
-        features.drop(columns="specimen_id"), rng, CirclesRenderConfig(**params.get("render", {}))
-    )
-    return {"images": images, "curves": spectra, "grid": wavelengths}
+    config = CirclesRenderConfig(**params.get("render", {}))
+    images, spectra, wavelengths = render_circles(features.drop(columns="specimen_id"), rng, config)
+    specimens = {"images": images, "curves": spectra, "grid": wavelengths}
+    if config.scalars:
+        scalar_rng = np.random.default_rng([int(params["seed"]), _SCALAR_STREAM])
+        specimens["scalars"] = render_scalars(features.drop(columns="specimen_id"), scalar_rng, config)
+    return specimens

@@ -1,7 +1,8 @@
 """Raw specimen set -> model input (any data set: circles, lattice, ...); the ``data_processing`` nodes.
 
-A raw specimen set is a dict ``{"images": [N, C, H, W], "curves": [N, L], "grid": [L]}`` plus an
-optional label table (``specimen_id`` and one 0/1 column per known feature; labels are carried
+A raw specimen set is a dict ``{"images": [N, C, H, W], "curves": [N, L], "grid": [L]}``, optionally
+the array of each tabular modality (``core.modality_spec``: ``{array_key: [N, S]}``, a row with a NaN
+for a specimen that misses it), plus an optional label table (``specimen_id`` and one 0/1 column per known feature; labels are carried
 along for evaluation only and never used for training or model selection).
 """
 
@@ -22,6 +23,7 @@ from causal_pima.core.curve_scale import (
     to_model_scale,
     transform,
 )
+from causal_pima.core.modality_spec import tabular_specs
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ def validate_specimens(
         if bad.any():
             index = _first_bad(bad)
             raise SpecimenValidationError(f"specimen {index}: {problem} ({int(bad.sum())} specimens affected)")
+    tabular = _check_tabular(raw_specimens, n)
     label_columns = [c for c in (labels.columns if labels is not None else []) if c != "specimen_id"]
     for column in label_columns:
         values = labels[column].to_numpy()
@@ -105,12 +108,56 @@ def validate_specimens(
             value = values[_first_bad(bad)]
             value = value.item() if hasattr(value, "item") else value
             raise SpecimenValidationError(f"specimen {_first_bad(bad)}: label '{column}' is {value!r}, expected 0 or 1")
-    return {
+    report = {
         "n_specimens": int(n),
         "image_shape": list(images.shape[1:]),
         "curve_length": int(curves.shape[1]),
         "label_columns": label_columns,
     }
+    if tabular:  # only sets with a tabular modality carry the key (the others' report is as it was)
+        report["tabular"] = tabular
+    return report
+
+
+def _check_tabular(raw_specimens: Mapping[str, np.ndarray], n: int) -> dict[str, dict[str, int]]:
+    """The tabular modalities' arrays ``[N, S]`` present in the set: ``{array_key: {"columns": S,
+    "missing": specimens with a NaN}}``; an inf, or a shape other than ``[N, S]``, is refused naming the
+    specimen."""
+    found = {}
+    for spec in tabular_specs().values():
+        if spec.array_key not in raw_specimens:
+            continue
+        values = np.asarray(raw_specimens[spec.array_key], dtype=np.float64)
+        if values.ndim != 2 or values.shape[0] != n:
+            raise SpecimenValidationError(f"{spec.array_key} must be [N, S] with N = {n} specimens, got shape {values.shape}")
+        bad = np.isinf(values).any(axis=1)
+        if bad.any():
+            raise SpecimenValidationError(f"specimen {_first_bad(bad)}: {spec.array_key} has inf values ({int(bad.sum())} specimens affected)")
+        found[spec.array_key] = {"columns": int(values.shape[1]), "missing": int(np.isnan(values).any(axis=1).sum())}
+    return found
+
+
+def standardise_tabular(values: np.ndarray, train_index: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(standardised [N, S] float32, mean [S], std [S])`` of a tabular modality's values: each column
+    by the mean and standard deviation of the training split's specimens that have it (rows with a NaN
+    are missing: left out of the statistics and kept as NaN rows).
+
+    Raises:
+        SpecimenValidationError: a column with fewer than two training values, or a constant one.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values).any(axis=1)
+    values = np.where(missing[:, None], np.nan, values)  # a row with a NaN is missing as a whole
+    train = values[train_index][~missing[train_index]]
+    if len(train) < 2:
+        raise SpecimenValidationError(
+            f"{name}: {len(train)} training specimens have these values; at least 2 are needed to standardise them"
+        )
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    constant = np.flatnonzero(~(std > 0))
+    if constant.size:
+        raise SpecimenValidationError(f"{name}: column {int(constant[0])} is constant on the training split (std 0); leave it out")
+    return ((values - mean) / std).astype(np.float32), mean, std
 
 
 def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.DataFrame:
@@ -220,7 +267,9 @@ def build_model_input(
     report: Mapping[str, Any],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The three model-input sets ``{images, curves (on the model scale), grid, curve_mean, curve_std,
-    curve_asinh_scale, index, specimen_id, labels, label_names}``."""
+    curve_asinh_scale, index, specimen_id, labels, label_names}``, and for each tabular modality the raw
+    set has (the validation report's ``tabular``) its standardised values ``<key> [N, S]`` (NaN rows:
+    missing) with ``<key>_mean``, ``<key>_std`` ``[S]`` (:func:`standardise_tabular`)."""
     images = np.asarray(raw_specimens["images"], dtype=np.float32)
     mean = np.asarray(curve_scaler["mean"])
     std = np.asarray(curve_scaler["std"])
@@ -237,6 +286,10 @@ def build_model_input(
                 + ("The curve transform overflowed: check data_processing.curve_asinh_scale (c = "
                    f"{asinh_scale:g}) against the curves' size." if name == "curves" else "Check the raw images.")
             )
+    train_index = split.loc[split["split"] == "train", "specimen_index"].to_numpy()
+    tabular = {}  # each tabular modality's standardised values, mean and std (only those the set has)
+    for key in report.get("tabular", {}):
+        tabular[key] = standardise_tabular(raw_specimens[key], train_index, key)
     label_names = list(report["label_columns"])
     label_values = labels[label_names].to_numpy(dtype=np.int8) if label_names else np.zeros((len(images), 0), np.int8)
     sets = []
@@ -256,4 +309,6 @@ def build_model_input(
                 "label_names": np.asarray(label_names, dtype=str),
             }
         )
+        for key, (values, mean_of, std_of) in tabular.items():
+            sets[-1].update({key: values[index], f"{key}_mean": mean_of.astype(np.float32), f"{key}_std": std_of.astype(np.float32)})
     return sets[0], sets[1], sets[2]

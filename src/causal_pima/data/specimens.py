@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from causal_pima.core.modality_spec import tabular_specs
+
 logger = logging.getLogger(__name__)
 
 REJECTED_COLUMNS = ("specimen_id", "file", "reason")
@@ -94,7 +96,7 @@ class IngestionConfig:
             ``"sort"`` it by strain (points with equal strain are averaged).
         on_error: ``"raise"`` at the first problem, or ``"skip"`` the specimen and list it.
         label_columns: manifest columns to keep as labels; ``None`` keeps every column that is not
-            ``specimen_id``, ``image``, ``curve`` or a geometry column. Every label must be 0 or 1
+            ``specimen_id``, ``image``, ``curve``, a geometry column or in a column group. Every label must be 0 or 1
             (``0``, ``1``, ``"0"``, ``"1"``, ``0.0``, ``1.0``, ``True``, ``False``).
         max_image_pixels: largest image (width x height of the stored file) read; a larger one is a
             per-specimen problem ("too large") instead of a decompression-bomb error or an
@@ -106,6 +108,10 @@ class IngestionConfig:
             largest allowed size) plus 1 MiB for the header. It bounds what the pixel limit does not: an
             819 MB thin NPY image under the pixel limit used to cost 1.6 GB to read. Images given in
             memory (no file) are not checked.
+        column_groups: ``{modality: [manifest columns]}``: the columns read as a tabular modality's
+            values (``core.modality_spec``, e.g. ``scalar: [density, mass]``), one number per column and
+            specimen; an empty cell marks the modality missing for that specimen (a NaN row: the
+            product of experts leaves it out), a value that is not a number is that specimen's problem.
     """
 
     image_size: int = 32
@@ -129,9 +135,16 @@ class IngestionConfig:
     label_columns: Sequence[str] | None = None
     max_image_pixels: int = 64_000_000
     max_image_bytes: int | None = None
+    column_groups: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         problems = []
+        known = tabular_specs()
+        for modality, columns in (self.column_groups or {}).items():
+            if modality not in known:
+                problems.append(f"column_groups names {modality!r}, not a tabular modality (those: {sorted(known)})")
+            elif not columns:
+                problems.append(f"column_groups.{modality} must name at least one manifest column")
         if self.image_size < 1:
             problems.append(f"image_size must be >= 1, got {self.image_size}")
         if self.channels not in (1, 3):
@@ -414,11 +427,13 @@ def prepare_specimens(
             f"manifest lacks the 'specimen_id' column; it has {list(manifest.columns)}",
         )
     label_columns = _label_columns(manifest, config, manifest_name)
+    groups = _column_groups(manifest, config, manifest_name)
     grid = config.grid()
     ids = [_specimen_id(value) for value in manifest["specimen_id"]]
     counts = pd.Series([i for i in ids if i]).value_counts()
 
     accepted_rows, accepted_images, accepted_curves, rejected = [], [], [], []
+    accepted_tables: dict[str, list[list[float]]] = {modality: [] for modality in groups}
     n_colour = 0  # RGB(A) images made greyscale (channels: 1)
     for row, specimen_id in enumerate(ids):
         record = manifest.iloc[row]
@@ -433,6 +448,7 @@ def prepare_specimens(
             n_colour += int(config.channels == 1 and len(np.shape(raw_image)) == 3 and np.shape(raw_image)[2] in (3, 4))
             image = _prepared_image(raw_image, config, image_file)
             curve = _prepared_curve(curves.get(specimen_id), record, grid, config, curve_file)
+            tables = {m: [_table_value(record[c], m, c, manifest_name) for c in columns] for m, columns in groups.items()}
         except _Problem as problem:
             shown = _reported_id(specimen_id)
             error = SpecimenError(shown or None, problem.file or "", problem.problem)
@@ -444,6 +460,8 @@ def prepare_specimens(
         accepted_rows.append(row)
         accepted_images.append(image)
         accepted_curves.append(curve)
+        for modality, values in tables.items():
+            accepted_tables[modality].append(values)
 
     if n_colour:
         logger.info(
@@ -469,6 +487,8 @@ def prepare_specimens(
         "curves": np.stack(accepted_curves).astype(np.float32),
         "strain_grid": grid.astype(np.float32),
     }
+    for modality, rows in accepted_tables.items():  # [N, S], a NaN row where the specimen misses it
+        specimens[tabular_specs()[modality].array_key] = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
     return specimens, _accepted_labels(manifest, accepted_rows, accepted_ids, label_columns, manifest_name), rejected_table
 
 
@@ -746,6 +766,34 @@ def _joined(folder: str | None, path: object) -> str:
     return os.path.join(folder, path) if folder and not os.path.isabs(path) else path
 
 
+def _column_groups(manifest: pd.DataFrame, config: IngestionConfig, manifest_name: str) -> dict[str, list[str]]:
+    """``config.column_groups`` checked against the manifest's columns (a missing one names the group)."""
+    groups = {m: list(columns) for m, columns in (config.column_groups or {}).items()}
+    for modality, columns in groups.items():
+        missing = [c for c in columns if c not in manifest.columns]
+        if missing:
+            raise SpecimenError(None, manifest_name, f"column_groups.{modality} names column(s) {missing} not in the "
+                                f"manifest columns {list(manifest.columns)}")
+    return groups
+
+
+def _table_value(value: object, modality: str, column: str, file: str) -> float:
+    """One cell of a column group as a float: NaN for an empty cell (the specimen misses ``modality``);
+    anything that is not a finite number is this specimen's problem (in the manifest file)."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return float("nan")
+    if isinstance(value, str) and not value.strip():
+        return float("nan")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool | np.bool_) or not np.isfinite(number):
+        shown = value.item() if isinstance(value, np.generic) else value
+        raise _Problem(f"column {column!r} ({modality} values) is {shown!r}, expected a number (empty: {modality} missing)", file)
+    return number
+
+
 def _label_columns(
     manifest: pd.DataFrame, config: IngestionConfig, manifest_name: str
 ) -> list[str]:
@@ -759,6 +807,7 @@ def _label_columns(
             )
         return list(config.label_columns)
     skip = set(STRUCTURE_COLUMNS) | {config.gauge_length_column, config.cross_section_area_column}
+    skip |= {c for columns in (config.column_groups or {}).values() for c in columns}
     return [c for c in manifest.columns if c not in skip]
 
 
@@ -793,6 +842,9 @@ def raw_specimen_set(
         "grid": specimens["strain_grid"],
         "specimen_id": specimens["specimen_id"],
     }
+    for spec in tabular_specs().values():  # the column groups' values (data_processing standardises them)
+        if spec.array_key in specimens:
+            raw_specimens[spec.array_key] = specimens[spec.array_key]
     logger.info(
         "ingested %d specimens (%d rejected): images %s, curves %s on strain %.3g..%.3g",
         len(labels),

@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from sklearn.decomposition import PCA
 
+from causal_pima.core.modality_spec import CURVE, MODALITY_SPECS
 from causal_pima.plots.canvas import subplots
 
 TRAIN_LABEL = "train (epoch mean, modality dropout)"
@@ -215,38 +216,54 @@ def reconstruction_figure(
     curve_axes: tuple[str, str] | None = None,
     standardised: bool = True,
 ) -> Figure:
-    """Original vs reconstructed images (two rows, intensities on the fixed scale [0, 1]) and curves (one
-    panel per specimen).
+    """Originals vs reconstructions of every modality in ``originals`` (``{name: [N, ...]}``), in the
+    registry's order (``core.modality_spec``): an ``image`` display gives two rows (intensities on the
+    fixed scale [0, 1]), a ``profile`` one row of panels (one per specimen).
 
-    Curves are in physical units, or standardised (the model's scale) with ``standardised``;
-    ``curve_axes`` = ``(x label, y label)`` in physical terms, default :func:`curve_axis_labels` of the grid.
+    The curve is drawn over ``grid``, in physical units or standardised (the model's scale) with
+    ``standardised``; ``curve_axes`` = ``(x label, y label)`` in physical terms, default
+    :func:`curve_axis_labels` of the grid. Other profiles are drawn over their value index, standardised.
     """
-    x_label, y_label = curve_axes or curve_axis_labels(grid)
-    rows = (2 if "image" in originals else 0) + (1 if "curve" in originals else 0)
-    fig, axes = subplots(rows, n, figsize=(1.6 * n, 1.7 * rows + (0.5 if "curve" in originals else 0.0)), squeeze=False)
+    shown = [(m, spec) for m, spec in MODALITY_SPECS.items() if m in originals]
+    rows = sum(2 if spec.display == "image" else 1 for _, spec in shown)
+    profiles = sum(spec.display != "image" for _, spec in shown)
+    fig, axes = subplots(rows, n, figsize=(1.6 * n, 1.7 * rows + 0.5 * profiles), squeeze=False)
     r = 0
-    if "image" in originals:
-        for i in range(n):
-            for rr, source in ((0, originals), (1, reconstructions)):
-                img = np.clip(np.transpose(source["image"][i], (1, 2, 0)), 0, 1).squeeze()
-                axes[r + rr, i].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0)  # fixed scale
-                axes[r + rr, i].axis("off")
-            axes[r, 0].set_title("original", fontsize=7, loc="left")
-            axes[r + 1, 0].set_title("reconstruction", fontsize=7, loc="left")
-        r += 2
-    if "curve" in originals:
-        x = grid if grid is not None else np.arange(originals["curve"].shape[1])
+    for m, spec in shown:
+        if spec.display == "image":
+            _image_rows(axes[r : r + 2], originals[m], reconstructions[m], n)
+            r += 2
+            continue
+        if m == CURVE:
+            x_label, y_label = curve_axes or curve_axis_labels(grid)
+            x = grid if grid is not None else np.arange(originals[m].shape[1])
+            x_label = x_label if grid is not None else "grid point"
+            y_label = f"{y_label.split(' (')[0]}\n(standardised)" if standardised else y_label
+        else:
+            x, x_label, y_label = np.arange(originals[m].shape[1]), f"{m} index", f"{m}\n(standardised)"
         for i in range(n):
             ax = axes[r, i]
-            ax.plot(x, originals["curve"][i], color="k", linewidth=0.8, label="original")
-            ax.plot(x, reconstructions["curve"][i], color="tab:orange", linewidth=0.8, label="reconstruction")
+            ax.plot(x, originals[m][i], color="k", linewidth=0.8, marker="." if m != CURVE else None, label="original")
+            ax.plot(x, reconstructions[m][i], color="tab:orange", linewidth=0.8, marker="." if m != CURVE else None, label="reconstruction")
             ax.tick_params(labelsize=5)
-            ax.set_xlabel(x_label if grid is not None else "grid point", fontsize=6)
-        axes[r, 0].set_ylabel(f"{y_label.split(' (')[0]}\n(standardised)" if standardised else y_label, fontsize=6)
+            ax.set_xlabel(x_label, fontsize=6)
+        axes[r, 0].set_ylabel(y_label, fontsize=6)
         axes[r, 0].legend(fontsize=5)
+        r += 1
     fig.suptitle("Test specimens: originals and reconstructions" + (" (curves standardised)" if standardised else ""), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _image_rows(axes: np.ndarray, originals: np.ndarray, reconstructions: np.ndarray, n: int) -> None:
+    """Two rows of ``n`` images ``[N, C, H, W]``: the originals over their reconstructions."""
+    for i in range(n):
+        for rr, source in ((0, originals), (1, reconstructions)):
+            img = np.clip(np.transpose(source[i], (1, 2, 0)), 0, 1).squeeze()
+            axes[rr, i].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0)  # fixed scale
+            axes[rr, i].axis("off")
+    axes[0, 0].set_title("original", fontsize=7, loc="left")
+    axes[1, 0].set_title("reconstruction", fontsize=7, loc="left")
 
 
 def cross_modal_figure(

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from causal_pima.core.batching import specimen_data
 from causal_pima.core.causal_fit import FitCollapsedError, compute_settings, plan_fit, run_fit
 from causal_pima.core.compute import on_device
+from causal_pima.core.modality_spec import array_keys
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.outcomes import node_names
 from causal_pima.core.readout import physics_parameter_table, posterior_table, require_physics
@@ -146,7 +147,7 @@ def plot_learned_dag(learned_dag: Mapping[str, Any]) -> Figure:
 
 @torch.no_grad()
 def plot_reconstructions(fitted_model: CausalPIMA, test_set: Mapping[str, np.ndarray], n: int = 8) -> Figure:
-    batch = specimen_tensors({k: v[:n] for k, v in test_set.items() if k in ("images", "curves")}, fitted_model.modalities)
+    batch = specimen_tensors({k: v[:n] for k, v in test_set.items() if k in array_keys().values()}, fitted_model.modalities)
     mu, _ = fitted_model.encode(batch)
     originals, recon = {k: v.numpy() for k, v in batch.items()}, {k: v.numpy() for k, v in fitted_model.decode(mu).items()}
     # curves in physical units, as the cross-modal figure (issue 23, item 7), when the set carries its scaler

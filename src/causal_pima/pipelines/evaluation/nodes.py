@@ -22,7 +22,7 @@ from causal_pima.core.compute import on_device
 from causal_pima.core.model import CausalPIMA
 from causal_pima.core.model_config import IMAGE
 from causal_pima.core.outcomes import node_name
-from causal_pima.core.prediction import sample_interventional_latents
+from causal_pima.core.prediction import cross_modal_errors, sample_interventional_latents
 from causal_pima.core.readout import (
     cross_modal_curves,
     cross_modal_predictor,
@@ -102,6 +102,16 @@ def cross_modal_report(
         predicted = cross_modal_curves(fitted_model, specimen_tensors(test_set, fitted_model.modalities))
     report, _, _ = cross_modal_summary(predicted, test_set, cross_modal_predictor(fitted_model))
     return report, predicted
+
+
+def cross_modal_pairs(
+    fitted_model: CausalPIMA, test_set: Mapping[str, np.ndarray], compute_params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Each modality of the test split predicted from each other one alone (``core.prediction.cross_modal_errors``:
+    RMSE on the model's scale next to predicting the mean), on the ``compute.device``."""
+    with on_device(fitted_model, compute_settings(compute_params, None)[0]):
+        pairs = cross_modal_errors(fitted_model, specimen_tensors(test_set, fitted_model.modalities))
+    return {"modalities": list(fitted_model.modalities), "pairs": pairs}
 
 
 def plot_cross_modal(

@@ -17,6 +17,7 @@ def create_pipeline(dataset: str = "circles", **kwargs) -> Pipeline:
             node(validate, "true_dag", None, name="validate_true_dag"),
             node(nodes.cross_modal_report, ["fitted_model", "test_set", "params:compute"], ["cross_modal", "cross_modal_curves"],
                  name="cross_modal_report"),
+            node(nodes.cross_modal_pairs, ["fitted_model", "test_set", "params:compute"], "cross_modal_pairs", name="cross_modal_pairs"),
             node(nodes.plot_cross_modal, ["cross_modal", "cross_modal_curves", "test_set"], "cross_modal_figure", name="plot_cross_modal"),
             node(
                 nodes.evaluate_fit,

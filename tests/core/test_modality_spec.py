@@ -1,0 +1,100 @@
+"""Modalities as specs (issue 21, item 1): the registry, and a model with image, curve and scalar whose
+specimens without scalars are fused from the other two exactly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from causal_pima.core.modality_spec import MODALITY_SPECS, array_keys, modality_spec, tabular_specs
+from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.model_config import NetworkConfig, PriorConfig
+from causal_pima.core.prediction import cross_modal_errors, reconstruction_rmse
+
+SHAPES = {"image": (3, 8, 8), "curve": (12,), "scalar": (2,)}
+SMALL = {"latent_dim": 4, "image_channels": (4, 8), "image_hidden_dim": 16, "curve_hidden_dims": (16,), "scalar_hidden_dims": (8,)}
+
+
+def _network(modalities=("image", "curve", "scalar")) -> NetworkConfig:
+    fields = {}
+    for name, spec in MODALITY_SPECS.items():
+        fields.update(spec.config_fields(SHAPES[name] if name in modalities else None))
+    return NetworkConfig(**SMALL, **fields, modality_names=tuple(modalities))
+
+
+def _batch(n: int = 6) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return {name: torch.rand(n, *shape, generator=g) for name, shape in SHAPES.items()}
+
+
+def test_registry_round_trip_shape_to_config_to_shape_and_unknown_names():
+    assert list(MODALITY_SPECS) == ["image", "curve", "scalar"]  # the model's (and state dict's) order
+    assert array_keys() == {"image": "images", "curve": "curves", "scalar": "scalars"}
+    assert list(tabular_specs()) == ["scalar"]
+    for name, spec in MODALITY_SPECS.items():
+        assert spec.name == name
+        assert spec.shape(NetworkConfig(**spec.config_fields(SHAPES[name]))) == SHAPES[name]
+        assert spec.shape(NetworkConfig(**{**spec.config_fields(SHAPES[name]), **spec.config_fields(None)})) is None
+    assert [m for m, s in MODALITY_SPECS.items() if s.physics_capable] == ["curve"]
+    with pytest.raises(ValueError, match=r"unknown modality 'sound'; known: \['image', 'curve', 'scalar'\]"):
+        modality_spec("sound")
+    with pytest.raises(ValueError, match="unknown modality 'sound'"):
+        PoEVAE(NetworkConfig(modality_names=("image", "sound")))
+
+
+def test_three_modality_model_has_one_encoder_decoder_and_noise_per_modality_and_keeps_the_two_modality_keys():
+    torch.manual_seed(0)
+    three = PoEVAE(_network())
+    torch.manual_seed(0)
+    two = PoEVAE(_network(("image", "curve")))
+    assert three.modalities == ("image", "curve", "scalar")
+    assert list(three.encoders) == list(three.decoders) == ["image", "curve", "scalar"]
+    assert sorted(three.log_noise) == ["curve", "image", "scalar"]
+    assert three.encoders["scalar"].body[0].in_features == 2 and three.decoders["scalar"].body[-1].out_features == 2
+    assert float(three.log_noise["scalar"].detach()) == pytest.approx(math.log(0.3))
+    assert three.modality_values() == {"image": 192, "curve": 12, "scalar": 2}
+    # the image and curve networks keep their state-dict names and, built first, their initial weights
+    extra = set(three.state_dict()) - set(two.state_dict())
+    assert set(two.state_dict()) < set(three.state_dict())
+    assert extra and all(k.split(".")[1] == "scalar" for k in extra)
+    for key, value in two.state_dict().items():
+        assert torch.equal(value, three.state_dict()[key]), key
+
+
+def test_specimens_without_scalars_get_exactly_the_image_and_curve_posterior():
+    torch.manual_seed(0)
+    model = PoEVAE(_network()).eval()
+    batch = _batch()
+    batch["scalar"][[1, 4]] = float("nan")  # specimens 1 and 4 have no scalars
+    mu, logvar = model.encode(batch)
+    mu2, logvar2 = model.encode({"image": batch["image"], "curve": batch["curve"]})
+    assert torch.equal(mu[[1, 4]], mu2[[1, 4]]) and torch.equal(logvar[[1, 4]], logvar2[[1, 4]])
+    # the others are fused with their scalars: a different posterior
+    assert (mu[[0, 2, 3, 5]] - mu2[[0, 2, 3, 5]]).abs().amax(1).min() > 1e-4
+    # the missing rows add nothing to the reconstruction, and the loss and its gradients stay finite
+    recon = model.reconstruction_log_likelihood(batch, mu)
+    assert recon["scalar"][[1, 4]].tolist() == [0.0, 0.0] and bool((recon["scalar"][[0, 2, 3, 5]] != 0).all())
+    model.train()
+    loss = model.pretraining_loss(batch, sample=False)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_read_outs_skip_the_specimens_without_scalars():
+    torch.manual_seed(0)
+    model = CausalPIMA(network=_network(), prior=PriorConfig(n_nodes=2)).eval()
+    batch = _batch(8)
+    batch["scalar"][[0, 5]] = float("nan")
+    rmse = reconstruction_rmse(model, batch)
+    assert set(rmse) == {"image", "curve", "scalar"} and np.isfinite(list(rmse.values())).all()
+    kept = [i for i in range(8) if i not in (0, 5)]
+    only_observed = reconstruction_rmse(model, {m: v[kept] for m, v in batch.items()})
+    assert rmse["scalar"] == pytest.approx(only_observed["scalar"], rel=1e-6)
+    pairs = cross_modal_errors(model, batch)
+    assert set(pairs) == {f"{t}_from_{s}" for s in SHAPES for t in SHAPES if s != t}
+    assert pairs["scalar_from_image"]["n_specimens"] == 6 and pairs["curve_from_image"]["n_specimens"] == 8
+    scalar = batch["scalar"][kept].double()
+    assert pairs["scalar_from_image"]["mean_rmse"] == pytest.approx(float((scalar - scalar.mean(0)).pow(2).mean().sqrt()))
