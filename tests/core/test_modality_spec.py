@@ -98,3 +98,17 @@ def test_read_outs_skip_the_specimens_without_scalars():
     assert pairs["scalar_from_image"]["n_specimens"] == 6 and pairs["curve_from_image"]["n_specimens"] == 8
     scalar = batch["scalar"][kept].double()
     assert pairs["scalar_from_image"]["mean_rmse"] == pytest.approx(float((scalar - scalar.mean(0)).pow(2).mean().sqrt()))
+
+
+def test_specs_and_a_model_holding_them_pickle():
+    """ParallelRunner and MLflow pickle models; a spec's functions must be found by name (no lambdas)."""
+    import pickle
+
+    assert pickle.loads(pickle.dumps(dict(MODALITY_SPECS))) == dict(MODALITY_SPECS)
+    torch.manual_seed(0)
+    model = PoEVAE(NetworkConfig(image_shape=(3, 8, 8), curve_length=6, scalar_count=2, latent_dim=2,
+                                 image_channels=(4,), image_hidden_dim=8, curve_hidden_dims=(8,), scalar_hidden_dims=(8,),
+                                 modality_names=("image", "curve", "scalar")))
+    copy = pickle.loads(pickle.dumps(model))
+    batch = {"image": torch.rand(3, 3, 8, 8), "curve": torch.randn(3, 6), "scalar": torch.randn(3, 2)}
+    assert all(torch.equal(a, b) for a, b in zip(model.encode(batch), copy.encode(batch), strict=True))

@@ -17,15 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor, nn
 
 from causal_pima.core.elbo import gaussian_log_likelihood
 from causal_pima.core.networks import ImageDecoder, ImageEncoder, VectorDecoder, VectorEncoder
 
-if TYPE_CHECKING:
-    from causal_pima.core.model_config import NetworkConfig
+# the factories take a ``core.model_config.NetworkConfig`` (not imported: model_config imports this module)
+NetworkConfig = Any
 
 IMAGE, CURVE, SCALAR = "image", "curve", "scalar"
 
@@ -72,41 +72,79 @@ class ModalitySpec:
     tabular: bool = False
 
 
-IMAGE_SPEC = ModalitySpec(
-    name=IMAGE,
-    array_key="images",
-    shape=lambda c: tuple(int(v) for v in c.image_shape) if c.image_shape is not None else None,
-    config_fields=lambda shape: {"image_shape": list(shape) if shape is not None else None},
-    encoder=lambda c: ImageEncoder(c.image_shape, c.latent_dim, c.image_channels, c.image_hidden_dim),
-    decoder=lambda c: ImageDecoder(c.image_shape, c.latent_dim, c.image_channels, c.image_hidden_dim),
-    noise_init=lambda c: c.image_noise_init,
-    display="image",
-)
+# The specs' functions are module-level (not lambdas): a model holding its specs is pickled by
+# ParallelRunner and MLflow, and pickle finds functions by name.
+def _image_shape(c: NetworkConfig) -> Shape | None:
+    return tuple(int(v) for v in c.image_shape) if c.image_shape is not None else None
 
-CURVE_SPEC = ModalitySpec(
-    name=CURVE,
-    array_key="curves",
-    shape=lambda c: (int(c.curve_length),) if c.curve_length else None,
-    config_fields=lambda shape: {"curve_length": int(shape[0]) if shape is not None else 0},
-    encoder=lambda c: VectorEncoder(c.curve_length, c.latent_dim, c.curve_hidden_dims),
-    decoder=lambda c: VectorDecoder(c.curve_length, c.latent_dim, c.curve_hidden_dims),
-    noise_init=lambda c: c.curve_noise_init,
-    physics_capable=True,
-)
+
+def _image_fields(shape: Shape | None) -> dict[str, Any]:
+    return {"image_shape": list(shape) if shape is not None else None}
+
+
+def _image_encoder(c: NetworkConfig) -> nn.Module:
+    return ImageEncoder(c.image_shape, c.latent_dim, c.image_channels, c.image_hidden_dim)
+
+
+def _image_decoder(c: NetworkConfig) -> nn.Module:
+    return ImageDecoder(c.image_shape, c.latent_dim, c.image_channels, c.image_hidden_dim)
+
+
+def _image_noise(c: NetworkConfig) -> float:
+    return c.image_noise_init
+
+
+def _curve_shape(c: NetworkConfig) -> Shape | None:
+    return (int(c.curve_length),) if c.curve_length else None
+
+
+def _curve_fields(shape: Shape | None) -> dict[str, Any]:
+    return {"curve_length": int(shape[0]) if shape is not None else 0}
+
+
+def _curve_encoder(c: NetworkConfig) -> nn.Module:
+    return VectorEncoder(c.curve_length, c.latent_dim, c.curve_hidden_dims)
+
+
+def _curve_decoder(c: NetworkConfig) -> nn.Module:
+    return VectorDecoder(c.curve_length, c.latent_dim, c.curve_hidden_dims)
+
+
+def _curve_noise(c: NetworkConfig) -> float:
+    return c.curve_noise_init
+
+
+def _scalar_shape(c: NetworkConfig) -> Shape | None:
+    return (int(c.scalar_count),) if c.scalar_count else None
+
+
+def _scalar_fields(shape: Shape | None) -> dict[str, Any]:
+    return {"scalar_count": int(shape[0]) if shape is not None else 0}
+
+
+def _scalar_encoder(c: NetworkConfig) -> nn.Module:
+    return VectorEncoder(c.scalar_count, c.latent_dim, c.scalar_hidden_dims)
+
+
+def _scalar_decoder(c: NetworkConfig) -> nn.Module:
+    return VectorDecoder(c.scalar_count, c.latent_dim, c.scalar_hidden_dims)
+
+
+def _scalar_noise(c: NetworkConfig) -> float:
+    return c.scalar_noise_init
+
+
+IMAGE_SPEC = ModalitySpec(name=IMAGE, array_key="images", shape=_image_shape, config_fields=_image_fields,
+                          encoder=_image_encoder, decoder=_image_decoder, noise_init=_image_noise, display="image")
+
+CURVE_SPEC = ModalitySpec(name=CURVE, array_key="curves", shape=_curve_shape, config_fields=_curve_fields,
+                          encoder=_curve_encoder, decoder=_curve_decoder, noise_init=_curve_noise, physics_capable=True)
 
 # per-specimen measurements, a table of numbers (measured density, mass, ...): standardised by processing,
 # from a manifest's column group (ingestion column_groups.scalar) or the circles generator (render.scalars)
-SCALAR_SPEC = ModalitySpec(
-    name=SCALAR,
-    array_key="scalars",
-    shape=lambda c: (int(c.scalar_count),) if c.scalar_count else None,
-    config_fields=lambda shape: {"scalar_count": int(shape[0]) if shape is not None else 0},
-    encoder=lambda c: VectorEncoder(c.scalar_count, c.latent_dim, c.scalar_hidden_dims),
-    decoder=lambda c: VectorDecoder(c.scalar_count, c.latent_dim, c.scalar_hidden_dims),
-    noise_init=lambda c: c.scalar_noise_init,
-    may_be_missing=True,
-    tabular=True,
-)
+SCALAR_SPEC = ModalitySpec(name=SCALAR, array_key="scalars", shape=_scalar_shape, config_fields=_scalar_fields,
+                           encoder=_scalar_encoder, decoder=_scalar_decoder, noise_init=_scalar_noise,
+                           may_be_missing=True, tabular=True)
 
 # the registry, in the model's order (state-dict and parameter order follow it)
 MODALITY_SPECS: Mapping[str, ModalitySpec] = MappingProxyType(
