@@ -467,19 +467,7 @@ def prepare_specimens(
         logger.info(
             "%d RGB images converted to greyscale (channels: 1); set lattice_ingestion.channels: 3 to keep colour", n_colour
         )
-    rejected_table = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
-    if not accepted_rows:
-        raise SpecimenError(
-            None,
-            manifest_name,
-            f"no specimen passed validation ({len(rejected)} rejected; first reasons: "
-            f"{rejected_table['reason'].head(3).tolist()})",
-        )
-    if rejected:
-        logger.warning(
-            "%d of %d specimens rejected (see the rejected table)", len(rejected), len(ids)
-        )
-
+    rejected_table = _rejected_table(rejected, len(ids), manifest_name)
     accepted_ids = np.array([ids[row] for row in accepted_rows], dtype=str)
     specimens = {
         "specimen_id": accepted_ids,
@@ -490,6 +478,20 @@ def prepare_specimens(
     for modality, rows in accepted_tables.items():  # [N, S], a NaN row where the specimen misses it
         specimens[tabular_specs()[modality].array_key] = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
     return specimens, _accepted_labels(manifest, accepted_rows, accepted_ids, label_columns, manifest_name), rejected_table
+
+
+def _rejected_table(rejected: list[tuple[str, str, str]], n_specimens: int, manifest_name: str) -> pd.DataFrame:
+    """The rejected specimens as a table; a ``SpecimenError`` when every specimen was rejected."""
+    table = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
+    if len(rejected) == n_specimens:
+        raise SpecimenError(
+            None,
+            manifest_name,
+            f"no specimen passed validation ({len(rejected)} rejected; first reasons: {table['reason'].head(3).tolist()})",
+        )
+    if rejected:
+        logger.warning("%d of %d specimens rejected (see the rejected table)", len(rejected), n_specimens)
+    return table
 
 
 def _accepted_labels(
