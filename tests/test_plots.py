@@ -184,3 +184,23 @@ def test_do_grid_rows_read_in_feature_terms_and_images_keep_a_fixed_intensity_sc
         (image,) = ax.get_images()
         assert image.get_clim() == (0.0, 1.0)
     plt.close(fig)
+
+
+def test_spectra_figure_shows_the_scalar_modality_when_the_data_set_has_it():
+    from causal_pima.plots import spectra_figure
+
+    rng = np.random.default_rng(0)
+    hue = np.array([0, 1, 0, 1, 1])
+    features = pd.DataFrame({"specimen_id": [f"s{i}" for i in range(5)], "hue": hue})
+    raw = {"curves": rng.normal(size=(5, 8)), "grid": np.linspace(400, 700, 8)}
+    plain = spectra_figure(raw, features)
+    assert len(plain.axes) == 1  # no scalars: the spectra alone, as before
+    scalars = np.c_[1.0 + hue, 2.0 + hue]
+    scalars[3] = np.nan  # specimen s3 misses its scalars
+    fig = spectra_figure({**raw, "scalars": scalars}, features)
+    assert len(fig.axes) == 2
+    panel = fig.axes[1]
+    assert panel.get_title() == "Scalar measurements (2 per specimen; 1 specimens without)"
+    assert [t.get_text() for t in panel.get_legend().get_texts()] == ["hue = 0 (red), n = 2", "hue = 1 (blue), n = 2"]
+    red, blue = (collection.get_offsets() for collection in panel.collections)
+    assert np.array_equal(np.asarray(red), [[1.0, 2.0], [1.0, 2.0]]) and np.array_equal(np.asarray(blue), [[2.0, 3.0], [2.0, 3.0]])

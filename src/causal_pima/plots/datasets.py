@@ -47,14 +47,21 @@ def circles_sample_images_figure(raw_specimens: Mapping[str, np.ndarray], featur
     return fig
 
 
+_HUE_CLASSES = ((0, "tab:red", "hue = 0 (red)"), (1, "tab:blue", "hue = 1 (blue)"))
+
+
 def spectra_figure(raw_specimens: Mapping[str, np.ndarray], features: pd.DataFrame, n_curves: int = 200) -> Figure:
-    """Spectra of the first ``n_curves`` specimens, coloured by hue (red / blue)."""
+    """Spectra of the first ``n_curves`` specimens, coloured by hue (red / blue); with the scalar
+    modality (``raw_specimens["scalars"] [N, S]``, circles ``render.scalars``) a second panel shows
+    every specimen's first two scalars (or the one against the specimen index), coloured alike."""
     curves = raw_specimens["curves"][:n_curves]
     grid = raw_specimens["grid"]
-    hue = features["hue"].to_numpy()[:n_curves] if "hue" in features else np.zeros(len(curves))
-    fig, ax = subplots(figsize=(6, 3.5))
-    for value, colour, name in ((0, "tab:red", "hue = 0 (red)"), (1, "tab:blue", "hue = 1 (blue)")):
-        selected = curves[hue == value]
+    hue = features["hue"].to_numpy() if "hue" in features else np.zeros(len(raw_specimens["curves"]))
+    scalars = raw_specimens.get("scalars")
+    fig, axes = subplots(1, 1 if scalars is None else 2, figsize=(6 if scalars is None else 11, 3.5), squeeze=False)
+    ax = axes[0, 0]
+    for value, colour, name in _HUE_CLASSES:
+        selected = curves[hue[:n_curves] == value]
         if len(selected):
             ax.plot(grid, selected.T, color=colour, alpha=0.15, linewidth=0.8)
             ax.plot([], [], color=colour, label=f"{name}, n = {len(selected)}")
@@ -62,8 +69,24 @@ def spectra_figure(raw_specimens: Mapping[str, np.ndarray], features: pd.DataFra
     ax.set_ylabel("intensity")
     ax.set_title("Emission spectra coloured by hue")
     ax.legend(loc="upper right", fontsize=8)
+    if scalars is not None:
+        _scalars_panel(axes[0, 1], np.asarray(scalars, dtype=float).reshape(len(scalars), -1), hue)
     fig.tight_layout()
     return fig
+
+
+def _scalars_panel(ax, scalars: np.ndarray, hue: np.ndarray) -> None:
+    """Scalar 1 against scalar 2 (or against the specimen index) per hue; rows with a NaN are missing."""
+    present = ~np.isnan(scalars).any(axis=1)
+    x = scalars[:, 0] if scalars.shape[1] > 1 else np.arange(len(scalars), dtype=float)
+    y = scalars[:, 1] if scalars.shape[1] > 1 else scalars[:, 0]
+    for value, colour, name in _HUE_CLASSES:
+        chosen = present & (hue == value)
+        ax.scatter(x[chosen], y[chosen], s=4, color=colour, alpha=0.4, label=f"{name}, n = {int(chosen.sum())}")
+    ax.set_xlabel("scalar 1" if scalars.shape[1] > 1 else "specimen")
+    ax.set_ylabel("scalar 2" if scalars.shape[1] > 1 else "scalar 1")
+    ax.set_title(f"Scalar measurements ({scalars.shape[1]} per specimen; {int((~present).sum())} specimens without)")
+    ax.legend(loc="upper left", fontsize=8)
 
 
 # ---------------------------------------------------------------------------------------- lattice
