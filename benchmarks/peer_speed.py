@@ -28,7 +28,7 @@ import time
 import torch
 
 from causal_pima.core.batching import batch_indices
-from causal_pima.core.epoch_loop import parameter_groups, train_epoch
+from causal_pima.core.epoch_loop import adam, parameter_groups, train_epoch
 from causal_pima.core.model import PoEVAE
 from causal_pima.core.model_config import NetworkConfig
 from causal_pima.core.networks import count_parameters
@@ -50,7 +50,7 @@ def epoch_ratio(n: int, batch_size: int, repeats: int) -> tuple[str, float]:
     rows = flatten_specimens(data, NETWORK)
     torch.manual_seed(0)
     project = PoEVAE(NETWORK)
-    project_optimiser = torch.optim.Adam(parameter_groups(project, LEARNING_RATE, NOISE_LEARNING_RATE))
+    project_optimiser = adam(parameter_groups(project, LEARNING_RATE, NOISE_LEARNING_RATE))  # the trainer's Adam
     torch.manual_seed(0)
     library = peer_vae(NETWORK)
     library_optimiser = torch.optim.Adam(library.parameters(), lr=LEARNING_RATE)

@@ -490,3 +490,21 @@ def test_clustering_points_with_one_modality_and_unknown_spaces(circles_train):
     torch.testing.assert_close(torch.as_tensor(prior_initialisation.clustering_points(model, one, mu_one, "fused_and_modalities")), mu_one.double(), rtol=0, atol=0)
     with pytest.raises(ValueError, match="init.cluster_on must be one of"):
         prior_initialisation.clustering_points(model, data, mu, "modalities_only")
+
+
+def test_the_trainers_fused_adam_gives_the_per_tensor_loops_numbers(circles_train):
+    """``epoch_loop.adam`` (foreach) is a speed choice only: two pretraining epochs of the small model
+    end in bitwise the same weights as with torch's per-tensor Adam loop (the CPU default)."""
+    from causal_pima.core.epoch_loop import adam, parameter_groups, train_epoch
+
+    def weights_after(make_optimiser) -> dict[str, torch.Tensor]:
+        model = small_model(0)
+        optimiser = make_optimiser(parameter_groups(model, 1e-3, 2e-2, None))
+        for epoch in range(2):
+            train_epoch(model, optimiser, circles_train, 32, torch.Generator().manual_seed(epoch), "standard", "pretrain",
+                        epoch, None, modality_dropout=0.3)
+        return model.state_dict()
+
+    fused, loop = weights_after(adam), weights_after(lambda groups: torch.optim.Adam(groups, foreach=False))
+    assert adam([torch.nn.Parameter(torch.zeros(1))]).defaults["foreach"] is True
+    assert fused.keys() == loop.keys() and all(torch.equal(fused[k], loop[k]) for k in fused)

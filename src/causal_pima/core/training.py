@@ -36,6 +36,7 @@ from causal_pima.core.compute import ComputeConfig, start_on_device
 from causal_pima.core.epoch_loop import (
     EpochCallback,
     EpochRecord,
+    adam,
     check_finite,
     parameter_groups,
     train_epoch,
@@ -72,7 +73,7 @@ def pretrain(
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     compute, device = start_on_device(model, compute)
-    optimiser = torch.optim.Adam(parameter_groups(model, config.learning_rate, config.noise_learning_rate, None))
+    optimiser = adam(parameter_groups(model, config.learning_rate, config.noise_learning_rate, None))
     step = distributed.loss_step_module(model, "pretraining_loss")
     seed_other_processes(config.seed)
     rank = distributed.world()[0]
@@ -198,7 +199,7 @@ def fit(
     generator = torch.Generator().manual_seed(config.seed)
     compute, device = start_on_device(model, compute)
     rank = distributed.world()[0]
-    optimiser = torch.optim.Adam(
+    optimiser = adam(
         parameter_groups(
             model, config.learning_rate, config.noise_learning_rate, config.dag_learning_rate, config.physics_learning_rate
         )
