@@ -25,16 +25,14 @@ from pathlib import Path
 
 import pandas as pd
 
-
-def _failed(rows: pd.DataFrame) -> pd.Series:
-    return rows["error"].notna() & (rows["error"].astype(str) != "") if "error" in rows else pd.Series(False, index=rows.index)
+from causal_pima.pipelines.benchmark.reference import failed_rows
 
 
 def method_cells(rows: pd.DataFrame) -> dict[str, object]:
     """One method's cells on one configuration: ``exact`` ('k/n'), ``cpdag_shd`` and ``node_accuracy``
     (text), and the means used to call who is ahead (``shd_mean``, ``accuracy_mean``; NaN when every
     seed failed)."""
-    good = rows[~_failed(rows)]
+    good = rows[~failed_rows(rows)]
     shd, accuracy = good["cpdag_shd"].astype(float), good["node_accuracy"].astype(float)
     exact = int((shd == 0).sum())
     if good.empty:
@@ -83,7 +81,7 @@ def side_by_side_table(results: pd.DataFrame, headers: Sequence[str] = ()) -> st
         text = [f"{cells[m]['exact']} | {cells[m]['cpdag_shd']} | {cells[m]['node_accuracy']}" if m in cells else "- | - | -"
                 for m in methods]
         lines.append(f"| {configuration} | " + " | ".join(text) + f" | {ahead(cells)} |")
-    failed = results[_failed(results)]
+    failed = results[failed_rows(results)]
     for _, row in failed.iterrows():
         lines.append(f"\nFailed: {row['configuration']} seed {row['seed']} {row['method']}: {row['error']}")
     return "\n".join(lines).lstrip("\n") + "\n"
@@ -104,7 +102,7 @@ def per_seed_table(results: pd.DataFrame, metrics: Sequence[str], configurations
     if unknown:
         raise ValueError(f"no column {unknown} in the results; columns: {list(results.columns)}")
     rows = results.copy()
-    rows.loc[_failed(rows), list(metrics)] = float("nan")
+    rows.loc[failed_rows(rows), list(metrics)] = float("nan")
     seeds = sorted(rows["seed"].unique())
     # counts (CPDAG SHD, n_nodes) as integers, fractions with 3 decimals
     integral = {m: bool((rows[m].dropna() == rows[m].dropna().round()).all()) for m in metrics}

@@ -70,6 +70,7 @@ from causal_pima.pipelines.benchmark.methods import (
     UNTRAINED,
     BenchmarkMethod,
 )
+from causal_pima.pipelines.benchmark.reference import failed_rows
 from causal_pima.pipelines.benchmark.run_info import header_line
 from causal_pima.pipelines.benchmark.shape import LATTICE, shape_from_parameters
 from causal_pima.pipelines.benchmark.shape import configuration_parameters as parameter_groups
@@ -416,8 +417,7 @@ def summarise_benchmark(results: pd.DataFrame, benchmark: Mapping[str, Any], lat
     (``run_info.describe_run``): date, commit, machine, torch and threads, the table's first line."""
     columns = [m for m in SUMMARY_METRICS if m in results or DERIVED.get(m) in results]
     grouped = results.groupby(["configuration", "method"], sort=False)
-    # an empty error (NaN once the table went through CSV) means the run succeeded
-    failed = results[results["error"].notna() & (results["error"].astype(str) != "")] if "error" in results else results.iloc[:0]
+    failed = results[failed_rows(results)]
     lines = [header_line(run_info), ""] if run_info else []
     lines += [
         f"Benchmark on {_data_sets_text(results, benchmark, lattice_synthetic)}; "

@@ -43,6 +43,14 @@ class ReferenceRowsError(ValueError):
     """The fresh run and the reference do not hold the same rows."""
 
 
+def failed_rows(results: pd.DataFrame) -> pd.Series:
+    """``[rows]`` bool: the rows whose ``error`` is not empty (a CSV reads an empty error back as NaN;
+    a table without the column has no failed row)."""
+    if "error" not in results:
+        return pd.Series(False, index=results.index)
+    return results["error"].notna() & (results["error"].astype(str) != "")
+
+
 def with_wall_ratio(results: pd.DataFrame, plain_epoch_seconds: float) -> pd.DataFrame:
     """``results`` with ``wall_ratio = wall_seconds / plain_epoch_seconds`` and ``error`` as text ('' for
     none: a CSV reads an empty error back as NaN), sorted by configuration, seed and method."""
