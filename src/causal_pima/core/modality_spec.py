@@ -134,11 +134,15 @@ def _scalar_noise(c: NetworkConfig) -> float:
     return c.scalar_noise_init
 
 
+# image and curve may be missing too: a manifest row with an empty image / curve path cell (a specimen not
+# measured that way) gets a NaN row, fused from its other modalities
 IMAGE_SPEC = ModalitySpec(name=IMAGE, array_key="images", shape=_image_shape, config_fields=_image_fields,
-                          encoder=_image_encoder, decoder=_image_decoder, noise_init=_image_noise, display="image")
+                          encoder=_image_encoder, decoder=_image_decoder, noise_init=_image_noise, may_be_missing=True,
+                          display="image")
 
 CURVE_SPEC = ModalitySpec(name=CURVE, array_key="curves", shape=_curve_shape, config_fields=_curve_fields,
-                          encoder=_curve_encoder, decoder=_curve_decoder, noise_init=_curve_noise, physics_capable=True)
+                          encoder=_curve_encoder, decoder=_curve_decoder, noise_init=_curve_noise, physics_capable=True,
+                          may_be_missing=True)
 
 # per-specimen measurements, a table of numbers (measured density, mass, ...): standardised by processing,
 # from a manifest's column group (ingestion column_groups.scalar) or the circles generator (render.scalars)
