@@ -7,7 +7,8 @@ Raw format (README "Lattice specimens and your own data")::
     <path>/curves/<id>.csv      strain, stress (or force, displacement) columns
     <path>/checksums.json       written by ``save`` with ``checksums: true`` (see ``raw_set``)
 
-``image`` and ``curve`` are paths relative to the manifest's folder. They must resolve inside that
+``image`` and ``curve`` are paths relative to the manifest's folder; an empty cell means the specimen was
+not measured that way (nothing is read; ingestion keeps it with a NaN row). They must resolve inside that
 folder, or inside ``data_root`` when one is configured: a ``..`` that leaves it, an absolute path
 elsewhere, or a symbolic link whose target lies outside it is refused for that specimen (symbolic links
 are followed only when their target is inside the root). Header names and values are stripped of
@@ -43,7 +44,7 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from PIL import Image
 
-from causal_pima.data.specimens import image_to_unit_float
+from causal_pima.data.specimens import image_to_unit_float, not_measured
 from causal_pima.datasets.atomic import atomic_write
 from causal_pima.datasets.raw_set import (
     RawSet,
@@ -76,7 +77,7 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
 
     ``load()`` returns ``{"manifest": DataFrame, "images": SpecimenImages (a read-only mapping
     {id: ndarray | message str}, read on access), "curves": {id: DataFrame | message str},
-    "folder": str, "manifest_file": str}``; images are ``[H, W]`` or ``[H, W, C]`` as stored (uint8 /
+    "folder": str, "manifest_file": str}`` (an id whose path cell is empty is not in that mapping); images are ``[H, W]`` or ``[H, W, C]`` as stored (uint8 /
     uint16 / float). ``save(data)`` takes ``{"manifest": DataFrame (specimen_id + label columns),
     "images": {id: [H, W] or [H, W, C] float in [0, 1] or uint8}, "curves": {id: DataFrame}}``.
 
@@ -142,16 +143,21 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
         image_sources: dict[str, Path | str] = {}
         curves: dict[str, pd.DataFrame | str] = {}
         ids = manifest["specimen_id"] if "specimen_id" in manifest.columns else []
+        seen: set[str] = set()
         for row, specimen_id in enumerate(ids):
-            if pd.isna(specimen_id) or str(specimen_id).strip() in image_sources:
+            if pd.isna(specimen_id) or str(specimen_id).strip() in seen:
                 continue  # missing / duplicate ids are reported by the validation node
             specimen_id = str(specimen_id).strip()
+            seen.add(specimen_id)
             record = manifest.iloc[row]
-            image_sources[specimen_id] = resolve_inside(record.get("image"), self._path, root)
-            curve_path = resolve_inside(record.get("curve"), self._path, root)
-            curves[specimen_id] = (
-                curve_path if isinstance(curve_path, str) else _read_or_message(curve_path, read_table)
-            )
+            # an empty path cell: the specimen was not measured that way, nothing to read (ingestion fills it in)
+            if not not_measured(record, "image"):
+                image_sources[specimen_id] = resolve_inside(record.get("image"), self._path, root)
+            if not not_measured(record, "curve"):
+                curve_path = resolve_inside(record.get("curve"), self._path, root)
+                curves[specimen_id] = (
+                    curve_path if isinstance(curve_path, str) else _read_or_message(curve_path, read_table)
+                )
         return {
             "manifest": manifest,
             "images": SpecimenImages(image_sources),
