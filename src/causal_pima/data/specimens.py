@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from causal_pima.core.modality_spec import tabular_specs
+from causal_pima.core.modality_spec import file_specs, tabular_specs
 
 logger = logging.getLogger(__name__)
 
 REJECTED_COLUMNS = ("specimen_id", "file", "reason")
 # Manifest columns that are not labels.
-STRUCTURE_COLUMNS = ("specimen_id", "image", "curve")
+STRUCTURE_COLUMNS = ("specimen_id", *(spec.manifest_column for spec in file_specs().values()))
 # Longest specimen_id accepted (characters). The specimen set stores the ids as one fixed-width numpy
 # string array, which pads every id to the longest (4 bytes per character): a single 1 MB id made a 1 MB
 # manifest an 800 MB specimens.npz (issue 24). A longer id is a per-specimen problem ("too long").
@@ -481,14 +481,14 @@ def prepare_specimens(
     return specimens, _accepted_labels(manifest, accepted_rows, accepted_ids, label_columns, manifest_name), rejected_table
 
 
-# The manifest columns naming a specimen's image and curve files; an empty cell: not measured that way.
-FILE_COLUMNS = {"image": "image", "curve": "curve"}
+# The manifest columns naming a specimen's files ({modality: column}, from the specs: image, curve); an empty
+# cell: not measured that way.
+FILE_COLUMNS = {m: spec.manifest_column for m, spec in file_specs().items()}
 
 
-def not_measured(record: pd.Series, modality: str) -> bool:
-    """Whether the manifest row leaves ``modality``'s file path cell empty (blank, NaN or None): the
-    specimen was not measured that way. A row without that column names its file elsewhere (in memory)."""
-    column = FILE_COLUMNS[modality]
+def not_measured(record: pd.Series, column: str) -> bool:
+    """Whether the manifest row leaves the file path cell ``column`` empty (blank, NaN or None): the specimen
+    was not measured that way. A row without that column names its file elsewhere (in memory)."""
     if column not in record.index:
         return False
     value = record[column]
@@ -497,7 +497,7 @@ def not_measured(record: pd.Series, modality: str) -> bool:
 
 def _check_measured(record: pd.Series, tables: Mapping[str, list[float]], manifest_name: str) -> None:
     """A specimen needs at least one modality: a file path or a column group's values."""
-    if all(not_measured(record, m) for m in FILE_COLUMNS) and all(np.isnan(v).any() for v in tables.values()):
+    if all(not_measured(record, c) for c in FILE_COLUMNS.values()) and all(np.isnan(v).any() for v in tables.values()):
         groups = f" and no values in the column groups {sorted(tables)}" if tables else ""
         raise _Problem(f"no modality measured: the {' and '.join(FILE_COLUMNS.values())} path cells are empty{groups}",
                        manifest_name)
@@ -508,7 +508,7 @@ def _specimen_image(
 ) -> tuple[np.ndarray, int]:
     """``(image float32 [C, S, S], 1 if an RGB image was made greyscale else 0)``; a NaN image for a
     specimen whose image path cell is empty (not measured)."""
-    if not_measured(record, "image"):
+    if not_measured(record, FILE_COLUMNS["image"]):
         return np.full((config.channels, config.image_size, config.image_size), np.nan, dtype=np.float32), 0
     image_file = _joined(folder, record.get(FILE_COLUMNS["image"], f"<image of {specimen_id}>"))
     _check_image_file_size(images, specimen_id, config, image_file)
@@ -521,7 +521,7 @@ def _specimen_curve(
     record: pd.Series, specimen_id: str, curves: Mapping, grid: np.ndarray, config: IngestionConfig, folder: str | None
 ) -> np.ndarray:
     """The curve resampled on ``grid`` ``[L]``; a NaN curve for a specimen whose curve path cell is empty."""
-    if not_measured(record, "curve"):
+    if not_measured(record, FILE_COLUMNS["curve"]):
         return np.full(len(grid), np.nan)
     curve_file = _joined(folder, record.get(FILE_COLUMNS["curve"], f"<curve of {specimen_id}>"))
     return _prepared_curve(curves.get(specimen_id), record, grid, config, curve_file)
