@@ -37,8 +37,11 @@ from causal_pima.core.modality_spec import file_specs, tabular_specs
 logger = logging.getLogger(__name__)
 
 REJECTED_COLUMNS = ("specimen_id", "file", "reason")
+# The manifest columns naming a specimen's files ({modality: column}, from the specs: image, curve); an empty
+# cell: not measured that way.
+FILE_COLUMNS = {m: spec.manifest_column for m, spec in file_specs().items()}
 # Manifest columns that are not labels.
-STRUCTURE_COLUMNS = ("specimen_id", *(spec.manifest_column for spec in file_specs().values()))
+STRUCTURE_COLUMNS = ("specimen_id", *FILE_COLUMNS.values())
 # Longest specimen_id accepted (characters). The specimen set stores the ids as one fixed-width numpy
 # string array, which pads every id to the longest (4 bytes per character): a single 1 MB id made a 1 MB
 # manifest an 800 MB specimens.npz (issue 24). A longer id is a per-specimen problem ("too long").
@@ -479,11 +482,6 @@ def prepare_specimens(
     for modality, rows in accepted_tables.items():  # [N, S], a NaN row where the specimen misses it
         specimens[tabular_specs()[modality].array_key] = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
     return specimens, _accepted_labels(manifest, accepted_rows, accepted_ids, label_columns, manifest_name), rejected_table
-
-
-# The manifest columns naming a specimen's files ({modality: column}, from the specs: image, curve); an empty
-# cell: not measured that way.
-FILE_COLUMNS = {m: spec.manifest_column for m, spec in file_specs().items()}
 
 
 def not_measured(record: pd.Series, column: str) -> bool:

@@ -10,11 +10,11 @@ Raw format (README "Lattice specimens and your own data")::
 The file columns and folders come from the modality specs (``core.modality_spec.file_specs``: a spec's
 ``manifest_column``, its ``file_format`` and its ``array_key`` as folder and as key of ``load()``), so a
 new file-backed modality needs no change here. ``image`` and ``curve`` are paths relative to the
-manifest's folder; an empty cell means the specimen was
-not measured that way (nothing is read; ingestion keeps it with a NaN row). They must resolve inside that
-folder, or inside ``data_root`` when one is configured: a ``..`` that leaves it, an absolute path
-elsewhere, or a symbolic link whose target lies outside it is refused for that specimen (symbolic links
-are followed only when their target is inside the root). Header names and values are stripped of
+manifest's folder; an empty cell means the specimen was not measured that way (nothing is read;
+ingestion keeps it with a NaN row). They must resolve inside that folder, or inside ``data_root`` when
+one is configured: a ``..`` that leaves it, an absolute path elsewhere, or a symbolic link whose target
+lies outside it is refused for that specimen (symbolic links are followed only when their target is
+inside the root). Header names and values are stripped of
 surrounding spaces (``specimen_id, image, curve`` works).
 
 Loading never fails because of one specimen: a file that is missing, unreadable or outside the root is
@@ -82,8 +82,8 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
 
     ``load()`` returns ``{"manifest": DataFrame, "images": SpecimenImages (a read-only mapping
     {id: ndarray | message str}, read on access), "curves": {id: DataFrame | message str},
-    "folder": str, "manifest_file": str}`` (an id whose path cell is empty is not in that mapping); images are ``[H, W]`` or ``[H, W, C]`` as stored (uint8 /
-    uint16 / float). ``save(data)`` takes ``{"manifest": DataFrame (specimen_id + label columns),
+    "folder": str, "manifest_file": str}`` (an id whose path cell is empty is not in that mapping);
+    images are ``[H, W]`` or ``[H, W, C]`` as stored (uint8 / uint16 / float). ``save(data)`` takes ``{"manifest": DataFrame (specimen_id + label columns),
     "images": {id: [H, W] or [H, W, C] float in [0, 1] or uint8}, "curves": {id: DataFrame}}``.
 
     Example catalog entry::
