@@ -268,6 +268,11 @@ def test_bad_input_is_refused_naming_the_column_and_row():
         frame.at[row, column] = cell
         with pytest.raises(ValueError, match=rf"column '{column}', row {row}: 1 value\(s\) not finite .* position 5"):
             predict_frame(model, frame)
+    # a cell of NaN only is a specimen not measured that way (issue 21): placed from its other modality
+    unmeasured = good.copy()
+    unmeasured.at[1, "image"] = np.full(np.size(good.at[1, "image"]), np.nan)
+    curve_only = predict_frame(model, good[["curve"]])
+    np.testing.assert_array_equal(predict_frame(model, unmeasured).iloc[1].to_numpy(float), curve_only.iloc[1].to_numpy(float))
     short = good.copy()
     short.at[2, "curve"] = np.zeros(3)
     with pytest.raises(ValueError, match=r"column 'curve', row 2: 3 numbers, the model needs"):

@@ -72,3 +72,29 @@ def test_ingestion_writes_the_overview_of_its_own_data_set():
     assert overview.inputs == ["tiny.raw_specimens", "tiny.features"] and overview.outputs == ["tiny.overview"]
     figure = overview.func(*_specimens({"a": [0, 1]}, 2))
     assert figure.subfigs[0].get_suptitle().startswith("tiny: 2 specimens")
+
+
+def test_the_scalars_get_a_panel_coloured_by_the_first_label_and_unmeasured_specimens_are_counted():
+    """Issue 21: a set with the scalar modality shows its values (missing rows counted); a specimen without
+    an image is not in the image grid and one without a curve is neither drawn nor counted."""
+    specimens, features = _specimens({"a": [0, 0, 1, 1, 1]}, 5)
+    plain = nodes.plot_overview(specimens, features)
+    assert len([ax for ax in plain.get_axes() if ax.collections]) == 0  # no scalars: no scalar panel, as before
+    specimens["images"] = specimens["images"].copy()
+    specimens["images"][0] = np.nan  # s0 was not imaged
+    specimens["curves"][3] = np.nan  # s3 was not tested
+    specimens["scalars"] = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [np.nan, 40.0], [5.0, 50.0]])
+    figure = nodes.plot_overview(specimens, features, dataset="tiny")
+    assert figure.subfigs[0].get_suptitle() == "tiny: 5 specimens (1 without image, 1 without curve); images of each of the 2 label outcomes"
+    assert [ax.get_title() for ax in _image_axes(figure)] == ["s1", "s2", "s3", "s4"]
+    (curves,) = [ax for ax in figure.get_axes() if ax.get_title() == "coloured by a"]
+    assert [t.get_text() for t in curves.get_legend().get_texts()] == ["a = 0, n = 2", "a = 1, n = 2"]
+    (panel,) = [ax for ax in figure.get_axes() if ax.collections]
+    assert panel.get_title() == "scalar values (2 per specimen; 1 specimens without)"
+    assert [t.get_text() for t in panel.get_legend().get_texts()] == ["a = 0, n = 2", "a = 1, n = 2"]
+    zero, one = (np.asarray(c.get_offsets()) for c in panel.collections)
+    assert zero.tolist() == [[1.0, 10.0], [2.0, 20.0]] and one.tolist() == [[3.0, 30.0], [5.0, 50.0]]
+    unlabelled = nodes.plot_overview(specimens, features[["specimen_id"]])
+    (panel,) = [ax for ax in unlabelled.get_axes() if ax.collections]
+    assert [t.get_text() for t in panel.get_legend().get_texts()] == ["all, n = 4"]
+    assert [ax.get_title() for ax in _image_axes(unlabelled)] == ["s1", "s2", "s3", "s4"]

@@ -54,8 +54,10 @@ def _write_raw(folder, n: int = 40, seed: int = 0) -> None:
         Image.fromarray(rgb).save(folder / "images" / f"s{i}.png")
         stress = (1 + 2 * a[i]) * 10 * strain + 3 * b[i] * strain**2 + rng.normal(0, 0.1, strain.size)
         pd.DataFrame({"strain": strain, "stress": stress}).to_csv(folder / "curves" / f"s{i}.csv", index=False)
-    pd.DataFrame({"specimen_id": [f"s{i}" for i in range(n)], "image": [f"images/s{i}.png" for i in range(n)],
-                  "curve": [f"curves/s{i}.csv" for i in range(n)], "a": a, "b": b, "c": c}).to_csv(folder / "specimens.csv", index=False)
+    images, curves = [f"images/s{i}.png" for i in range(n)], [f"curves/s{i}.csv" for i in range(n)]
+    images[3], curves[5] = "", ""  # s3 was not imaged, s5 not tested: kept, fused from the other modality
+    pd.DataFrame({"specimen_id": [f"s{i}" for i in range(n)], "image": images,
+                  "curve": curves, "a": a, "b": b, "c": c}).to_csv(folder / "specimens.csv", index=False)
     (folder / "true_dag.json").write_text(json.dumps({"features": ["a", "b", "c"], "edges": [["a", "c"], ["b", "c"]]}))
 
 
@@ -70,7 +72,10 @@ def test_a_new_data_set_name_runs_end_to_end_with_a_graph_only_truth_and_the_neu
         "model": {"latent_dim": 4, "image_channels": [4, 8], "image_hidden_dim": 16, "curve_hidden_dims": [16]},
         "causal_pima": {"on_collapse": "warn", "init": {"oversample": 1}, "structure": {"steps": 20}},
     })
-    assert "40 RGB images converted to greyscale (channels: 1); set lattice_ingestion.channels: 3 to keep colour" in caplog.text
+    assert "39 RGB images converted to greyscale (channels: 1); set lattice_ingestion.channels: 3 to keep colour" in caplog.text
+    assert "1 without image, 1 without curve" in caplog.text
+    report = json.loads((project / "data/02_intermediate/mydata/validation_report.json").read_text())
+    assert report["n_specimens"] == 40 and report["not_measured"] == {"image": 1, "curve": 1}
     metrics = json.loads((project / "data/08_reporting/mydata/dag_metrics.json").read_text())
     assert {"shd", "cpdag_shd", "directed_recall", "node_accuracy", "ari", "test_elbo"} <= set(metrics)
     assert metrics["interventional_tv_source"] == "estimated_from_labels" and metrics["true_edges"] == [["a", "c"], ["b", "c"]]

@@ -92,8 +92,9 @@ def input_shapes(model: CausalPIMA) -> dict[str, tuple[int, ...]]:
 
 
 def _cell_values(modality: str, row: Any, cell: Any, size: int, shape: tuple[int, ...]) -> np.ndarray:
-    """One cell as ``size`` finite float32 numbers, or a ValueError naming the column and row (a
-    modality whose spec ``may_be_missing`` may hold NaN: that specimen misses it)."""
+    """One cell as ``size`` finite float32 numbers, or a ValueError naming the column and row. A modality
+    whose spec ``may_be_missing`` may be missing for a specimen: a cell of NaN only (an image or a curve
+    not measured) or, for a ``tabular`` one, a cell holding a NaN."""
     with np.errstate(over="ignore"):  # a finite float64 beyond the float32 range becomes inf: refused below
         try:
             values = np.asarray(cell, dtype=np.float32).reshape(-1)
@@ -102,7 +103,9 @@ def _cell_values(modality: str, row: Any, cell: Any, size: int, shape: tuple[int
     if values.size != size:
         raise ValueError(f"column '{modality}', row {row!r}: {values.size} numbers, the model needs {size} "
                          f"(shape {shape} flattened)")
-    bad = np.flatnonzero(np.isinf(values) if MODALITY_SPECS[modality].may_be_missing else ~np.isfinite(values))
+    spec = MODALITY_SPECS[modality]
+    missing = spec.may_be_missing and (spec.tabular or bool(np.isnan(values).all()))
+    bad = np.flatnonzero(np.isinf(values) if missing else ~np.isfinite(values))
     if bad.size:
         raise ValueError(f"column '{modality}', row {row!r}: {bad.size} value(s) not finite in float32 (NaN, inf or "
                          f"beyond +-3.4e38), the first at position {int(bad[0])}; the model cannot place such a specimen")

@@ -112,3 +112,28 @@ def test_specs_and_a_model_holding_them_pickle():
     copy = pickle.loads(pickle.dumps(model))
     batch = {"image": torch.rand(3, 3, 8, 8), "curve": torch.randn(3, 6), "scalar": torch.randn(3, 2)}
     assert all(torch.equal(a, b) for a, b in zip(model.encode(batch), copy.encode(batch), strict=True))
+
+
+def test_specimens_without_an_image_or_a_curve_get_exactly_the_posterior_of_their_other_experts():
+    """An empty image / curve path cell in a manifest gives a NaN row (issue 21): that expert is left out of the
+    product of experts and that reconstruction term is 0, by the same mask as the scalars' NaN rows."""
+    assert MODALITY_SPECS["image"].may_be_missing and MODALITY_SPECS["curve"].may_be_missing
+    torch.manual_seed(0)
+    model = PoEVAE(_network()).eval()
+    batch = _batch()
+    batch["image"][1] = float("nan")  # specimen 1 has no image
+    batch["curve"][[2, 4]] = float("nan")  # specimens 2 and 4 have no curve
+    mu, logvar = model.encode(batch)
+    no_image = model.encode({"curve": batch["curve"], "scalar": batch["scalar"]})
+    no_curve = model.encode({"image": batch["image"], "scalar": batch["scalar"]})
+    assert torch.equal(mu[1], no_image[0][1]) and torch.equal(logvar[1], no_image[1][1])
+    assert torch.equal(mu[[2, 4]], no_curve[0][[2, 4]]) and torch.equal(logvar[[2, 4]], no_curve[1][[2, 4]])
+    complete = model.encode(_batch())
+    assert torch.equal(mu[[0, 3, 5]], complete[0][[0, 3, 5]])  # the others are fused from all three
+    recon = model.reconstruction_log_likelihood(batch, mu)
+    assert recon["image"][1] == 0.0 and recon["curve"][[2, 4]].tolist() == [0.0, 0.0]
+    assert bool((recon["image"][[0, 2, 3, 4, 5]] != 0).all()) and bool((recon["curve"][[0, 1, 3, 5]] != 0).all())
+    model.train()
+    loss = model.pretraining_loss(batch, sample=False)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

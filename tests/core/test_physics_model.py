@@ -623,3 +623,24 @@ def test_fit_diagnostics_flag_a_physics_expert_worse_than_the_mean_curve(lattice
     broken = fit_diagnostics(model, val)
     assert broken["physics_worse_than_mean"]
     assert any("physics curve expert" in w and "training-mean" in w for w in broken["warnings"])
+
+
+def test_specimens_without_a_curve_get_no_physics_term_and_the_image_posterior(lattice_sets):
+    """A NaN curve row (an empty curve path cell, issue 21): the physics expert's curve term is 0 for that
+    specimen, its responsibilities are those of its image alone, and the ELBO is the mean of the two kinds."""
+    model = _scrambled_model(lattice_sets).double()
+    batch = _batch(lattice_sets[0], dtype=torch.float64)
+    missing, kept = [2, 5], [i for i in range(24) if i not in (2, 5)]
+    batch[CURVE][missing] = float("nan")
+    with torch.no_grad():
+        mu, logvar = model.encode(batch)
+        scores = model.component_log_scores(batch, mu, logvar.exp())
+        image_only = {IMAGE: batch[IMAGE]}
+        mu_image, logvar_image = model.encode(image_only)
+        assert torch.equal(mu[missing], mu_image[missing]) and torch.equal(logvar[missing], logvar_image[missing])
+        torch.testing.assert_close(scores[missing], -_hand_kl(model, mu_image, logvar_image.exp())[missing], rtol=1e-12, atol=1e-12)
+        assert torch.equal(model.posterior(batch)["gamma"][missing], model.posterior(image_only)["gamma"][missing])
+    elbo = model.mixture_loss(batch, sample=False)["elbo"]
+    with_curves = model.mixture_loss({m: v[kept] for m, v in batch.items()}, sample=False)["elbo"]
+    without = model.mixture_loss({IMAGE: batch[IMAGE][missing]}, sample=False)["elbo"]
+    torch.testing.assert_close(elbo, (22 * with_curves + 2 * without) / 24, rtol=1e-10, atol=1e-8)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.io import DatasetError
 
 from causal_pima.data.lattice import LatticeConfig, generate_lattice, lattice_raw_tables
 from causal_pima.data.specimens import (
@@ -353,6 +354,33 @@ def test_dataset_round_trip_npy_is_exact(tmp_path):
         np.testing.assert_array_equal(loaded["images"][specimen_id], data["images"][specimen_id])
         assert loaded["images"][specimen_id].dtype == np.float32
         pd.testing.assert_frame_equal(loaded["curves"][specimen_id], data["curves"][specimen_id])
+
+
+def test_the_dataset_reads_and_writes_the_file_columns_the_specs_name(tmp_path, monkeypatch):
+    """The file columns come from ``ModalitySpec.manifest_column`` / ``file_format`` (issue 21): a new
+    file-backed modality (here a spectrum CSV) is written and read without touching the dataset."""
+    from dataclasses import replace
+
+    from causal_pima.core.modality_spec import CURVE_SPEC, file_specs
+    from causal_pima.datasets import specimen_manifest
+
+    assert {m: (s.manifest_column, s.file_format, s.array_key) for m, s in file_specs().items()} == {
+        "image": ("image", "image", "images"), "curve": ("curve", "table", "curves")}
+    spectrum = replace(CURVE_SPEC, name="spectrum", array_key="spectra", manifest_column="spectrum")
+    monkeypatch.setattr(specimen_manifest, "file_specs", lambda: {**file_specs(), "spectrum": spectrum})
+    data = _round_trip_data(np.random.default_rng(1))
+    data["spectra"] = {i: pd.DataFrame({"wavelength": [400.0, 500.0], "intensity": [n, 2.0 * n]}) for n, i in enumerate(["a", "b/c"])}
+    dataset = SpecimenManifestDataset(path=str(tmp_path), image_format="npy")
+    dataset.save(data)
+    written = pd.read_csv(tmp_path / "specimens.csv")
+    assert list(written.columns) == ["specimen_id", "image", "curve", "spectrum", "label"]
+    assert written["spectrum"].tolist() == ["spectra/a.csv", "spectra/b_c.csv"]
+    loaded = dataset.load()
+    for specimen_id in ("a", "b/c"):
+        pd.testing.assert_frame_equal(loaded["spectra"][specimen_id], data["spectra"][specimen_id])
+        np.testing.assert_array_equal(loaded["images"][specimen_id], data["images"][specimen_id])
+    with pytest.raises(DatasetError, match=r"save\(\) needs a dict with keys \['manifest', 'images', 'curves', 'spectra'\]"):
+        dataset.save({k: v for k, v in data.items() if k != "spectra"})
 
 
 def test_dataset_round_trip_png_within_quantisation(tmp_path):

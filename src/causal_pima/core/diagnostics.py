@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from causal_pima.core.batching import as_batches
-from causal_pima.core.model import CausalPIMA
+from causal_pima.core.model import CausalPIMA, observed_rows
 
 
 @torch.no_grad()
@@ -44,6 +44,9 @@ def fit_diagnostics(model: CausalPIMA, data: Mapping[str, Tensor], collapse_weig
         curves = batch.get(model.physics_modality) if model.physics is not None else None
         if curves is not None:
             predicted = model.physics.predict_standardised()[posterior["gamma"].argmax(1)]
+            measured = observed_rows(curves)  # specimens without a curve (NaN rows) are left out
+            if not bool(measured.all()):
+                predicted, curves = predicted[measured], curves[measured]
             squared_error += float(((predicted - curves) ** 2).sum())
             squared_baseline += float((curves**2).sum())  # standardised: the train mean is 0
             n_values += curves.numel()

@@ -56,6 +56,12 @@ class ModalitySpec:
         tabular: a table of numbers per specimen ``[N, S]``: ingestion reads it from manifest
             columns (``column_groups``), processing standardises each column with the training
             split's mean and standard deviation (stored as ``<array_key>_mean`` / ``_std``).
+        manifest_column: the specimen manifest's column naming each specimen's file of this modality
+            (a path; an empty cell: not measured), ``None`` for a modality without files. The manifest
+            dataset (``datasets.specimen_manifest``) reads and writes these files in the folder
+            ``<array_key>/`` and returns them under ``array_key``.
+        file_format: how the manifest dataset reads and writes such a file: ``"image"`` (PNG / TIFF /
+            JPEG / NPY, read lazily) or ``"table"`` (a CSV table).
     """
 
     name: str
@@ -70,6 +76,8 @@ class ModalitySpec:
     may_be_missing: bool = False
     display: str = "profile"
     tabular: bool = False
+    manifest_column: str | None = None
+    file_format: str | None = None
 
 
 # The specs' functions are module-level (not lambdas): a model holding its specs is pickled by
@@ -134,11 +142,15 @@ def _scalar_noise(c: NetworkConfig) -> float:
     return c.scalar_noise_init
 
 
+# image and curve may be missing too: a manifest row with an empty image / curve path cell (a specimen not
+# measured that way) gets a NaN row, fused from its other modalities
 IMAGE_SPEC = ModalitySpec(name=IMAGE, array_key="images", shape=_image_shape, config_fields=_image_fields,
-                          encoder=_image_encoder, decoder=_image_decoder, noise_init=_image_noise, display="image")
+                          encoder=_image_encoder, decoder=_image_decoder, noise_init=_image_noise, may_be_missing=True,
+                          display="image", manifest_column="image", file_format="image")
 
 CURVE_SPEC = ModalitySpec(name=CURVE, array_key="curves", shape=_curve_shape, config_fields=_curve_fields,
-                          encoder=_curve_encoder, decoder=_curve_decoder, noise_init=_curve_noise, physics_capable=True)
+                          encoder=_curve_encoder, decoder=_curve_decoder, noise_init=_curve_noise, physics_capable=True,
+                          may_be_missing=True, manifest_column="curve", file_format="table")
 
 # per-specimen measurements, a table of numbers (measured density, mass, ...): standardised by processing,
 # from a manifest's column group (ingestion column_groups.scalar) or the circles generator (render.scalars)
@@ -164,10 +176,17 @@ def tabular_specs() -> dict[str, ModalitySpec]:
     return {m: spec for m, spec in MODALITY_SPECS.items() if spec.tabular}
 
 
+def file_specs() -> dict[str, ModalitySpec]:
+    """The specs whose values are files named in a specimen manifest (``manifest_column``), by name, in
+    the registry's order."""
+    return {m: spec for m, spec in MODALITY_SPECS.items() if spec.manifest_column is not None}
+
+
 def array_keys(modalities: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
     """``{modality: model-input array}`` for ``modalities`` (all registered ones by default)."""
     names = list(MODALITY_SPECS) if modalities is None else list(modalities)
     return {m: modality_spec(m).array_key for m in names}
 
 
-__all__ = ["CURVE", "IMAGE", "SCALAR", "MODALITY_SPECS", "ModalitySpec", "array_keys", "modality_spec", "tabular_specs"]
+__all__ = ["CURVE", "IMAGE", "SCALAR", "MODALITY_SPECS", "ModalitySpec", "array_keys", "file_specs", "modality_spec",
+           "tabular_specs"]

@@ -35,6 +35,11 @@ from causal_pima.core.prior import GaussianMixturePrior
 NETWORK_PREFIXES = ("encoders.", "decoders.", "log_noise.")
 
 
+def observed_rows(x: Tensor) -> Tensor:
+    """bool ``[B]``: the rows of ``x`` ``[B, ...]`` without a NaN (a NaN row: the specimen misses the modality)."""
+    return ~torch.isnan(x).reshape(len(x), -1).any(-1)
+
+
 def _network_state(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {k: v for k, v in state_dict.items() if k.startswith(NETWORK_PREFIXES)}
 
@@ -95,7 +100,7 @@ class PoEVAE(nn.Module):
         for m, spec in self.specs.items():
             if spec.may_be_missing and m in batch:
                 x = batch[m]
-                present = ~torch.isnan(x).reshape(len(x), -1).any(-1)
+                present = observed_rows(x)
                 values[m] = torch.where(present.reshape(-1, *([1] * (x.dim() - 1))), x, torch.zeros((), dtype=x.dtype, device=x.device))
                 observed[m] = present
         return values, observed
@@ -296,14 +301,21 @@ class CausalPIMA(PoEVAE):
         scores = -self.prior.kl(mu, var)
         pm = self.physics_modality
         if self.physics is not None and pm in batch:
-            observed = mask.get(pm) if mask is not None else None
-            curves = batch[pm]
-            if observed is None:
-                return scores + self.physics.log_likelihood(curves)
-            observed = observed.bool()[:, None]
-            ll = self.physics.log_likelihood(torch.where(observed, curves, torch.zeros_like(curves)))
-            scores = scores + torch.where(observed, ll, torch.zeros_like(ll))
+            hidden = mask.get(pm) if mask is not None else None
+            scores = scores + self.physics_log_likelihood(batch[pm], None if hidden is None else hidden.bool())
         return scores
+
+    def physics_log_likelihood(self, curves: Tensor, keep: Tensor | None = None) -> Tensor:
+        """``[B, K]`` the physics expert's ``log p(curve | theta_k)`` of ``curves`` ``[B, L]``; 0 for a
+        specimen whose curve is missing (a NaN row, :meth:`PoEVAE.observed`) or not kept (``keep`` bool ``[B]``)."""
+        if self.specs[self.physics_modality].may_be_missing:
+            present = observed_rows(curves)
+            keep = present if keep is None else keep & present
+        if keep is None:
+            return self.physics.log_likelihood(curves)
+        keep = keep[:, None]
+        ll = self.physics.log_likelihood(torch.where(keep, curves, torch.zeros_like(curves)))
+        return torch.where(keep, ll, torch.zeros_like(ll))
 
     # ------------------------------------------------------------------ objectives
     def mixture_loss(
@@ -332,7 +344,7 @@ class CausalPIMA(PoEVAE):
         # maximum over gamma of the bound is logsumexp_k(log pi_k - KL_k + ll_k); report its curve
         # part sum_k gamma_k ll_k as recon_curve and the rest as the prior term
         recon.pop(pm)
-        ll = self.physics.log_likelihood(batch[pm])
+        ll = self.physics_log_likelihood(batch[pm])  # 0 for a specimen without a curve
         terms = elbo_terms(recon, log_pi, kl - ll, adj, l1_weight)
         gamma = torch.softmax(log_pi - kl + ll, dim=-1)
         curve_term = (gamma * ll).sum(-1).mean()

@@ -150,7 +150,7 @@ def candidate_scores(model: CausalPIMA, shared: SharedPosteriors, train: Rows, v
     val_ll = None
     if model.physics is not None and model.physics_modality in val:
         model.eval()
-        val_ll = torch.cat([model.physics.log_likelihood(batch[model.physics_modality]).cpu() for batch in as_batches(val, 512, None)])
+        val_ll = torch.cat([model.physics_log_likelihood(batch[model.physics_modality]).cpu() for batch in as_batches(val, 512, None)])
     return shared_space_scores(gamma, shared.train_mu, shared.train_var, shared.val_mu, shared.val_var, log_weights,
                                model.prior.variance_floor, val_ll)
 

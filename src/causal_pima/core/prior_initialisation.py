@@ -17,7 +17,7 @@ from causal_pima.core.batching import Rows, as_batches, as_numpy
 from causal_pima.core.curve_scale import to_physical
 from causal_pima.core.evaluate import encode_dataset
 from causal_pima.core.initialisation import initialise_outcomes
-from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.model import CausalPIMA, PoEVAE, observed_rows
 from causal_pima.core.physics import initial_parameters_from_curves
 from causal_pima.core.prior import SufficientStatistics
 from causal_pima.core.structure_search import run_structure_search
@@ -111,10 +111,13 @@ def initialise_physics(model: CausalPIMA, curves: Tensor, outcome: Tensor) -> No
 
     The laws have kinks, so a parameter only receives gradient from grid points on its side of the
     kink; a start estimated from the data avoids stuck parameters (see core.physics). Empty
-    components use the mean of all curves.
+    components use the mean of all curves. Specimens without a curve (NaN rows) are left out.
     """
     physics = model.physics
     curves, outcome = curves.cpu(), outcome.cpu()  # a start estimated on the CPU, whatever the device
+    present = observed_rows(curves)
+    if not bool(present.all()):
+        curves, outcome = curves[present], outcome[present]
     physical = to_physical(curves, physics.curve_mean.cpu(), physics.curve_std.cpu(), physics.curve_asinh_scale)  # [N, L]
     overall = physical.mean(0)
     means = torch.stack(

@@ -83,15 +83,16 @@ def validate_specimens(
     if n == 0:
         raise SpecimenValidationError("the raw specimen set is empty (0 specimens)")
     if curves.shape[0] != n:
-        raise SpecimenValidationError(f"{n} images but {curves.shape[0]} curves: every specimen needs both")
+        raise SpecimenValidationError(f"{n} images but {curves.shape[0]} curves: every specimen needs a row in both (a NaN row where it was not measured)")
     if labels is not None and len(labels) and len(labels) != n:
         raise SpecimenValidationError(f"{n} specimens but {len(labels)} label rows")
     _check_same_specimens(raw_specimens, labels)
     low, high = params.get("image_range", [0.0, 1.0])
     per_specimen_image = images.reshape(n, -1)
+    not_measured = _not_measured(per_specimen_image, curves, raw_specimens)
     checks = [
-        (~np.isfinite(per_specimen_image).all(axis=1), "image has NaN or inf values"),
-        (~np.isfinite(curves).all(axis=1), "curve has NaN or inf values"),
+        (~np.isfinite(per_specimen_image).all(axis=1) & ~not_measured["image"], "image has NaN or inf values"),
+        (~np.isfinite(curves).all(axis=1) & ~not_measured["curve"], "curve has NaN or inf values"),
         ((per_specimen_image < low) | (per_specimen_image > high)).any(axis=1),
     ]
     checks[2] = (checks[2], f"image values outside [{low}, {high}]")
@@ -116,7 +117,24 @@ def validate_specimens(
     }
     if tabular:  # only sets with a tabular modality carry the key (the others' report is as it was)
         report["tabular"] = tabular
+    if any(v.any() for v in not_measured.values()):  # only sets with unmeasured specimens carry the key
+        report["not_measured"] = {m: int(v.sum()) for m, v in not_measured.items()}
     return report
+
+
+def _not_measured(images: np.ndarray, curves: np.ndarray, raw_specimens: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{"image": bool [N], "curve": bool [N]}``: the specimens whose image ``[N, C*H*W]`` / curve ``[N, L]``
+    is a NaN row (not measured: an empty path cell in the manifest). A specimen with no modality at all
+    (no image, no curve and no tabular values) is refused, naming it."""
+    missing = {"image": np.isnan(images).all(axis=1), "curve": np.isnan(curves).all(axis=1)}
+    none = missing["image"] & missing["curve"]
+    for spec in tabular_specs().values():
+        if spec.array_key in raw_specimens:
+            none &= np.isnan(np.asarray(raw_specimens[spec.array_key], dtype=np.float64)).any(axis=1)
+    if none.any():
+        raise SpecimenValidationError(f"specimen {_first_bad(none)}: no modality measured (its image and curve are missing, "
+                                      f"and any tabular values) ({int(none.sum())} specimens affected)")
+    return missing
 
 
 def _check_tabular(raw_specimens: Mapping[str, np.ndarray], n: int) -> dict[str, dict[str, int]]:
@@ -218,8 +236,11 @@ def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFram
     """
     train_index = split.loc[split["split"] == "train", "specimen_index"].to_numpy()
     train = np.asarray(raw_specimens["curves"], dtype=np.float64)[train_index]
+    measured = ~np.isnan(train).all(axis=1)  # a NaN row: a specimen without a curve, left out of the statistics
+    if not measured.all():
+        train = train[measured]
     if len(train) < 2:
-        raise ValueError(f"the training split has {len(train)} specimens; at least 2 are needed to standardise curves")
+        raise ValueError(f"the training split has {len(train)} specimens with a curve; at least 2 are needed to standardise curves")
     scaling = params.get("curve_scaling", "global")
     if scaling not in ("global", "pointwise"):
         raise ValueError(f"data_processing.curve_scaling must be 'global' or 'pointwise', got {scaling!r}")
@@ -277,7 +298,8 @@ def build_model_input(
     curves = to_model_scale(np.asarray(raw_specimens["curves"], dtype=np.float64), mean, std, asinh_scale).astype(np.float32)
     ids = labels["specimen_id"].astype(str).to_numpy() if labels is not None and "specimen_id" in labels else np.arange(len(images)).astype(str)
     for name, values in (("images", images), ("curves", curves)):  # a degenerate transform, caught where it is written
-        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        rows = values.reshape(len(values), -1)
+        bad = ~np.isfinite(rows).all(axis=1) & ~np.isnan(rows).all(axis=1)  # a NaN row: not measured
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             raise ValueError(

@@ -5,7 +5,9 @@ Input is what ``causal_pima.datasets.SpecimenManifestDataset.load`` returns: the
 geometry columns) and per-specimen images / curve tables, where a file that could not be read is
 replaced by a message string. Output is the model-ready specimen set: images centre-cropped and
 resized to ``[N, C, S, S]`` in ``[0, 1]``, curves resampled onto one strain grid ``[N, L]``, labels,
-and a table of rejected specimens.
+and a table of rejected specimens. An EMPTY ``image`` or ``curve`` cell means the specimen was not measured
+that way: it is kept with a NaN image / curve row (the model fuses it from its other modalities); a
+specimen with no modality at all (both cells empty, no column-group values) is a problem like any other.
 
 Every problem (missing or unreadable file, a path outside the data folder, an image above the pixel
 limit, an image file above the byte limit, too few points, NaN, infinite or float32-overflowing values,
@@ -30,13 +32,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from causal_pima.core.modality_spec import tabular_specs
+from causal_pima.core.modality_spec import file_specs, tabular_specs
 
 logger = logging.getLogger(__name__)
 
 REJECTED_COLUMNS = ("specimen_id", "file", "reason")
+# The manifest columns naming a specimen's files ({modality: column}, from the specs: image, curve); an empty
+# cell: not measured that way.
+FILE_COLUMNS = {m: spec.manifest_column for m, spec in file_specs().items()}
 # Manifest columns that are not labels.
-STRUCTURE_COLUMNS = ("specimen_id", "image", "curve")
+STRUCTURE_COLUMNS = ("specimen_id", *FILE_COLUMNS.values())
 # Longest specimen_id accepted (characters). The specimen set stores the ids as one fixed-width numpy
 # string array, which pads every id to the longest (4 bytes per character): a single 1 MB id made a 1 MB
 # manifest an 800 MB specimens.npz (issue 24). A longer id is a per-specimen problem ("too long").
@@ -387,7 +392,8 @@ def ingest_specimens(
         ``(specimens, labels, rejected)``:
 
         * ``specimens``: ``{"specimen_id": str [N], "images": float32 [N, C, S, S] in [0, 1],
-          "curves": float32 [N, L], "strain_grid": float32 [L]}``, manifest order;
+          "curves": float32 [N, L], "strain_grid": float32 [L]}``, manifest order (a NaN row where the
+          manifest's path cell is empty: not measured);
         * ``labels``: DataFrame ``[N]``, ``specimen_id`` plus the label columns;
         * ``rejected``: DataFrame with columns ``specimen_id, file, reason`` (empty if none).
 
@@ -437,18 +443,15 @@ def prepare_specimens(
     n_colour = 0  # RGB(A) images made greyscale (channels: 1)
     for row, specimen_id in enumerate(ids):
         record = manifest.iloc[row]
-        image_file = _joined(folder, record.get("image", f"<image of {specimen_id}>"))
-        curve_file = _joined(folder, record.get("curve", f"<curve of {specimen_id}>"))
         try:
             _check_specimen_id(specimen_id, row, counts, manifest_name)
             for column in label_columns:
                 _label_value(record[column], column, manifest_name)
-            _check_image_file_size(images, specimen_id, config, image_file)
-            raw_image = _image_of(images, specimen_id, config)
-            n_colour += int(config.channels == 1 and len(np.shape(raw_image)) == 3 and np.shape(raw_image)[2] in (3, 4))
-            image = _prepared_image(raw_image, config, image_file)
-            curve = _prepared_curve(curves.get(specimen_id), record, grid, config, curve_file)
             tables = {m: [_table_value(record[c], m, c, manifest_name) for c in columns] for m, columns in groups.items()}
+            _check_measured(record, tables, manifest_name)
+            image, colour = _specimen_image(record, specimen_id, images, config, folder)
+            curve = _specimen_curve(record, specimen_id, curves, grid, config, folder)
+            n_colour += colour
         except _Problem as problem:
             shown = _reported_id(specimen_id)
             error = SpecimenError(shown or None, problem.file or "", problem.problem)
@@ -467,6 +470,7 @@ def prepare_specimens(
         logger.info(
             "%d RGB images converted to greyscale (channels: 1); set lattice_ingestion.channels: 3 to keep colour", n_colour
         )
+    _log_not_measured(accepted_images, accepted_curves)
     rejected_table = _rejected_table(rejected, len(ids), manifest_name)
     accepted_ids = np.array([ids[row] for row in accepted_rows], dtype=str)
     specimens = {
@@ -478,6 +482,55 @@ def prepare_specimens(
     for modality, rows in accepted_tables.items():  # [N, S], a NaN row where the specimen misses it
         specimens[tabular_specs()[modality].array_key] = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
     return specimens, _accepted_labels(manifest, accepted_rows, accepted_ids, label_columns, manifest_name), rejected_table
+
+
+def not_measured(record: pd.Series, column: str) -> bool:
+    """Whether the manifest row leaves the file path cell ``column`` empty (blank, NaN or None): the specimen
+    was not measured that way. A row without that column names its file elsewhere (in memory)."""
+    if column not in record.index:
+        return False
+    value = record[column]
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) or not str(value).strip()
+
+
+def _check_measured(record: pd.Series, tables: Mapping[str, list[float]], manifest_name: str) -> None:
+    """A specimen needs at least one modality: a file path or a column group's values."""
+    if all(not_measured(record, c) for c in FILE_COLUMNS.values()) and all(np.isnan(v).any() for v in tables.values()):
+        groups = f" and no values in the column groups {sorted(tables)}" if tables else ""
+        raise _Problem(f"no modality measured: the {' and '.join(FILE_COLUMNS.values())} path cells are empty{groups}",
+                       manifest_name)
+
+
+def _specimen_image(
+    record: pd.Series, specimen_id: str, images: Mapping, config: IngestionConfig, folder: str | None
+) -> tuple[np.ndarray, int]:
+    """``(image float32 [C, S, S], 1 if an RGB image was made greyscale else 0)``; a NaN image for a
+    specimen whose image path cell is empty (not measured)."""
+    if not_measured(record, FILE_COLUMNS["image"]):
+        return np.full((config.channels, config.image_size, config.image_size), np.nan, dtype=np.float32), 0
+    image_file = _joined(folder, record.get(FILE_COLUMNS["image"], f"<image of {specimen_id}>"))
+    _check_image_file_size(images, specimen_id, config, image_file)
+    raw_image = _image_of(images, specimen_id, config)
+    colour = int(config.channels == 1 and len(np.shape(raw_image)) == 3 and np.shape(raw_image)[2] in (3, 4))
+    return _prepared_image(raw_image, config, image_file), colour
+
+
+def _specimen_curve(
+    record: pd.Series, specimen_id: str, curves: Mapping, grid: np.ndarray, config: IngestionConfig, folder: str | None
+) -> np.ndarray:
+    """The curve resampled on ``grid`` ``[L]``; a NaN curve for a specimen whose curve path cell is empty."""
+    if not_measured(record, FILE_COLUMNS["curve"]):
+        return np.full(len(grid), np.nan)
+    curve_file = _joined(folder, record.get(FILE_COLUMNS["curve"], f"<curve of {specimen_id}>"))
+    return _prepared_curve(curves.get(specimen_id), record, grid, config, curve_file)
+
+
+def _log_not_measured(images: list[np.ndarray], curves: list[np.ndarray]) -> None:
+    """One line counting the kept specimens without an image / a curve (empty path cells)."""
+    counts = {m: sum(bool(np.isnan(v).all()) for v in values) for m, values in (("image", images), ("curve", curves))}
+    if any(counts.values()):
+        logger.info("specimens not measured (empty path cells; kept, fused from their other modalities): %s",
+                    ", ".join(f"{n} without {m}" for m, n in counts.items()))
 
 
 def _rejected_table(rejected: list[tuple[str, str, str]], n_specimens: int, manifest_name: str) -> pd.DataFrame:

@@ -7,10 +7,14 @@ Raw format (README "Lattice specimens and your own data")::
     <path>/curves/<id>.csv      strain, stress (or force, displacement) columns
     <path>/checksums.json       written by ``save`` with ``checksums: true`` (see ``raw_set``)
 
-``image`` and ``curve`` are paths relative to the manifest's folder. They must resolve inside that
-folder, or inside ``data_root`` when one is configured: a ``..`` that leaves it, an absolute path
-elsewhere, or a symbolic link whose target lies outside it is refused for that specimen (symbolic links
-are followed only when their target is inside the root). Header names and values are stripped of
+The file columns and folders come from the modality specs (``core.modality_spec.file_specs``: a spec's
+``manifest_column``, its ``file_format`` and its ``array_key`` as folder and as key of ``load()``), so a
+new file-backed modality needs no change here. ``image`` and ``curve`` are paths relative to the
+manifest's folder; an empty cell means the specimen was not measured that way (nothing is read;
+ingestion keeps it with a NaN row). They must resolve inside that folder, or inside ``data_root`` when
+one is configured: a ``..`` that leaves it, an absolute path elsewhere, or a symbolic link whose target
+lies outside it is refused for that specimen (symbolic links are followed only when their target is
+inside the root). Header names and values are stripped of
 surrounding spaces (``specimen_id, image, curve`` works).
 
 Loading never fails because of one specimen: a file that is missing, unreadable or outside the root is
@@ -34,7 +38,8 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +48,8 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from PIL import Image
 
-from causal_pima.data.specimens import image_to_unit_float
+from causal_pima.core.modality_spec import file_specs
+from causal_pima.data.specimens import image_to_unit_float, not_measured
 from causal_pima.datasets.atomic import atomic_write
 from causal_pima.datasets.raw_set import (
     RawSet,
@@ -76,8 +82,8 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
 
     ``load()`` returns ``{"manifest": DataFrame, "images": SpecimenImages (a read-only mapping
     {id: ndarray | message str}, read on access), "curves": {id: DataFrame | message str},
-    "folder": str, "manifest_file": str}``; images are ``[H, W]`` or ``[H, W, C]`` as stored (uint8 /
-    uint16 / float). ``save(data)`` takes ``{"manifest": DataFrame (specimen_id + label columns),
+    "folder": str, "manifest_file": str}`` (an id whose path cell is empty is not in that mapping);
+    images are ``[H, W]`` or ``[H, W, C]`` as stored (uint8 / uint16 / float). ``save(data)`` takes ``{"manifest": DataFrame (specimen_id + label columns),
     "images": {id: [H, W] or [H, W, C] float in [0, 1] or uint8}, "curves": {id: DataFrame}}``.
 
     Example catalog entry::
@@ -133,48 +139,45 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
         if not manifest_path.is_file():
             raise DatasetError(f"specimen manifest not found: {manifest_path}")
         self._raw_set.verify(self._manifest)  # an incomplete or changed set is refused here
+        specs = file_specs()
         try:
-            manifest = read_table(manifest_path, text_columns=("specimen_id", "image", "curve"))
+            columns = ("specimen_id", *(spec.manifest_column for spec in specs.values()))
+            manifest = read_table(manifest_path, text_columns=columns)
         except Exception as exc:  # a manifest that cannot be parsed is a dataset-level failure
             raise DatasetError(f"cannot read specimen manifest {manifest_path}: {exc}") from exc
 
         root = self._data_root if self._data_root is not None else self._path
-        image_sources: dict[str, Path | str] = {}
-        curves: dict[str, pd.DataFrame | str] = {}
+        sources: dict[str, dict[str, Path | str]] = {m: {} for m in specs}
         ids = manifest["specimen_id"] if "specimen_id" in manifest.columns else []
+        seen: set[str] = set()
         for row, specimen_id in enumerate(ids):
-            if pd.isna(specimen_id) or str(specimen_id).strip() in image_sources:
+            if pd.isna(specimen_id) or str(specimen_id).strip() in seen:
                 continue  # missing / duplicate ids are reported by the validation node
             specimen_id = str(specimen_id).strip()
+            seen.add(specimen_id)
             record = manifest.iloc[row]
-            image_sources[specimen_id] = resolve_inside(record.get("image"), self._path, root)
-            curve_path = resolve_inside(record.get("curve"), self._path, root)
-            curves[specimen_id] = (
-                curve_path if isinstance(curve_path, str) else _read_or_message(curve_path, read_table)
-            )
-        return {
-            "manifest": manifest,
-            "images": SpecimenImages(image_sources),
-            "curves": curves,
-            "folder": str(self._path),
-            "manifest_file": str(manifest_path),
-        }
+            for m, spec in specs.items():  # an empty path cell: not measured that way, nothing to read
+                if not not_measured(record, spec.manifest_column):
+                    sources[m][specimen_id] = resolve_inside(record.get(spec.manifest_column), self._path, root)
+        files = {spec.array_key: _FORMATS[spec.file_format].reader(sources[m]) for m, spec in specs.items()}
+        return {"manifest": manifest, **files, "folder": str(self._path), "manifest_file": str(manifest_path)}
 
     # ------------------------------------------------------------------ save
 
     def save(self, data: dict) -> None:
-        manifest, images, curves = _validated_save_input(data)
+        manifest, values = _validated_save_input(data)
         ids = manifest["specimen_id"].astype(str).tolist()
         names = [_UNSAFE_NAME_CHARACTERS.sub("_", specimen_id) for specimen_id in ids]
         if len(set(names)) != len(names):
             raise DatasetError(
                 "specimen ids collide after replacing characters outside [A-Za-z0-9._-] by '_'"
             )
+        specs = file_specs()
         if self._checksums:
             self._raw_set.begin_write(self._manifest)
         else:
             self._raw_set.forget()  # checksums of an earlier write would no longer hold
-        for folder in (self._path, self._path / "images", self._path / "curves"):
+        for folder in (self._path, *(self._path / spec.array_key for spec in specs.values())):
             remove_orphan_temp_files(folder)
         files: dict[str, str] = {}
 
@@ -191,21 +194,19 @@ class SpecimenManifestDataset(AbstractDataset[dict, dict]):
                 remember_written(self._path / relative, digest["sha256"])
                 files[relative] = digest["sha256"]
 
-        suffix = _IMAGE_FORMATS[self._image_format]
-        image_paths, curve_paths = [], []
-        for specimen_id, name in zip(ids, names, strict=True):
-            image_relative = f"images/{name}{suffix}"
-            curve_relative = f"curves/{name}.csv"
-            image = np.asarray(images[specimen_id])
-            write_file(image_relative, lambda tmp, image=image: _write_image(tmp, image, self._image_format))
-            curve = curves[specimen_id]
-            write_file(curve_relative, lambda tmp, curve=curve: curve.to_csv(tmp, index=False))
-            image_paths.append(image_relative)
-            curve_paths.append(curve_relative)
+        paths: dict[str, list[str]] = {m: [] for m in specs}
+        for m, spec in specs.items():
+            file_format = _FORMATS[spec.file_format]
+            suffix = _IMAGE_FORMATS[self._image_format] if spec.file_format == "image" else file_format.suffix
+            for specimen_id, name in zip(ids, names, strict=True):
+                relative = f"{spec.array_key}/{name}{suffix}"
+                value = values[spec.array_key][specimen_id]
+                write_file(relative, lambda tmp, value=value, write=file_format.writer: write(tmp, value, self._image_format))
+                paths[m].append(relative)
 
-        table = manifest.drop(columns=[c for c in ("image", "curve") if c in manifest.columns])
-        table.insert(1, "image", image_paths)
-        table.insert(2, "curve", curve_paths)
+        table = manifest.drop(columns=[spec.manifest_column for spec in specs.values() if spec.manifest_column in manifest.columns])
+        for position, (m, spec) in enumerate(specs.items(), start=1):
+            table.insert(position, spec.manifest_column, paths[m])
         # The manifest goes last and atomically: readers see the old one or the complete new one.
         write_file(self._manifest, lambda tmp: table.to_csv(tmp, index=False))
         if self._checksums:
@@ -464,24 +465,55 @@ def png_pixels(image: np.ndarray) -> np.ndarray:
     raise DatasetError(f"cannot store an image of dtype {image.dtype} as 8-bit")
 
 
-def _validated_save_input(data: dict) -> tuple[pd.DataFrame, dict, dict]:
-    if not isinstance(data, dict) or not {"manifest", "images", "curves"} <= set(data):
-        raise DatasetError("save() needs a dict with keys 'manifest', 'images' and 'curves'")
+def _validated_save_input(data: dict) -> tuple[pd.DataFrame, dict[str, Mapping]]:
+    """``(manifest, {array_key: {id: value}})`` for every file-backed modality (``file_specs``)."""
+    keys = [spec.array_key for spec in file_specs().values()]
+    if not isinstance(data, dict) or not {"manifest", *keys} <= set(data):
+        raise DatasetError(f"save() needs a dict with keys {['manifest', *keys]}")
     manifest = data["manifest"]
     if not isinstance(manifest, pd.DataFrame) or "specimen_id" not in manifest.columns:
         raise DatasetError("data['manifest'] must be a DataFrame with a 'specimen_id' column")
     ids = manifest["specimen_id"].astype(str)
     if ids.duplicated().any():
         raise DatasetError(f"duplicate specimen ids: {sorted(set(ids[ids.duplicated()]))[:5]}")
-    images, curves = data["images"], data["curves"]
-    missing_images = [i for i in ids if i not in images]
-    missing_curves = [i for i in ids if i not in curves]
-    if missing_images or missing_curves:
+    absent = {key: [i for i in ids if i not in data[key]] for key in keys}
+    if any(absent.values()):
         raise DatasetError(
-            f"every manifest id needs an image and a curve; missing images for {missing_images[:5]}, "
-            f"curves for {missing_curves[:5]}"
+            f"every manifest id needs a value in each of {keys}; missing: "
+            + ", ".join(f"{key} for {ids_of[:5]}" for key, ids_of in absent.items() if ids_of)
         )
-    for specimen_id in ids:
-        if not isinstance(curves[specimen_id], pd.DataFrame):
-            raise DatasetError(f"curve of {specimen_id!r} must be a DataFrame")
-    return manifest.reset_index(drop=True), images, curves
+    for spec in file_specs().values():
+        if spec.file_format == "table":
+            wrong = [i for i in ids if not isinstance(data[spec.array_key][i], pd.DataFrame)]
+            if wrong:
+                raise DatasetError(f"{spec.name} of {wrong[0]!r} must be a DataFrame")
+    return manifest.reset_index(drop=True), {key: data[key] for key in keys}
+
+
+@dataclass(frozen=True)
+class _FileFormat:
+    """How the dataset reads (``reader``: ``{id: path | message}`` -> ``{id: value | message}``) and writes
+    (``writer(tmp, value, image_format)``) one kind of specimen file (``ModalitySpec.file_format``)."""
+
+    reader: Callable[[dict[str, Path | str]], Mapping]
+    writer: Callable[[Path, Any, str], None]
+    suffix: str = ""
+
+
+def _read_tables(sources: dict[str, Path | str]) -> dict[str, pd.DataFrame | str]:
+    return {i: source if isinstance(source, str) else _read_or_message(source, read_table) for i, source in sources.items()}
+
+
+def _write_table(path: Path, table: pd.DataFrame, image_format: str) -> None:
+    table.to_csv(path, index=False)
+
+
+def _write_array_image(path: Path, image: Any, image_format: str) -> None:
+    _write_image(path, np.asarray(image), image_format)
+
+
+# the file formats by ModalitySpec.file_format; images are read lazily, one at a time (SpecimenImages)
+_FORMATS = {
+    "image": _FileFormat(reader=SpecimenImages, writer=_write_array_image),
+    "table": _FileFormat(reader=_read_tables, writer=_write_table, suffix=".csv"),
+}

@@ -257,11 +257,21 @@ def cross_modal_summary(
     standardised units, next to the baseline that predicts the training mean curve (the mean on the
     model's curve scale, so with ``curve_transform: asinh`` the mean of the asinh curves mapped back).
 
-    Returns the report and the physical true and predicted curves (for the figure).
+    The errors are over the test specimens with both an image and a curve (a NaN row: not measured).
+
+    Returns the report and the physical true and predicted curves (for the figure; NaN rows where the
+    curve is missing).
     """
     truth = test_set["curves"].astype(np.float64)
     physical_truth, physical_pred = physical_curves(test_set), physical_curves(test_set, predicted)
     mean = baseline_curve(test_set)  # [L]
+    both = ~np.isnan(truth).all(axis=1)
+    if "images" in test_set:
+        both &= ~np.isnan(np.asarray(test_set["images"]).reshape(len(truth), -1)).all(axis=1)
+    measured_truth, measured_pred = physical_truth, physical_pred
+    if not both.all():  # specimens without an image or a curve are left out of the errors
+        truth, predicted = truth[both], predicted[both]
+        measured_truth, measured_pred = physical_truth[both], physical_pred[both]
 
     def rmse(a, b):
         return float(np.sqrt(np.mean((a - b) ** 2)))
@@ -270,8 +280,8 @@ def cross_modal_summary(
         "available": True,
         "predictor": predictor,
         "n_test": int(len(truth)),
-        "rmse": rmse(physical_pred, physical_truth),
-        "baseline_mean_curve_rmse": rmse(np.broadcast_to(mean, truth.shape), physical_truth),
+        "rmse": rmse(measured_pred, measured_truth),
+        "baseline_mean_curve_rmse": rmse(np.broadcast_to(mean, truth.shape), measured_truth),
         "rmse_standardised": rmse(predicted, truth),
         "baseline_mean_curve_rmse_standardised": rmse(np.zeros_like(truth), truth),
     }

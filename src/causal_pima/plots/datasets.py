@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from causal_pima.data.lattice import LATTICE_FEATURES
 from causal_pima.data.specimens import force_displacement_to_stress_strain, image_to_unit_float
 from causal_pima.plots.canvas import subplots
+from causal_pima.plots.scalar_panel import scalar_panel
 
 # Words for the 0 / 1 values of each feature (figure labels only).
 FEATURE_VALUE_NAMES = {
@@ -70,23 +71,9 @@ def spectra_figure(raw_specimens: Mapping[str, np.ndarray], features: pd.DataFra
     ax.set_title("Emission spectra coloured by hue")
     ax.legend(loc="upper right", fontsize=8)
     if scalars is not None:
-        _scalars_panel(axes[0, 1], np.asarray(scalars, dtype=float).reshape(len(scalars), -1), hue)
+        scalar_panel(axes[0, 1], scalars, [(hue == value, colour, name) for value, colour, name in _HUE_CLASSES])
     fig.tight_layout()
     return fig
-
-
-def _scalars_panel(ax, scalars: np.ndarray, hue: np.ndarray) -> None:
-    """Scalar 1 against scalar 2 (or against the specimen index) per hue; rows with a NaN are missing."""
-    present = ~np.isnan(scalars).any(axis=1)
-    x = scalars[:, 0] if scalars.shape[1] > 1 else np.arange(len(scalars), dtype=float)
-    y = scalars[:, 1] if scalars.shape[1] > 1 else scalars[:, 0]
-    for value, colour, name in _HUE_CLASSES:
-        chosen = present & (hue == value)
-        ax.scatter(x[chosen], y[chosen], s=4, color=colour, alpha=0.4, label=f"{name}, n = {int(chosen.sum())}")
-    ax.set_xlabel("scalar 1" if scalars.shape[1] > 1 else "specimen")
-    ax.set_ylabel("scalar 2" if scalars.shape[1] > 1 else "scalar 1")
-    ax.set_title(f"Scalar measurements ({scalars.shape[1]} per specimen; {int((~present).sum())} specimens without)")
-    ax.legend(loc="upper left", fontsize=8)
 
 
 # ---------------------------------------------------------------------------------------- lattice
