@@ -101,7 +101,8 @@ class PoEVAE(nn.Module):
             if spec.may_be_missing and m in batch:
                 x = batch[m]
                 present = observed_rows(x)
-                values[m] = torch.where(present.reshape(-1, *([1] * (x.dim() - 1))), x, torch.zeros((), dtype=x.dtype, device=x.device))
+                if not bool(present.all()):  # the usual batch has every row: no copy
+                    values[m] = torch.where(present.reshape(-1, *([1] * (x.dim() - 1))), x, torch.zeros((), dtype=x.dtype, device=x.device))
                 observed[m] = present
         return values, observed
 
@@ -136,7 +137,8 @@ class PoEVAE(nn.Module):
         values, observed = self.observed(batch)
         terms = {m: self.specs[m].log_likelihood(values[m], means[m], self.noise_scale(m)) for m in self.modalities if m in batch}
         for m, present in observed.items():
-            terms[m] = torch.where(present, terms[m], torch.zeros((), dtype=terms[m].dtype, device=terms[m].device))
+            if not bool(present.all()):
+                terms[m] = torch.where(present, terms[m], torch.zeros((), dtype=terms[m].dtype, device=terms[m].device))
         return terms
 
     @staticmethod
@@ -311,7 +313,7 @@ class CausalPIMA(PoEVAE):
         if self.specs[self.physics_modality].may_be_missing:
             present = observed_rows(curves)
             keep = present if keep is None else keep & present
-        if keep is None:
+        if keep is None or bool(keep.all()):
             return self.physics.log_likelihood(curves)
         keep = keep[:, None]
         ll = self.physics.log_likelihood(torch.where(keep, curves, torch.zeros_like(curves)))
