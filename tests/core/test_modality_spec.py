@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from causal_pima.core.modality_spec import MODALITY_SPECS, array_keys, modality_spec, tabular_specs
-from causal_pima.core.model import CausalPIMA, PoEVAE
+from causal_pima.core.model import CausalPIMA, PoEVAE, observed_rows
 from causal_pima.core.model_config import NetworkConfig, PriorConfig
 from causal_pima.core.prediction import cross_modal_errors, reconstruction_rmse
 
@@ -137,3 +137,13 @@ def test_specimens_without_an_image_or_a_curve_get_exactly_the_posterior_of_thei
     loss = model.pretraining_loss(batch, sample=False)["loss"]
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_observed_rows_flags_exactly_the_rows_with_a_nan_whatever_else_the_batch_holds():
+    x = torch.arange(24, dtype=torch.float32).reshape(4, 2, 3)
+    assert observed_rows(x).tolist() == [True, True, True, True]  # the one-reduction path
+    x[1, 0, 2] = float("nan")
+    x[2, 1, 0] = float("inf")  # infinite, not missing
+    x[3, 0, 0] = -float("inf")  # with the +inf above the batch sum is NaN: the row-wise check decides
+    assert observed_rows(x).tolist() == [True, False, True, True]
+    assert observed_rows(torch.full((2, 3), float("inf"))).tolist() == [True, True]

@@ -37,6 +37,8 @@ NETWORK_PREFIXES = ("encoders.", "decoders.", "log_noise.")
 
 def observed_rows(x: Tensor) -> Tensor:
     """bool ``[B]``: the rows of ``x`` ``[B, ...]`` without a NaN (a NaN row: the specimen misses the modality)."""
+    if bool(torch.isfinite(x.sum())):  # a NaN anywhere makes the sum NaN: one reduction clears the usual batch
+        return torch.ones(len(x), dtype=torch.bool, device=x.device)
     return ~torch.isnan(x).reshape(len(x), -1).any(-1)
 
 
