@@ -22,6 +22,7 @@ from kedro.config import OmegaConfigLoader
 from causal_pima import parameter_schemas
 from causal_pima.config_loader import CONFIG_LOADER_ARGS
 from causal_pima.core.model_config import PriorConfig
+from causal_pima.core.training_config import FitChecks
 from causal_pima.model_input import model_config_from_data
 from causal_pima.parameter_schemas import (
     SCHEMAS,
@@ -82,8 +83,16 @@ def test_every_config_dataclass_that_a_group_passes_through_backs_its_schema():
         "circles.render": "CirclesRenderConfig", "lattice_synthetic.config": "LatticeConfig",
         "lattice_ingestion": "IngestionConfig", "model": "ModelConfig", "pretraining": "PretrainConfig",
         "causal_pima": "FitConfig", "causal_pima.prior": "PriorConfig", "causal_pima.init": "InitConfig",
-        "causal_pima.structure": "StructureConfig",
+        "causal_pima.structure": "StructureConfig", "causal_pima.node_count": "NodeCountConfig", "data_processing": "ProcessingConfig",
     }
+
+
+def test_the_fit_checks_defaults_are_the_core_dataclass_values_not_literals_in_the_schema():
+    fields = parameter_schemas.CausalPimaParams.model_fields
+    for name, default in dataclass_defaults(FitChecks).items():
+        assert fields[name].default == default, name
+    source = inspect.getsource(parameter_schemas._CausalPima)
+    assert "= FitChecks.collapse_weight" in source and "0.99" not in source
 
 
 def test_no_schema_writes_a_default_its_dataclass_holds():

@@ -58,13 +58,16 @@ from causal_pima.core.physics import PHYSICS_LAWS
 from causal_pima.core.prior import MEAN_STRUCTURES
 from causal_pima.core.training_config import (
     CLUSTER_SPACES,
+    FitChecks,
     FitConfig,
     InitConfig,
+    NodeCountConfig,
     PretrainConfig,
     StructureConfig,
 )
 from causal_pima.data.circles import KNOWN_FEATURES, CirclesRenderConfig
 from causal_pima.data.lattice import LATTICE_FEATURES, LatticeConfig
+from causal_pima.data.processing import DEFAULT_SPLIT, ProcessingConfig
 from causal_pima.data.scm import BinarySCM
 from causal_pima.data.specimens import IngestionConfig
 from causal_pima.pipelines.benchmark.methods import METHODS
@@ -346,22 +349,27 @@ def split_counts(fractions: Mapping[str, float], n: int) -> dict[str, int] | Non
     return {s: int(sizes.get(s, 0)) for s in SPLITS}
 
 
-class DataProcessingParams(Schema):
-    seed: Seed = 0
-    split: SplitParams = Field(default_factory=lambda: SplitParams(train=0.8, val=0.1, test=0.1))
-    image_range: Annotated[list[Number], Field(min_length=2, max_length=2, description="[low, high] with low < high")] = [0.0, 1.0]
-    curve_scaling: _choice(("global", "pointwise")) = "global"
-    curve_std_floor: PositiveNumber = 1e-6
-    curve_transform: _choice(("linear", "asinh", "auto")) = "auto"
+class _DataProcessing(Schema):
+    """``data_processing``; the defaults are ``data.processing.ProcessingConfig``'s."""
+
+    seed: Seed
+    split: SplitParams = Field(default_factory=lambda: SplitParams(**DEFAULT_SPLIT))
+    image_range: Annotated[list[Number], Field(min_length=2, max_length=2, description="[low, high] with low < high")]
+    curve_scaling: _choice(("global", "pointwise"))
+    curve_std_floor: PositiveNumber
+    curve_transform: _choice(("linear", "asinh", "auto"))
     curve_asinh_scale: _number("null or a number in [1e-20, 1e20]", ge=1e-20, le=1e20) | None = Field(
-        default=None, description="null or a number in [1e-20, 1e20]")
+        description="null or a number in [1e-20, 1e20]")
 
     @model_validator(mode="after")
-    def _image_range_ordered(self) -> DataProcessingParams:
+    def _image_range_ordered(self) -> _DataProcessing:
         low, high = self.image_range
         if not low < high:
             raise FieldProblem("image_range", self.image_range, "[low, high] with low < high")
         return self
+
+
+DataProcessingParams = _with_dataclass_fields(_DataProcessing, ProcessingConfig, check=False)
 
 
 # ----------------------------------------------------------------------------- model and training
@@ -468,22 +476,26 @@ InitParams = _with_dataclass_fields(_Init, InitConfig, check=False)
 StructureParams = _with_dataclass_fields(_Structure, StructureConfig, check=False)
 
 
-class NodeCountParams(Schema):
-    """``causal_pima.node_count``: the candidates of ``prior.n_nodes: auto`` (pipelines.causal_pima.node_count)."""
+class _NodeCount(Schema):
+    """``causal_pima.node_count``: the candidates of ``prior.n_nodes: auto`` (pipelines.causal_pima.node_count);
+    the defaults are ``core.training_config.NodeCountConfig``'s."""
 
-    d_min: PositiveInt = 1
-    d_max: PositiveInt = 6
-    tolerance: NonNegativeNumber = 1.0
-    step_share: Probability = 0.25
-    cluster_slack: NonNegativeInt = 1
+    d_min: PositiveInt
+    d_max: PositiveInt
+    tolerance: NonNegativeNumber
+    step_share: Probability
+    cluster_slack: NonNegativeInt
 
     @model_validator(mode="after")
-    def _range_ordered(self) -> NodeCountParams:
+    def _range_ordered(self) -> _NodeCount:
         if self.d_min > self.d_max:
             raise FieldProblem("d_max", self.d_max, f"an integer >= d_min ({self.d_min})")
         if self.d_max > 10:
             raise FieldProblem("d_max", self.d_max, "an integer <= 10 (2**10 outcomes; every candidate is a fit)")
         return self
+
+
+NodeCountParams = _with_dataclass_fields(_NodeCount, NodeCountConfig, check=False)
 
 
 class _CausalPima(Schema):
@@ -499,9 +511,9 @@ class _CausalPima(Schema):
     l1_weight: NonNegativeNumber
     seed: Seed
     min_steps: NonNegativeInt
-    collapse_weight: _number("a number in (0, 1]", gt=0, le=1) = 0.99
-    on_collapse: _choice(("raise", "warn")) = "raise"
-    min_outcome_count: PositiveNumber = 5.0
+    collapse_weight: _number("a number in (0, 1]", gt=0, le=1) = FitChecks.collapse_weight
+    on_collapse: _choice(("raise", "warn")) = FitChecks.on_collapse
+    min_outcome_count: PositiveNumber = FitChecks.min_outcome_count
     resume: Bool = False
     node_count: NodeCountParams = Field(default_factory=NodeCountParams)
     init: InitParams = Field(default_factory=InitParams)

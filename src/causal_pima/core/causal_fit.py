@@ -36,7 +36,7 @@ from causal_pima.core.readout import (
     model_from_pretrained,
     resolve_n_nodes,
 )
-from causal_pima.core.training_config import FitConfig, PretrainConfig
+from causal_pima.core.training_config import FitChecks, FitConfig, PretrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class FitPlan:
     collapse_weight: float
     on_collapse: str
     params_name: str = "causal_pima"
-    min_outcome_count: float = 5.0
+    min_outcome_count: float = FitChecks.min_outcome_count
 
     def effective_parameters(self) -> dict[str, Any]:
         """The fit parameters with defaults filled in, ``n_nodes`` resolved, every prior setting and,
@@ -156,9 +156,9 @@ def plan_fit(
     params = dict(params)
     prior_params = resolve_n_nodes(params.pop("prior", {}), train_set, params_name)
     resume = bool(params.pop("resume", False))
-    collapse_weight = float(params.pop("collapse_weight", 0.99))
-    on_collapse = str(params.pop("on_collapse", "raise"))
-    min_outcome_count = float(params.pop("min_outcome_count", 5.0))
+    collapse_weight = float(params.pop("collapse_weight", FitChecks.collapse_weight))
+    on_collapse = str(params.pop("on_collapse", FitChecks.on_collapse))
+    min_outcome_count = float(params.pop("min_outcome_count", FitChecks.min_outcome_count))
     params.pop("node_count", None)  # how n_nodes: auto chooses among candidate fits (pipelines.causal_pima.node_count)
     params.pop("max_components", None)  # checked with the parameters before the run (parameter_schemas)
     if on_collapse not in ("raise", "warn"):

@@ -19,10 +19,11 @@ from torch import Tensor
 
 from causal_pima.core.batching import as_batches
 from causal_pima.core.model import CausalPIMA, observed_rows
+from causal_pima.core.training_config import FitChecks
 
 
 @torch.no_grad()
-def fit_diagnostics(model: CausalPIMA, data: Mapping[str, Tensor], collapse_weight: float = 0.99) -> dict:
+def fit_diagnostics(model: CausalPIMA, data: Mapping[str, Tensor], collapse_weight: float = FitChecks.collapse_weight) -> dict:
     """Mixture-usage and physics-expert checks of a fitted model on ``data`` (e.g. the validation set).
 
     Returns:

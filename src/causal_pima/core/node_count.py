@@ -48,11 +48,12 @@ from causal_pima.core.model import CausalPIMA, PoEVAE
 from causal_pima.core.model_config import ModelConfig
 from causal_pima.core.prior import GaussianMixturePrior, SufficientStatistics
 from causal_pima.core.prior_initialisation import clustering_points
+from causal_pima.core.training_config import InitConfig, NodeCountConfig
 
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"
-DEFAULT_RANGE = (1, 6)
+DEFAULT_RANGE = (NodeCountConfig.d_min, NodeCountConfig.d_max)
 
 
 def candidate_node_counts(params: Mapping[str, Any] | None) -> tuple[int, ...]:
@@ -66,7 +67,7 @@ def candidate_node_counts(params: Mapping[str, Any] | None) -> tuple[int, ...]:
     if not isinstance(prior, Mapping) or prior.get("n_nodes") != AUTO:
         return ()
     settings = params.get("node_count") if isinstance(params.get("node_count"), Mapping) else {}
-    low, high = settings.get("d_min", DEFAULT_RANGE[0]), settings.get("d_max", DEFAULT_RANGE[1])
+    low, high = settings.get("d_min", NodeCountConfig.d_min), settings.get("d_max", NodeCountConfig.d_max)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or not 1 <= low <= high:
         low, high = DEFAULT_RANGE
     return tuple(range(low, high + 1))
@@ -249,9 +250,9 @@ def _paired_standard_error(a: np.ndarray, b: np.ndarray) -> float:
 def choose_node_count(
     scores: Mapping[int, np.ndarray | None],
     notes: Mapping[int, str] | None = None,
-    tolerance: float = 1.0,
+    tolerance: float = NodeCountConfig.tolerance,
     reference: np.ndarray | None = None,
-    step_share: float = 0.25,
+    step_share: float = NodeCountConfig.step_share,
 ) -> NodeCountChoice:
     """The largest node count whose step is substantial: the mean score it gains over the best smaller
     candidate (or ``d = 0``, one Gaussian) is more than ``tolerance`` paired standard errors and at
@@ -321,8 +322,10 @@ def choose_node_count(
     return NodeCountChoice(chosen, pd.DataFrame(rows), warnings)
 
 
-def choose_candidate(candidates: Mapping[int, Mapping[str, Any]], shared: SharedPosteriors,
-                     tolerance: float = 1.0, step_share: float = 0.25) -> tuple[NodeCountChoice, Mapping[str, Any]]:
+def choose_candidate(
+    candidates: Mapping[int, Mapping[str, Any]], shared: SharedPosteriors,
+    tolerance: float = NodeCountConfig.tolerance, step_share: float = NodeCountConfig.step_share,
+) -> tuple[NodeCountChoice, Mapping[str, Any]]:
     """The choice among fitted candidates (``{d: fit_candidate(...)}``; the d = 0 reference from
     ``shared``) and the chosen candidate."""
     choice = choose_node_count(
@@ -350,15 +353,15 @@ def fit_node_count(
     clusters = candidate_clusters(pretrained, train_set, params)
     fits = {d: fit_candidate(pretrained_model, train_set, val_set, params, d, model_config, params_name, clusters) for d in candidates}
     shared = SharedPosteriors.encode(pretrained, specimen_data(train_set, pretrained.modalities), specimen_data(val_set, pretrained.modalities))
-    settings = params.get("node_count") or {}
-    return choose_candidate(fits, shared, float(settings.get("tolerance", 1.0)), float(settings.get("step_share", 0.25)))
+    settings = NodeCountConfig.from_params(params)
+    return choose_candidate(fits, shared, float(settings.tolerance), float(settings.step_share))
 
 
 def candidate_clusters(pretrained: PoEVAE, train_set: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`density_clusters` with the fit's ``init`` settings and ``node_count.cluster_slack`` (default 1)."""
-    init, settings = params.get("init") or {}, params.get("node_count") or {}
-    clusters = density_clusters(pretrained, specimen_data(train_set, pretrained.modalities), init.get("cluster_on", "fused"),
-                                int(init.get("min_cluster_size", 5)), int(settings.get("cluster_slack", 1)))
+    """:func:`density_clusters` with the fit's ``init`` settings and ``node_count.cluster_slack``."""
+    init = InitConfig(**(params.get("init") or {}))
+    clusters = density_clusters(pretrained, specimen_data(train_set, pretrained.modalities), init.cluster_on,
+                                int(init.min_cluster_size), int(NodeCountConfig.from_params(params).cluster_slack))
     logger.info("n_nodes: auto: the pretrained training latents show %d density clusters: candidates up to d = %d are fitted",
                 clusters["n_clusters"], clusters["max_nodes"])
     return clusters

@@ -75,3 +75,36 @@ class FitConfig:
         init = InitConfig(**values.pop("init", {}))
         structure = StructureConfig(**values.pop("structure", {}))
         return cls(init=init, structure=structure, **values)
+
+
+@dataclass(frozen=True)
+class FitChecks:
+    """What is checked once a fit has trained (docs/model.md "Collapse detection" and "What the data
+    cannot decide"): ``collapse_weight`` (one outcome holding this share of the weight or of the
+    specimens is a collapse), ``on_collapse`` (``raise``: stop before anything is written; ``warn``: keep
+    the fit, flagged) and ``min_outcome_count`` (training specimens an outcome needs on average for a
+    candidate node count of ``n_nodes: auto`` to be fitted)."""
+
+    collapse_weight: float = 0.99
+    on_collapse: str = "raise"
+    min_outcome_count: float = 5.0
+
+
+@dataclass(frozen=True)
+class NodeCountConfig:
+    """``causal_pima.node_count``, the candidates of ``prior.n_nodes: auto`` and the rule that chooses
+    among them (docs/model.md "How many features"): node counts ``d_min .. d_max`` (no more than
+    ``ceil(log2 clusters) + cluster_slack``); a step to a larger candidate counts when its validation
+    gain is over ``tolerance`` paired standard errors and at least ``step_share`` of the largest step."""
+
+    d_min: int = 1
+    d_max: int = 6
+    tolerance: float = 1.0
+    step_share: float = 0.25
+    cluster_slack: int = 1
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> NodeCountConfig:
+        """The ``node_count`` group of a ``causal_pima`` parameter group (absent keys: the defaults)."""
+        settings = params.get("node_count") or {}
+        return cls(**{key: settings[key] for key in cls.__dataclass_fields__ if key in settings})

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,23 @@ from causal_pima.core.modality_spec import tabular_specs
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+DEFAULT_SPLIT: Mapping[str, float] = MappingProxyType({"train": 0.8, "val": 0.1, "test": 0.1})
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    """The ``data_processing`` parameters and their defaults (the parameter schema takes them from here):
+    the split's ``seed`` and fractions, the pixel range every image must lie in, and the curve scale
+    (``curve_scaling``, ``curve_std_floor``, ``curve_transform``, ``curve_asinh_scale``: docs/model.md
+    "Curve scale")."""
+
+    seed: int = 0
+    split: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SPLIT))
+    image_range: tuple[float, float] = (0.0, 1.0)
+    curve_scaling: str = "global"
+    curve_std_floor: float = 1e-6
+    curve_transform: str = "auto"
+    curve_asinh_scale: float | None = None
 
 
 class SpecimenValidationError(ValueError):
@@ -87,7 +106,7 @@ def validate_specimens(
     if labels is not None and len(labels) and len(labels) != n:
         raise SpecimenValidationError(f"{n} specimens but {len(labels)} label rows")
     _check_same_specimens(raw_specimens, labels)
-    low, high = params.get("image_range", [0.0, 1.0])
+    low, high = params.get("image_range", ProcessingConfig.image_range)
     per_specimen_image = images.reshape(n, -1)
     not_measured = _not_measured(per_specimen_image, curves, raw_specimens)
     checks = [
@@ -184,7 +203,7 @@ def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.
     Raises:
         SpecimenValidationError: when a split would be empty (too few specimens for the fractions).
     """
-    fractions = params.get("split", {"train": 0.8, "val": 0.1, "test": 0.1})
+    fractions = params.get("split", DEFAULT_SPLIT)
     if set(fractions) != set(SPLITS):
         raise ValueError(f"data_processing.split needs exactly the keys {SPLITS}, got {sorted(fractions)}")
     weights = np.array([float(fractions[s]) for s in SPLITS])
@@ -212,7 +231,7 @@ def split_specimens(report: Mapping[str, Any], params: Mapping[str, Any]) -> pd.
             "one specimen. Use more specimens or change the split parameter (data_processing.split; "
             "data_processing_<dataset>.split for another data set, e.g. data_processing_lattice.split)"
         )
-    order = np.random.default_rng(int(params.get("seed", 0))).permutation(n)
+    order = np.random.default_rng(int(params.get("seed", ProcessingConfig.seed))).permutation(n)
     split = np.empty(n, dtype=object)
     for name, chunk in zip(SPLITS, np.split(order, np.cumsum(counts)[:-1]), strict=True):
         split[chunk] = name
@@ -241,10 +260,10 @@ def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFram
         train = train[measured]
     if len(train) < 2:
         raise ValueError(f"the training split has {len(train)} specimens with a curve; at least 2 are needed to standardise curves")
-    scaling = params.get("curve_scaling", "global")
+    scaling = params.get("curve_scaling", ProcessingConfig.curve_scaling)
     if scaling not in ("global", "pointwise"):
         raise ValueError(f"data_processing.curve_scaling must be 'global' or 'pointwise', got {scaling!r}")
-    requested = params.get("curve_transform", "auto")
+    requested = params.get("curve_transform", ProcessingConfig.curve_transform)
     if requested not in ("linear", "asinh", "auto"):
         raise ValueError(f"data_processing.curve_transform must be 'linear', 'asinh' or 'auto', got {requested!r}")
     span = size_span(train)
@@ -267,7 +286,7 @@ def fit_curve_scaler(raw_specimens: Mapping[str, np.ndarray], split: pd.DataFram
         std = np.full(train.shape[1], np.sqrt(((train - mean) ** 2).mean()))
     else:
         std = train.std(axis=0)
-    floor = float(params.get("curve_std_floor", 1e-6))
+    floor = float(params.get("curve_std_floor", ProcessingConfig.curve_std_floor))
     return {
         "mean": mean.tolist(),
         "std": np.maximum(std, floor).tolist(),

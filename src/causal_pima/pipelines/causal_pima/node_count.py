@@ -33,6 +33,7 @@ from causal_pima.core.causal_fit import compute_settings
 from causal_pima.core.model import PoEVAE
 from causal_pima.core.node_count import SharedPosteriors, candidate_clusters, choose_candidate
 from causal_pima.core.node_count import fit_candidate as fit_scored_candidate
+from causal_pima.core.training_config import NodeCountConfig
 from causal_pima.evaluation.report import metrics_history
 from causal_pima.model_input import model_config_from_data
 from causal_pima.plots import node_count_figure
@@ -92,8 +93,8 @@ def choose_node_count_fit(
     """
     pretrained = PoEVAE.from_checkpoint(pretrained_model)
     shared = SharedPosteriors.encode(pretrained, specimen_data(train_set, pretrained.modalities), specimen_data(val_set, pretrained.modalities))
-    settings = params.get("node_count") or {}
-    tolerance, step_share = float(settings.get("tolerance", 1.0)), float(settings.get("step_share", 0.25))
+    settings = NodeCountConfig.from_params(params)
+    tolerance, step_share = float(settings.tolerance), float(settings.step_share)
     choice, chosen = choose_candidate({int(c["n_nodes"]): c for c in candidates}, shared, tolerance, step_share)
     for warning in choice.warnings:
         logger.warning("n_nodes: auto: %s", warning)
