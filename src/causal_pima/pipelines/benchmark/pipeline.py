@@ -38,7 +38,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines.benchmark import nodes
-from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, UNTRAINED
+from causal_pima.pipelines.benchmark.methods import METHODS
 from causal_pima.pipelines.benchmark.run_info import describe_run
 from causal_pima.pipelines.benchmark.shape import (
     LATTICE,
@@ -125,7 +125,7 @@ def group_pipeline(configuration: str, seed: int, methods: tuple[str, ...]) -> P
     groups = configuration_parameters(configuration)
     steps = [_data_node(configuration, seed)]
     for name in dict.fromkeys(METHODS[m].pretraining for m in methods):
-        steps.append(node(_Bound(nodes.pretrain, seed=seed, modalities=PRETRAININGS[name], train=name not in UNTRAINED),
+        steps.append(node(_Bound(nodes.pretrain, seed=seed, pretraining=name),
                           ["data", f"params:{groups['model']}", f"params:{groups['pretraining']}", "params:benchmark"],
                           f"pretrained_{name}", name=f"pretrain_{name}"))
     inner = Pipeline([Pipeline(steps), *(_row_pipeline(configuration, seed, m) for m in methods)])
