@@ -546,7 +546,8 @@ class BenchmarkParams(Schema):
     n_specimens: PositiveInt
     lattice_n_specimens: PositiveInt | None = Field(default=None, description="null or an integer > 0")
     extra_modalities: Annotated[
-        list[_choice(EXTRA_MODALITIES)], Field(description=f"a list of {list(EXTRA_MODALITIES)}, each at most once")
+        list[_choice(EXTRA_MODALITIES)], Field(description=f"a list of {list(EXTRA_MODALITIES)} (the registered modalities besides image and curve that "
+                                                        "the circles generator renders), each at most once")
     ] = []
     pretraining: dict[Str, Any] = Field(default_factory=dict, description="overrides of pretraining")
     causal_pima: dict[Str, Any] = Field(default_factory=dict, description="overrides of causal_pima")
@@ -980,8 +981,8 @@ def _benchmark_problems(params: Mapping[str, Any], benchmark: BenchmarkParams) -
             f"allowed: names from circles.configurations {sorted(defined)}{stand_ins}"
         )
     if len(set(benchmark.extra_modalities)) != len(benchmark.extra_modalities):
-        problems.append(f"benchmark.extra_modalities = {benchmark.extra_modalities}: allowed: a list of "
-                        f"{list(EXTRA_MODALITIES)}, each at most once")
+        problems.append(f"benchmark.extra_modalities = {benchmark.extra_modalities}: allowed: each of "
+                        f"{list(EXTRA_MODALITIES)} at most once")
     if benchmark.extra_modalities and any(c in STAND_INS for c in benchmark.configurations):
         problems.append(lattice_extra_modalities_problem(benchmark.extra_modalities))
     misspelt = [c for c in benchmark.seeds_by_configuration if c not in defined and c not in STAND_INS]
