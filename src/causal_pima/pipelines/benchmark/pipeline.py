@@ -13,7 +13,8 @@ seed ``s``, namespace ``benchmark.c.seed_s``:
   processing, once);
 - ``pretrain_image_curve`` / ``pretrain_image`` -> ``benchmark.c.seed_s.pretrained_image_curve`` /
   ``..._image`` (once per set of modalities: causal_pima, pima and two_stage share the multimodal
-  networks, image_only has its own; only those the methods need);
+  networks, on image + curve and the run-time ``benchmark.extra_modalities``, image_only has its own;
+  only those the methods need);
 - per method ``m``, namespace ``benchmark.c.seed_s.m``: ``run_method`` -> ``benchmark.c.seed_s.m.row``
   (one row, a failure caught into its ``error``; saved by the catalog's
   ``benchmark.{configuration}.{seed}.{method}.row`` factory, one JSON file per row);
