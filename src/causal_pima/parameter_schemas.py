@@ -52,7 +52,7 @@ from pydantic.fields import FieldInfo
 
 from causal_pima.core.dag import CONDITIONALS
 from causal_pima.core.initialisation import ASSIGNERS, CLUSTERERS
-from causal_pima.core.modality_spec import MODALITY_SPECS
+from causal_pima.core.modality_spec import CURVE, IMAGE, MODALITY_SPECS
 from causal_pima.core.model_config import ModelConfig, PriorConfig
 from causal_pima.core.physics import PHYSICS_LAWS
 from causal_pima.core.prior import MEAN_STRUCTURES
@@ -65,7 +65,7 @@ from causal_pima.core.training_config import (
     PretrainConfig,
     StructureConfig,
 )
-from causal_pima.data.circles import KNOWN_FEATURES, CirclesRenderConfig
+from causal_pima.data.circles import KNOWN_FEATURES, OPTIONAL_MODALITIES, CirclesRenderConfig
 from causal_pima.data.lattice import LATTICE_FEATURES, LatticeConfig
 from causal_pima.data.processing import DEFAULT_SPLIT, ProcessingConfig
 from causal_pima.data.scm import BinarySCM
@@ -78,6 +78,8 @@ SPLITS = ("train", "val", "test")
 # fewest specimens per split that the later stages can use (curve statistics need 2 training specimens)
 MIN_SPLIT_SIZE = {"train": 2, "val": 1, "test": 1}
 BENCHMARK_METHODS = tuple(METHODS)  # the benchmark methods' names, listed in pipelines/benchmark/methods.py
+# benchmark.extra_modalities: the registered modalities besides image and curve that the circles generator renders
+EXTRA_MODALITIES = tuple(m for m in MODALITY_SPECS if m not in (IMAGE, CURVE) and m in OPTIONAL_MODALITIES)
 
 
 class FieldProblem(ValueError):
@@ -555,6 +557,10 @@ class BenchmarkParams(Schema):
     ] = list(BENCHMARK_METHODS)
     n_specimens: PositiveInt
     lattice_n_specimens: PositiveInt | None = Field(default=None, description="null or an integer > 0")
+    extra_modalities: Annotated[
+        list[_choice(EXTRA_MODALITIES)], Field(description=f"a list of {list(EXTRA_MODALITIES)} (the registered modalities besides image and curve that "
+                                                        "the circles generator renders), each at most once")
+    ] = []
     pretraining: dict[Str, Any] = Field(default_factory=dict, description="overrides of pretraining")
     causal_pima: dict[Str, Any] = Field(default_factory=dict, description="overrides of causal_pima")
 
@@ -970,7 +976,11 @@ def _split_context(params: Mapping[str, Any], group: str, names: Sequence[str]) 
 
 
 def _benchmark_problems(params: Mapping[str, Any], benchmark: BenchmarkParams) -> list[str]:
-    from causal_pima.pipelines.benchmark.shape import STAND_INS, configuration_parameters
+    from causal_pima.pipelines.benchmark.shape import (
+        STAND_INS,
+        configuration_parameters,
+        lattice_extra_modalities_problem,
+    )
 
     problems = []
     circles = params.get("circles") or {}
@@ -982,6 +992,11 @@ def _benchmark_problems(params: Mapping[str, Any], benchmark: BenchmarkParams) -
             f"benchmark.configurations = {benchmark.configurations}: {unknown} not defined; "
             f"allowed: names from circles.configurations {sorted(defined)}{stand_ins}"
         )
+    if len(set(benchmark.extra_modalities)) != len(benchmark.extra_modalities):
+        problems.append(f"benchmark.extra_modalities = {benchmark.extra_modalities}: allowed: each of "
+                        f"{list(EXTRA_MODALITIES)} at most once")
+    if benchmark.extra_modalities and any(c in STAND_INS for c in benchmark.configurations):
+        problems.append(lattice_extra_modalities_problem(benchmark.extra_modalities))
     misspelt = [c for c in benchmark.seeds_by_configuration if c not in defined and c not in STAND_INS]
     if misspelt:
         problems.append(

@@ -21,7 +21,7 @@ from causal_pima.evaluation.peer import (
 )
 from causal_pima.model_input import model_config_from_data
 from causal_pima.pipelines.benchmark import nodes
-from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, UNTRAINED
+from causal_pima.pipelines.benchmark.methods import METHODS, UNTRAINED
 from causal_pima.session_parameters import file_parameters
 from tests.pipelines.benchmark_metrics import METRIC_RANGES, check_metric_ranges
 
@@ -90,7 +90,7 @@ def test_the_peer_row_on_a_tiny_circles_set_has_every_metric():
     # the peer reads only the model config and the pretraining's parameters: its pretraining trains nothing
     assert METHODS["peer"].pretraining in UNTRAINED
     pretraining = {**parameters["pretraining"], "epochs": 2, "min_steps": 0}
-    pretrained = nodes.pretrain(data, parameters["model"], pretraining, benchmark, 0, PRETRAININGS["sizes_image_curve"], train=False)
+    pretrained = nodes.pretrain(data, parameters["model"], pretraining, benchmark, 0, "sizes_image_curve")
     assert "model" not in pretrained and pretrained["pretraining"] == {**pretraining, "seed": 0}
     assert pretrained["config"] == model_config_from_data(data["train"], {**parameters["model"], "modalities": ["image", "curve"]})
     row = nodes.run_method(data, pretrained, parameters["causal_pima"], benchmark, "collider", 0, "peer")

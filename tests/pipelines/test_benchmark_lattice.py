@@ -17,7 +17,7 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
 from causal_pima.pipelines.benchmark import nodes
-from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, UNTRAINED
+from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS
 from causal_pima.settings import CONFIG_LOADER_ARGS
 from tests.pipelines.benchmark_metrics import METRIC_RANGES, check_metric_ranges
 
@@ -98,9 +98,8 @@ def test_a_tiny_lattice_row_of_each_kind_runs_and_has_the_metric_columns(params)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        pretrained = {name: nodes.pretrain(data, params["model_lattice"], params["pretraining_lattice"], benchmark, SEED, modalities,
-                                           name not in UNTRAINED)
-                      for name, modalities in PRETRAININGS.items()}
+        pretrained = {name: nodes.pretrain(data, params["model_lattice"], params["pretraining_lattice"], benchmark, SEED, name)
+                      for name in PRETRAININGS}
         rows = [nodes.run_method(data, pretrained[METHODS[m].pretraining], params["causal_pima_lattice"], benchmark, "lattice", SEED, m)
                 for m in benchmark["methods"]]
     finally:

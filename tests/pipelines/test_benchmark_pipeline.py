@@ -275,7 +275,7 @@ def test_the_methods_are_listed_once_and_each_has_its_pretraining_and_runner():
 def test_a_failure_is_recorded_in_the_row():
     row = nodes.run_method({"error": "data: ValueError: x"}, {"error": "data: ValueError: x"}, {}, {}, "collider", 0, "pima")
     assert row["error"] == "data: ValueError: x" and row["method"] == "pima" and row["wall_seconds"] >= 0
-    failed_pretraining = nodes.pretrain({"train": {}, "val": {}}, {}, {}, {}, 0, ("image",))
+    failed_pretraining = nodes.pretrain({"train": {}, "val": {}}, {}, {}, {}, 0, "image")
     assert failed_pretraining["error"].startswith("pretraining: ")
     row = nodes.run_method({"train": {}, "val": {}, "test": {}, "true_dag": {}}, failed_pretraining, {}, {}, "chain", 2, "image_only")
     assert row["error"] == failed_pretraining["error"]

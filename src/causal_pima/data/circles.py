@@ -189,6 +189,9 @@ def render_circles(
 
 # the scalar measurements of render_scalars, in column order
 SCALAR_NAMES = ("mass", "density")
+# the modalities the generator renders besides image and curve -> the CirclesRenderConfig flag that turns each on
+# (the benchmark's extra_modalities set these flags)
+OPTIONAL_MODALITIES = {"scalar": "scalars"}
 
 
 def render_scalars(features: pd.DataFrame, rng: np.random.Generator, config: CirclesRenderConfig) -> np.ndarray:

@@ -10,7 +10,7 @@ This module imports no torch: ``settings.py`` imports the shape, which imports i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -21,6 +21,19 @@ PRETRAININGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 # pretrainings that only size the networks (the model config from the data and the model parameters, with
 # the pretraining's parameters) and train nothing: for methods that train their own networks
 UNTRAINED: frozenset[str] = frozenset({"sizes_image_curve"})
+# the pretrainings that ``benchmark.extra_modalities`` (e.g. [scalar]) joins: the shared multimodal one, so the
+# methods starting from it fit image + curve + the extra modalities; "image" stays the image alone (what the other
+# modalities add) and the peer's "sizes_image_curve" image + curve (its library VAE on images and curves)
+TAKES_EXTRA_MODALITIES: frozenset[str] = frozenset({"image_curve"})
+
+
+def pretraining_modalities(pretraining: str, extra_modalities: Sequence[str] = ()) -> tuple[str, ...]:
+    """The modalities ``pretraining`` (a key of :data:`PRETRAININGS`) trains on: its own, then
+    ``extra_modalities`` (``benchmark.extra_modalities``) when it is one of :data:`TAKES_EXTRA_MODALITIES`."""
+    own = PRETRAININGS[pretraining]
+    if pretraining not in TAKES_EXTRA_MODALITIES:
+        return own
+    return (*own, *(m for m in dict.fromkeys(extra_modalities) if m not in own))
 
 
 @dataclass(frozen=True)
@@ -48,15 +61,16 @@ class BenchmarkMethod:
 AUTO_D = "causal_pima_auto_d"  # causalPIMA with prior.n_nodes: auto (the node count chosen from the data)
 
 METHODS: Mapping[str, BenchmarkMethod] = MappingProxyType({
-    "causal_pima": BenchmarkMethod("the full model (image + curve, DAG prior)"),
+    "causal_pima": BenchmarkMethod("the full model (image + curve and benchmark.extra_modalities, DAG prior)"),
     "pima": BenchmarkMethod("free mixture weights, no DAG (what the DAG prior adds)", prior={"mixture_weights": "free"}),
-    "image_only": BenchmarkMethod("causalPIMA on the image alone (what the second modality adds)", pretraining="image"),
+    "image_only": BenchmarkMethod("causalPIMA on the image alone (what the other modalities add)", pretraining="image"),
     "two_stage": BenchmarkMethod(
         "the pretrained plain VAE, K-means with 2^d clusters on its latent means, codes assigned the same way, "
         "then the exact BIC structure search (causalPIMA's table search) on the codes", runner="two_stage"),
     AUTO_D: BenchmarkMethod("causalPIMA with prior.n_nodes: auto (the node count chosen from the data)", prior={"n_nodes": "auto"}),
     "peer": BenchmarkMethod(
-        "the peer pipeline from libraries: a pythae VAE on the same images and curves (MultiVae cannot be "
+        "the peer pipeline from libraries: a pythae VAE on the same images and curves, never the "
+        "benchmark.extra_modalities (MultiVae cannot be "
         "imported beside the project's CPU torch: evaluation/peer.py), scikit-learn's GaussianMixture with 2^d "
         "components on its latent means, codes by the project's assigner, causal-learn's GES (BDeu) on the codes",
         pretraining="sizes_image_curve", runner="peer"),

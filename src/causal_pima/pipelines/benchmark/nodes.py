@@ -39,6 +39,7 @@ from causal_pima.core.readout import (
     posterior_table,
 )
 from causal_pima.core.training_config import InitConfig, PretrainConfig
+from causal_pima.data.circles import OPTIONAL_MODALITIES
 from causal_pima.data.circles_set import generate_features, render_specimens
 from causal_pima.data.lattice import generate_raw
 from causal_pima.data.processing import (
@@ -66,13 +67,17 @@ from causal_pima.evaluation.two_stage import (
 from causal_pima.model_input import model_config_from_data, specimen_tensors
 from causal_pima.pipelines.benchmark.methods import (
     METHODS,
-    PRETRAININGS,
     UNTRAINED,
     BenchmarkMethod,
+    pretraining_modalities,
 )
 from causal_pima.pipelines.benchmark.reference import failed_rows
 from causal_pima.pipelines.benchmark.run_info import header_line
-from causal_pima.pipelines.benchmark.shape import LATTICE, shape_from_parameters
+from causal_pima.pipelines.benchmark.shape import (
+    LATTICE,
+    lattice_extra_modalities_problem,
+    shape_from_parameters,
+)
 from causal_pima.pipelines.benchmark.shape import configuration_parameters as parameter_groups
 
 logger = logging.getLogger(__name__)
@@ -84,6 +89,26 @@ def _processed(raw, features: pd.DataFrame, processing_params: Mapping[str, Any]
     split = split_specimens(report, {**processing_params, "seed": seed})
     scaler = fit_curve_scaler(raw, split, processing_params)
     return build_model_input(raw, features, split, scaler, report)
+
+
+def extra_modalities(benchmark: Mapping[str, Any]) -> tuple[str, ...]:
+    """``benchmark.extra_modalities`` (default none): modalities besides image and curve that the circles
+    data sets are generated with and the shared multimodal pretraining trains on (``methods.TAKES_EXTRA_MODALITIES``)."""
+    return tuple(benchmark.get("extra_modalities") or ())
+
+
+def with_extra_modalities(circles_params: Mapping[str, Any], modalities: tuple[str, ...]) -> Mapping[str, Any]:
+    """The circles parameters with the render flag of each of ``modalities`` on (``data.circles.OPTIONAL_MODALITIES``:
+    ``scalar`` -> ``render.scalars``; the rest of ``render``, ``scalar_missing`` included, as configured);
+    unchanged for none."""
+    if not modalities:
+        return circles_params
+    unknown = [m for m in modalities if m not in OPTIONAL_MODALITIES]
+    if unknown:
+        raise ValueError(f"benchmark.extra_modalities = {list(modalities)}: the circles generator cannot render {unknown}; "
+                         f"allowed: {list(OPTIONAL_MODALITIES)}")
+    render = {**circles_params.get("render", {}), **{OPTIONAL_MODALITIES[m]: True for m in modalities}}
+    return {**circles_params, "render": render}
 
 
 def _circles_data(circles_params: Mapping[str, Any], processing_params: Mapping[str, Any], configuration: str, seed: int, n: int):
@@ -232,14 +257,16 @@ def generate_data(
     configuration: str,
     seed: int,
 ) -> dict[str, Any]:
-    """The processed circles data of one (configuration, seed): ``train``, ``val``, ``test``, ``true_dag``.
+    """The processed circles data of one (configuration, seed): ``train``, ``val``, ``test``, ``true_dag``;
+    with ``benchmark.extra_modalities`` (``[scalar]``) generated with those modalities too (:func:`with_extra_modalities`).
 
     A failure is returned as ``{"error": ...}`` (and ends up in every row of this configuration and
     seed) instead of stopping the other rows.
     """
     seed = int(seed)
     return _data_or_error(configuration, seed, lambda: _circles_data(
-        circles_params, processing_params, configuration, seed, int(benchmark["n_specimens"])))
+        with_extra_modalities(circles_params, extra_modalities(benchmark)), processing_params, configuration, seed,
+        int(benchmark["n_specimens"])))
 
 
 def generate_lattice_data(
@@ -262,6 +289,8 @@ def generate_lattice_data(
     ``benchmark.lattice_n_specimens``, when set, replaces ``lattice_synthetic.n_specimens``.
     """
     seed = int(seed)
+    if extra_modalities(benchmark):  # refused before the run by the parameter schema; here for benchmark_rows
+        return {"error": "data: " + lattice_extra_modalities_problem(extra_modalities(benchmark))}
     size = benchmark.get("lattice_n_specimens")
     if size is not None:
         synthetic_params = {**synthetic_params, "n_specimens": int(size)}
@@ -274,21 +303,23 @@ def pretrain(
     pretraining_params: Mapping[str, Any],
     benchmark: Mapping[str, Any],
     seed: int,
-    modalities: tuple[str, ...],
-    train: bool = True,
+    pretraining: str,
 ) -> dict[str, Any]:
-    """The networks pretrained on ``modalities`` for one (configuration, seed), shared by the methods
-    that start from them: ``model`` (a ``PoEVAE``), ``config`` (its ``ModelConfig``), ``pretraining``
-    (the pretraining parameters used, the run's seed in) and ``seconds`` (the wall time, counted in each
-    of those methods' rows). ``train=False`` (the ``methods.UNTRAINED`` pretrainings, for methods that
-    train their own networks) sizes the networks only: no ``model``. A failure is ``{"error": ...}``."""
+    """The networks of the shared pretraining ``pretraining`` (a key of ``methods.PRETRAININGS``) for one
+    (configuration, seed), shared by the methods that start from it, trained on its modalities
+    (``methods.pretraining_modalities``: ``image_curve`` with ``benchmark.extra_modalities`` after image
+    and curve): ``model`` (a ``PoEVAE``), ``config`` (its ``ModelConfig``), ``pretraining`` (the
+    pretraining parameters used, the run's seed in) and ``seconds`` (the wall time, counted in each of
+    those methods' rows). The ``methods.UNTRAINED`` pretrainings (for methods that train their own
+    networks) size the networks only: no ``model``. A failure is ``{"error": ...}``."""
     if "error" in data:
         return {"error": data["error"]}
+    modalities = pretraining_modalities(pretraining, extra_modalities(benchmark))
     pre = {**pretraining_params, **benchmark.get("pretraining", {}), "seed": int(seed)}
     start = time.perf_counter()
     try:
         config = model_config_from_data(data["train"], {**model_params, "modalities": list(modalities)})
-        trained = {"model": pretrain_from_data(config, data["train"], data["val"], pre)[0]} if train else {}
+        trained = {} if pretraining in UNTRAINED else {"model": pretrain_from_data(config, data["train"], data["val"], pre)[0]}
     except Exception as exc:  # recorded in the rows, not hidden
         logger.exception("benchmark seed %d: pretraining on %s failed", seed, modalities)
         return {"error": _failure("pretraining", exc), "seconds": time.perf_counter() - start}
@@ -359,7 +390,7 @@ def benchmark_rows(parameters: Mapping[str, Any]) -> pd.DataFrame:
         else:
             data = generate_data(groups["generator"], groups["data_processing"], benchmark, configuration, seed)
         pretrained = {
-            name: pretrain(data, groups["model"], groups["pretraining"], benchmark, seed, PRETRAININGS[name], name not in UNTRAINED)
+            name: pretrain(data, groups["model"], groups["pretraining"], benchmark, seed, name)
             for name in dict.fromkeys(METHODS[m].pretraining for m in shape.methods)
         }
         rows += [run_method(data, pretrained[METHODS[m].pretraining], groups["causal_pima"], benchmark, configuration, seed, m)
@@ -387,7 +418,8 @@ def _seeds_text(seeds: list) -> str:
 
 def _data_sets_text(results: pd.DataFrame, benchmark: Mapping[str, Any], lattice_synthetic: Mapping[str, Any] | None) -> str:
     """``circles: 5 seed(s) [0, 1, 2, 3, 4], N = 6000; on the lattice stand-in: 3 seed(s) [0, 1, 2], N = 2000
-    (...)``: what the rows ran on (configurations as listed, else as in the table)."""
+    (...)``: what the rows ran on (configurations as listed, else as in the table; the circles' extra
+    modalities named when ``benchmark.extra_modalities`` lists any)."""
     configurations = list(benchmark.get("configurations") or dict.fromkeys(results.get("configuration", pd.Series(dtype=str))))
     default = list(benchmark.get("seeds") or [])
     own = {str(c): list(s) for c, s in (benchmark.get("seeds_by_configuration") or {}).items()}
@@ -397,7 +429,9 @@ def _data_sets_text(results: pd.DataFrame, benchmark: Mapping[str, Any], lattice
         # the seeds most circles configurations run on (benchmark.seeds unless every one has its own)
         common = default if not circles or any(c not in own for c in circles) else next(iter(circles.values()))
         other = [f"{c}: {seeds}" for c, seeds in circles.items() if seeds != common]
-        parts.append(f"circles: {_seeds_text(common)}" + (f" ({', '.join(other)})" if other else "") + f", N = {benchmark.get('n_specimens')}")
+        extra = extra_modalities(benchmark)
+        parts.append(f"circles: {_seeds_text(common)}" + (f" ({', '.join(other)})" if other else "") + f", N = {benchmark.get('n_specimens')}"
+                     + (f", with the modalities {list(extra)} (benchmark.extra_modalities)" if extra else ""))
     if LATTICE in configurations:
         override = benchmark.get("lattice_n_specimens")
         n = override or (lattice_synthetic or {}).get("n_specimens")

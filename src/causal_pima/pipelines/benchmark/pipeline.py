@@ -13,7 +13,8 @@ seed ``s``, namespace ``benchmark.c.seed_s``:
   processing, once);
 - ``pretrain_image_curve`` / ``pretrain_image`` -> ``benchmark.c.seed_s.pretrained_image_curve`` /
   ``..._image`` (once per set of modalities: causal_pima, pima and two_stage share the multimodal
-  networks, image_only has its own; only those the methods need);
+  networks, on image + curve and the run-time ``benchmark.extra_modalities``, image_only has its own;
+  only those the methods need);
 - per method ``m``, namespace ``benchmark.c.seed_s.m``: ``run_method`` -> ``benchmark.c.seed_s.m.row``
   (one row, a failure caught into its ``error``; saved by the catalog's
   ``benchmark.{configuration}.{seed}.{method}.row`` factory, one JSON file per row);
@@ -38,7 +39,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node
 
 from causal_pima.pipelines.benchmark import nodes
-from causal_pima.pipelines.benchmark.methods import METHODS, PRETRAININGS, UNTRAINED
+from causal_pima.pipelines.benchmark.methods import METHODS
 from causal_pima.pipelines.benchmark.run_info import describe_run
 from causal_pima.pipelines.benchmark.shape import (
     LATTICE,
@@ -125,7 +126,7 @@ def group_pipeline(configuration: str, seed: int, methods: tuple[str, ...]) -> P
     groups = configuration_parameters(configuration)
     steps = [_data_node(configuration, seed)]
     for name in dict.fromkeys(METHODS[m].pretraining for m in methods):
-        steps.append(node(_Bound(nodes.pretrain, seed=seed, modalities=PRETRAININGS[name], train=name not in UNTRAINED),
+        steps.append(node(_Bound(nodes.pretrain, seed=seed, pretraining=name),
                           ["data", f"params:{groups['model']}", f"params:{groups['pretraining']}", "params:benchmark"],
                           f"pretrained_{name}", name=f"pretrain_{name}"))
     inner = Pipeline([Pipeline(steps), *(_row_pipeline(configuration, seed, m) for m in methods)])

@@ -46,6 +46,15 @@ REPORT = "report"
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # a name that can be one level of a node namespace
 
 
+def lattice_extra_modalities_problem(extra_modalities) -> str:
+    """Why ``benchmark.extra_modalities`` cannot run with the lattice stand-in (its specimens have an image
+    and a curve only): the parameter schema refuses such a run before any node runs."""
+    return (f"benchmark.extra_modalities = {list(extra_modalities)} with {LATTICE!r} in benchmark.configurations: the "
+            f"{LATTICE} stand-in has no {' / '.join(extra_modalities)} modality (image and curve only); allowed: "
+            "benchmark.extra_modalities = [] with the lattice, or configurations without it (conf/scalar: "
+            "kedro run --env scalar --pipelines benchmark)")
+
+
 def configuration_dataset(configuration: str) -> str:
     """The data set a configuration's rows use: ``lattice`` for the stand-in, else ``circles``."""
     return STAND_INS.get(configuration, DEFAULT_DATASET)
