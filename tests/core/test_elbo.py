@@ -124,3 +124,20 @@ def test_elbo_terms_backpropagate_to_all_inputs():
     torch.testing.assert_close(recon.grad, torch.full((3,), -1.0 / 3.0, dtype=F64))
     assert adj.grad[0, 1].item() == pytest.approx(0.2)
     assert log_pi.grad.abs().sum() > 0 and kl.grad.abs().sum() > 0
+
+
+def test_gaussian_log_likelihood_with_one_scale_matches_normal_log_prob_and_its_gradients():
+    """One learned scale for every value (each modality's noise) against torch.distributions, values and gradients."""
+    generator = torch.Generator().manual_seed(5)
+    x = torch.rand(6, 3, 4, 4, generator=generator, dtype=F64)
+    mean = torch.rand(6, 3, 4, 4, generator=generator, dtype=F64, requires_grad=True)
+    log_scale = torch.tensor(-0.7, dtype=F64, requires_grad=True)
+    result = gaussian_log_likelihood(x, mean, log_scale)
+    mean_ref, scale_ref = mean.detach().clone().requires_grad_(), log_scale.detach().clone().requires_grad_()
+    expected = Normal(mean_ref, scale_ref.exp()).log_prob(x).sum(dim=(1, 2, 3))
+    torch.testing.assert_close(result, expected, rtol=1e-12, atol=1e-12)
+    weights = torch.arange(1.0, 7.0, dtype=F64)
+    (result * weights).sum().backward()
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(mean.grad, mean_ref.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(log_scale.grad, scale_ref.grad, rtol=1e-12, atol=1e-10)
