@@ -24,7 +24,7 @@ def test_the_default_collider_is_recovered_at_600_specimens():
     parameters, _ = file_parameters(ROOT / "conf", env="base")
     benchmark = {**parameters["benchmark"], "n_specimens": 600}
     data = nodes.generate_data(parameters["circles"], parameters["data_processing"], benchmark, "collider", 0)
-    pretrained = nodes.pretrain(data, parameters["model"], parameters["pretraining"], benchmark, 0, ("image", "curve"))
+    pretrained = nodes.pretrain(data, parameters["model"], parameters["pretraining"], benchmark, 0, "image_curve")
     row = nodes.run_method(data, pretrained, parameters["causal_pima"], benchmark, "collider", 0, "causal_pima")
     assert row["error"] == ""
     assert row["cpdag_shd"] == 0
